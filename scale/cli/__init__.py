@@ -1,0 +1,1 @@
+"""Console entry points (thin: parse config, call the package)."""

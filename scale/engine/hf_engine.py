@@ -1,0 +1,229 @@
+"""In-process transformers engine that batches whatever requests are pending.
+
+Methods ``await engine.generate(request)`` one problem at a time; a background task
+gathers the pending requests, groups those with compatible sampling, and runs one
+left-padded ``generate`` per group in a worker thread (the event loop never blocks).
+CUDA out-of-memory halves the batch and retries. Budget forcing (s1-style) closes an
+over-long thought and gives the answer its own budget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import torch
+
+from scale.engine.hf_batching import Row, RowResult, generate_rows
+from scale.engine.reasoning import THINK_CLOSE, THINK_OPEN, split_reasoning
+from scale.engine.types import Completion, Engine, GenerationRequest, SamplingParams
+from scale.errors import ConfigError
+from scale.models import load_model, load_tokenizer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Job:
+    row: Row
+    sampling: SamplingParams
+    future: asyncio.Future
+
+
+def _group_key(s: SamplingParams) -> tuple:
+    # Greedy requests share one batch whatever their budgets; sampled ones must agree on
+    # the distribution (and seed, since the RNG is per generate call).
+    if s.greedy:
+        return ("greedy",)
+    return ("sample", s.temperature, s.top_p, s.top_k, s.seed)
+
+
+class HFEngine(Engine):
+    """Batched ``transformers`` generation for one loaded model."""
+
+    def __init__(self, model: str, dtype: str = "auto", device: str = "auto",
+                 max_batch_size: int = 16, batch_wait_s: float = 0.01,
+                 continuous_batching: bool = False, attn_implementation: str | None = None,
+                 name: str | None = None) -> None:
+        if max_batch_size < 1:
+            raise ConfigError(f"engine.max_batch_size must be >= 1, got {max_batch_size}")
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.name = name or model
+        self.model_name = model
+        self.tokenizer = load_tokenizer(model)
+        kwargs = {"attn_implementation": attn_implementation} if attn_implementation else {}
+        self.model = load_model(model, dtype=dtype, device=device, **kwargs)
+        self.max_batch_size = max_batch_size
+        self.batch_wait_s = batch_wait_s
+        self.continuous_batching = continuous_batching
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hf-generate")
+        self._pending: list[_Job] = []
+        self._wakeup: asyncio.Event | None = None
+        self._worker: asyncio.Task | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.batch_sizes: list[int] = []  # observability: size of every generate call
+        vocab = self.tokenizer.get_vocab()
+        self._think_close_id = vocab.get(THINK_CLOSE)
+        self._think_open_id = vocab.get(THINK_OPEN)
+        self._cb = None
+
+    # -- prompt rendering -------------------------------------------------------------
+    def render(self, request: GenerationRequest, open_thought: bool = False) -> list[int]:
+        """Token ids of the chat prompt (template kwargs applied), optionally opening a thought."""
+        text = self.tokenizer.apply_chat_template(
+            list(request.messages), add_generation_prompt=True, tokenize=False,
+            **request.template_kwargs,
+        )
+        if open_thought and not text.rstrip().endswith(THINK_OPEN):
+            text += THINK_OPEN + "\n"
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    # -- public API -------------------------------------------------------------------
+    async def generate(self, request: GenerationRequest) -> Completion:
+        start = time.perf_counter()
+        if request.budget is not None:
+            completion = await self._generate_forced(request)
+        else:
+            prompt = self.render(request)
+            res = await self._submit(Row(prompt, request.sampling.max_new_tokens, tuple(request.stop)),
+                                     request.sampling)
+            started_in_thought = self._prompt_in_thought(prompt)
+            completion = self._completion(prompt, res.token_ids, res, started_in_thought)
+        completion.seconds = time.perf_counter() - start
+        return completion
+
+    async def aclose(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+            try:
+                await self._worker
+            except asyncio.CancelledError:
+                pass
+            self._worker = None
+        self._executor.shutdown(wait=True)
+
+    # -- budget forcing ---------------------------------------------------------------
+    async def _generate_forced(self, request: GenerationRequest) -> Completion:
+        budget = request.budget
+        assert budget is not None
+        prompt = self.render(request, open_thought=True)
+        think = await self._submit(Row(prompt, budget.thinking_tokens, (THINK_CLOSE,)), request.sampling)
+        thought = think.token_ids
+        if think.eos:
+            # The model ended its turn inside the thought: nothing to force.
+            return self._completion(prompt, thought, think, True)
+        forced = think.stop_string is None  # budget ran out before the model closed the thought
+        if forced:
+            thought = thought + self.tokenizer(budget.close_text, add_special_tokens=False)["input_ids"]
+        answer = await self._submit(Row(prompt + thought, budget.answer_tokens, tuple(request.stop)),
+                                    request.sampling)
+        res = RowResult(thought + answer.token_ids, "budget" if forced else answer.finish_reason,
+                        stop_string=answer.stop_string, eos=answer.eos)
+        completion = self._completion(prompt, res.token_ids, res, True)
+        completion.forced = forced
+        completion.meta["thinking_tokens"] = len(thought)
+        return completion
+
+    # -- batching ---------------------------------------------------------------------
+    async def _submit(self, row: Row, sampling: SamplingParams) -> RowResult:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:  # first call, or a new event loop (tests, scripts)
+            self._loop, self._wakeup, self._worker = loop, asyncio.Event(), None
+        if self._worker is None or self._worker.done():
+            self._worker = loop.create_task(self._batch_loop())
+        future = loop.create_future()
+        self._pending.append(_Job(row, sampling, future))
+        assert self._wakeup is not None
+        self._wakeup.set()
+        return await future
+
+    async def _batch_loop(self) -> None:
+        assert self._wakeup is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wakeup.wait()
+            # A short pause lets callers woken by the last batch enqueue their next step.
+            await asyncio.sleep(self.batch_wait_s)
+            self._wakeup.clear()
+            jobs, self._pending = self._pending, []
+            groups: dict[tuple, list[_Job]] = {}
+            for job in jobs:
+                groups.setdefault(_group_key(job.sampling), []).append(job)
+            for group in groups.values():
+                # Similar prompt lengths together waste less padding.
+                group.sort(key=lambda j: len(j.row.prompt_ids))
+                for i in range(0, len(group), self.max_batch_size):
+                    chunk = [j for j in group[i:i + self.max_batch_size] if not j.future.cancelled()]
+                    if not chunk:
+                        continue
+                    try:
+                        results = await loop.run_in_executor(self._executor, self._run_chunk, chunk)
+                    except Exception as err:  # surface to every caller of this batch
+                        for job in chunk:
+                            if not job.future.done():
+                                job.future.set_exception(err)
+                        continue
+                    for job, res in zip(chunk, results):
+                        if not job.future.done():
+                            job.future.set_result(res)
+
+    def _run_chunk(self, chunk: list[_Job]) -> list[RowResult]:
+        """Generate for ``chunk``; on CUDA OOM split it in halves and retry each."""
+        try:
+            self.batch_sizes.append(len(chunk))
+            if self.continuous_batching:
+                return self._run_continuous(chunk)
+            return generate_rows(self.model, self.tokenizer, [j.row for j in chunk], chunk[0].sampling)
+        except torch.OutOfMemoryError:
+            if len(chunk) == 1:
+                raise
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            half = len(chunk) // 2
+            log.warning("out of memory at batch %d; retrying as %d + %d", len(chunk), half, len(chunk) - half)
+            return self._run_chunk(chunk[:half]) + self._run_chunk(chunk[half:])
+
+    def _run_continuous(self, chunk: list[_Job]) -> list[RowResult]:
+        """transformers' continuous batching (paged attention): pays on GPU with many requests."""
+        from scale.engine.hf_continuous import run_continuous
+
+        return run_continuous(self, [j.row for j in chunk], chunk[0].sampling)
+
+    # -- results ----------------------------------------------------------------------
+    def _prompt_in_thought(self, prompt: list[int]) -> bool:
+        if self._think_open_id is None:
+            return False
+        tail = prompt[-4:]
+        return self._think_open_id in tail and (self._think_close_id not in tail)
+
+    def _completion(self, prompt: list[int], tokens: list[int], res: RowResult,
+                    started_in_thought: bool) -> Completion:
+        raw = self.tokenizer.decode(tokens, skip_special_tokens=True)
+        if res.stop_string and res.stop_string != THINK_CLOSE:
+            raw = raw[: raw.find(res.stop_string)] if res.stop_string in raw else raw
+        reasoning, visible = split_reasoning(raw, started_in_thought=started_in_thought)
+        return Completion(
+            text=visible,
+            reasoning=reasoning,
+            prompt_tokens=len(prompt),
+            response_tokens=len(tokens),
+            reasoning_tokens=self._count_reasoning(tokens, started_in_thought),
+            finish_reason=res.finish_reason,
+        )
+
+    def _count_reasoning(self, tokens: list[int], started_in_thought: bool) -> int:
+        """Tokens of the thought, tags included (by token id; 0 for models without think tokens)."""
+        if self._think_close_id is None:
+            return 0
+        start = 0
+        if not started_in_thought:
+            if self._think_open_id not in tokens:
+                return 0
+            start = tokens.index(self._think_open_id)
+        if self._think_close_id in tokens[start:]:
+            return tokens.index(self._think_close_id, start) + 1 - start
+        return len(tokens) - start

@@ -1,0 +1,102 @@
+"""Requests, completions and the engine interface shared by every backend."""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any
+
+from scale.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """Decoding settings; ``temperature == 0`` means greedy."""
+
+    temperature: float = 0.0
+    top_p: float = 1.0
+    top_k: int = 0  # 0 = off
+    max_new_tokens: int = 512
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.temperature < 0:
+            raise ConfigError(f"sampling.temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ConfigError(f"sampling.top_p must be in (0, 1], got {self.top_p}")
+        if self.top_k < 0:
+            raise ConfigError(f"sampling.top_k must be >= 0, got {self.top_k}")
+        if self.max_new_tokens < 1:
+            raise ConfigError(f"sampling.max_new_tokens must be >= 1, got {self.max_new_tokens}")
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0
+
+
+@dataclass(frozen=True)
+class BudgetForcing:
+    """s1-style thinking budget: close ``<think>`` after ``thinking_tokens`` and answer.
+
+    A request whose thought is still open after ``thinking_tokens`` gets ``close_text``
+    appended and ``answer_tokens`` more tokens to finish.
+    """
+
+    thinking_tokens: int
+    answer_tokens: int = 512
+    close_text: str = "\n</think>\n\n"
+
+    def __post_init__(self) -> None:
+        if self.thinking_tokens < 1 or self.answer_tokens < 1:
+            raise ConfigError(
+                f"budget forcing needs positive budgets, got thinking_tokens="
+                f"{self.thinking_tokens}, answer_tokens={self.answer_tokens}"
+            )
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One chat call: messages, sampling, chat-template kwargs, stop strings."""
+
+    messages: tuple[dict[str, str], ...] | list[dict[str, str]]
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+    template_kwargs: dict[str, Any] = field(default_factory=dict)
+    stop: tuple[str, ...] = ()
+    budget: BudgetForcing | None = None
+
+    @property
+    def thinking(self) -> bool:
+        return bool(self.template_kwargs.get("enable_thinking", False))
+
+
+@dataclass
+class Completion:
+    """What came back: visible text and the ``<think>`` part split off, with token counts.
+
+    ``response_tokens`` counts every generated token (reasoning included, the end-of-turn
+    token included when one was generated); ``reasoning_tokens`` is the thinking part of it.
+    ``finish_reason``: "stop" (end of turn or stop string), "length" (budget spent),
+    or "budget" (thinking was cut by budget forcing, then the answer finished).
+    """
+
+    text: str
+    reasoning: str = ""
+    prompt_tokens: int = 0
+    response_tokens: int = 0
+    reasoning_tokens: int = 0
+    finish_reason: str = "stop"
+    seconds: float = 0.0
+    forced: bool = False
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class Engine(abc.ABC):
+    """One loaded model (or one server). Methods await per-request calls; engines batch."""
+
+    name: str = "engine"
+
+    @abc.abstractmethod
+    async def generate(self, request: GenerationRequest) -> Completion: ...
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release resources (threads, HTTP clients)."""

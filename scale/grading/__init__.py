@@ -1,0 +1,14 @@
+"""Answer extraction, gold normalisation and Math-Verify grading."""
+
+from scale.grading.extract import Extraction, extract_answer, extract_boxed_all
+from scale.grading.normalize import normalize_gold
+from scale.grading.verify import Grader, Verdict
+
+__all__ = [
+    "Extraction",
+    "Grader",
+    "Verdict",
+    "extract_answer",
+    "extract_boxed_all",
+    "normalize_gold",
+]

@@ -1,0 +1,325 @@
+"""Grade responses against gold answers with Math-Verify, isolated in spawned worker processes.
+
+Math-Verify's own timeout uses ``signal.alarm``: it only works in a process's main thread and
+cannot interrupt every slow sympy call. So each comparison runs in the main thread of a
+spawned worker (fork is unsafe: the parent has torch threads), and the parent enforces a hard
+per-item deadline by killing the worker and starting a fresh one on the next use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import multiprocessing
+import queue
+import re
+import signal
+import threading
+import weakref
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.context import SpawnContext, SpawnProcess
+from types import TracebackType
+
+from scale.grading.extract import extract_answer
+from scale.grading.normalize import normalize_gold
+
+__all__ = ["Grader", "Verdict"]
+
+_STARTUP_TIMEOUT_S = 120.0  # spawn + importing sympy/math-verify; slow on a loaded CI box
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Outcome of grading one response."""
+
+    correct: bool
+    reason: str  # "equal", "not_equal", "no_answer", "timeout", "parse_error: ...", ...
+    predicted: str | None
+    gold: str
+
+
+# --------------------------------------------------------------------------- fast path
+
+_LEFT_RIGHT_RE = re.compile(r"\\(?:left|right)(?![A-Za-z])")
+_DEGREE_RE = re.compile(r"\^\s*(?:\{\s*\\circ\s*\}|\\circ)|°")
+_SPACING_RE = re.compile(r"\\[!,;:]|\\ ")
+_UNIT_AFTER_NUMBER_RE = re.compile(
+    r"([-+]?(?:\d{1,3}(?:,\d{3})+(?:\.\d*)?|\d+(?:\.\d*)?|\.\d+))"  # the number
+    r"\\(?:text|mbox|mathrm)\{[^{}]*\}(?:\^\{?\d\}?)?"  # "\text{ cm}", "\mbox{m}^2"
+)
+_THOUSANDS_RE = re.compile(r"[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
+_INT_RE = re.compile(r"[-+]?\d+")
+
+
+def _canonical(answer: str) -> str:
+    """Cheap textual canonical form: equal forms are certainly the same answer."""
+    s = answer.replace("$", "")
+    s = re.sub(r"\\[dt]frac(?![A-Za-z])", r"\\frac", s)
+    s = _LEFT_RIGHT_RE.sub("", s)
+    s = _SPACING_RE.sub("", s)
+    s = _DEGREE_RE.sub("", s)
+    s = s.replace("\\%", "").replace("%", "")
+    s = "".join(s.split())
+    m = _UNIT_AFTER_NUMBER_RE.fullmatch(s)
+    if m is not None:  # "5\text{cm}" -> "5"; only after a number, so "\text{Evelyn}" survives
+        s = m.group(1)
+    s = s.rstrip(".")
+    if _THOUSANDS_RE.fullmatch(s):
+        s = s.replace(",", "")
+    return s
+
+
+def _fast_equivalent(a: str, b: str) -> tuple[bool, str] | None:
+    """Decide in-process when it is trivial; None means "ask Math-Verify"."""
+    ca, cb = _canonical(a), _canonical(b)
+    if ca and ca == cb:
+        return True, "equal"
+    if _INT_RE.fullmatch(ca) and _INT_RE.fullmatch(cb):
+        try:
+            same = int(ca) == int(cb)
+        except ValueError:  # int() refuses strings of more than 4300 digits
+            return None
+        return same, "equal" if same else "not_equal"
+    return None
+
+
+# --------------------------------------------------------------------------- worker side
+
+
+def _wrap(answer: str) -> str:
+    return "\\boxed{" + answer + "}"
+
+
+def _mv_compare(gold: str, pred: str, inner_timeout: int | None) -> tuple[bool, str]:
+    """Math-Verify comparison; runs in a worker's main thread (its alarm needs that)."""
+    from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
+    from math_verify.errors import TimeoutException
+
+    config = (LatexExtractionConfig(boxed_match_priority=0), ExprExtractionConfig())
+    try:
+        gold_parsed = parse(
+            _wrap(gold),
+            extraction_config=config,
+            parsing_timeout=inner_timeout,
+            raise_on_error=True,
+        )
+        pred_parsed = parse(
+            _wrap(pred),
+            extraction_config=config,
+            parsing_timeout=inner_timeout,
+            raise_on_error=True,
+        )
+    except TimeoutException:
+        return False, "timeout"
+    except Exception as exc:
+        return False, f"parse_error: {type(exc).__name__}"
+    if not gold_parsed:
+        return False, "parse_error: gold"
+    if not pred_parsed:
+        return False, "parse_error: predicted"
+    timed_out = False
+    # One verify per pair so that an error in one (e.g. sympy vs raw string) does not hide
+    # a match in another.
+    for g in gold_parsed:
+        for p in pred_parsed:
+            try:
+                if verify(g, p, timeout_seconds=inner_timeout, raise_on_error=True):
+                    return True, "equal"
+            except TimeoutException:
+                timed_out = True
+            except Exception:
+                continue
+    return False, "timeout" if timed_out else "not_equal"
+
+
+def _worker_main(conn: Connection) -> None:
+    """Worker loop: warm up, say "ready", then answer (gold, pred, inner_timeout) requests."""
+    # Ctrl-C reaches the whole process group; the parent decides what happens to workers.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Timeouts and errors come back as exceptions (raise_on_error=True) and become verdict
+    # reasons, so Math-Verify's own log lines would only duplicate them on stderr.
+    logging.getLogger("math_verify").setLevel(logging.CRITICAL)
+    _mv_compare("\\frac{1}{2}", "0.5", None)  # pay import + grammar compilation up front
+    conn.send("ready")
+    while True:
+        try:
+            request = conn.recv()
+        except EOFError:  # parent went away
+            return
+        if request is None:
+            return
+        gold, pred, inner_timeout = request
+        conn.send(_mv_compare(gold, pred, inner_timeout))
+
+
+# --------------------------------------------------------------------------- parent side
+
+
+class _Worker:
+    """One spawned worker process and the parent's end of its pipe."""
+
+    def __init__(self, ctx: SpawnContext) -> None:
+        self._conn, child_conn = ctx.Pipe(duplex=True)
+        self.process: SpawnProcess = ctx.Process(
+            target=_worker_main, args=(child_conn,), name="scale-grader", daemon=True
+        )
+        self.process.start()
+        child_conn.close()
+        try:
+            ready = self._conn.poll(_STARTUP_TIMEOUT_S) and self._conn.recv() == "ready"
+        except (EOFError, OSError):
+            ready = False
+        if not ready:
+            self.kill()
+            raise RuntimeError("math-verify grader worker failed to start")
+
+    def ask(
+        self, gold: str, pred: str, inner_timeout: int | None, deadline_s: float
+    ) -> tuple[bool, str] | None:
+        """Result, or None if the worker did not answer within ``deadline_s``."""
+        self._conn.send((gold, pred, inner_timeout))
+        if not self._conn.poll(deadline_s):
+            return None
+        return self._conn.recv()
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.join(timeout=10)
+        self._conn.close()
+
+
+def _kill_all(workers: set[_Worker], lock: threading.Lock) -> None:
+    with lock:
+        doomed = list(workers)
+        workers.clear()
+    for worker in doomed:
+        worker.kill()
+
+
+class Grader:
+    """Extract an answer from a response and check it against a gold answer.
+
+    ``timeout_s`` is a hard wall-clock limit per Math-Verify comparison: past it the worker is
+    killed and the verdict is ``reason="timeout"``. Math-Verify's own alarm is set one second
+    earlier (whole seconds only) so most slow items end without losing the worker.
+    Thread-safe; up to ``max_workers`` comparisons run at once; workers start lazily.
+    """
+
+    def __init__(self, timeout_s: float = 5.0, max_workers: int = 1) -> None:
+        if not timeout_s > 0:
+            raise ValueError(f"timeout_s must be > 0, got {timeout_s!r}")
+        if max_workers < 1:
+            raise ValueError(f"max_workers must be >= 1, got {max_workers!r}")
+        self.timeout_s = float(timeout_s)
+        self.max_workers = max_workers
+        inner = math.floor(self.timeout_s) - 1
+        self._inner_timeout: int | None = inner if inner >= 1 else None
+        self._ctx = multiprocessing.get_context("spawn")
+        # One slot per allowed worker: None = not started (or killed), start on checkout.
+        self._slots: queue.SimpleQueue[_Worker | None] = queue.SimpleQueue()
+        for _ in range(max_workers):
+            self._slots.put(None)
+        self._live: set[_Worker] = set()
+        self._lock = threading.Lock()
+        self._closed = False
+        self._finalizer = weakref.finalize(self, _kill_all, self._live, self._lock)
+
+    # -- worker slots ---------------------------------------------------------------
+
+    def _checkout(self) -> _Worker:
+        slot = self._slots.get()
+        if self._closed:
+            self._slots.put(slot)  # wake the next waiter so it sees the close too
+            raise RuntimeError("Grader is closed")
+        if slot is not None and slot.process.is_alive():
+            return slot
+        if slot is not None:
+            self._forget(slot)
+        try:
+            worker = _Worker(self._ctx)
+        except BaseException:
+            self._slots.put(None)
+            raise
+        with self._lock:
+            self._live.add(worker)
+        return worker
+
+    def _forget(self, worker: _Worker) -> None:
+        with self._lock:
+            self._live.discard(worker)
+        worker.kill()
+
+    def _checkin(self, worker: _Worker | None) -> None:
+        if worker is not None and self._closed:
+            self._forget(worker)
+            worker = None
+        self._slots.put(worker)
+
+    def _pool_equivalent(self, a: str, b: str) -> tuple[bool, str]:
+        worker = self._checkout()
+        try:
+            reply = worker.ask(a, b, self._inner_timeout, self.timeout_s)
+        except (EOFError, OSError) as exc:  # worker died (e.g. out of memory) or was closed
+            self._forget(worker)
+            self._checkin(None)
+            return False, f"worker_error: {type(exc).__name__}"
+        except BaseException:
+            # Interrupted mid-request: the pipe may hold a stale reply, so drop the worker.
+            self._forget(worker)
+            self._checkin(None)
+            raise
+        if reply is None:
+            self._forget(worker)
+            self._checkin(None)
+            return False, "timeout"
+        self._checkin(worker)
+        return reply
+
+    # -- public API -----------------------------------------------------------------
+
+    def equivalent(self, a: str, b: str) -> tuple[bool, str]:
+        """Whether answer strings ``a`` (reference) and ``b`` (candidate) are mathematically equal."""
+        fast = _fast_equivalent(a, b)
+        if fast is not None:
+            return fast
+        return self._pool_equivalent(a, b)
+
+    def grade(self, response: str, gold: str) -> Verdict:
+        """Extract the answer from ``response`` and compare it with ``gold``."""
+        gold = normalize_gold(gold)
+        extraction = extract_answer(response)
+        if extraction.answer is None:
+            return Verdict(False, "no_answer", None, gold)
+        correct, reason = self.equivalent(gold, extraction.answer)
+        return Verdict(correct, reason, extraction.answer, gold)
+
+    async def agrade(self, response: str, gold: str) -> Verdict:
+        """``grade`` on a thread so the event loop keeps running while a worker computes."""
+        return await asyncio.to_thread(self.grade, response, gold)
+
+    def close(self) -> None:
+        """Stop all workers; later calls raise RuntimeError."""
+        self._closed = True
+        drained = 0
+        while True:
+            try:
+                self._slots.get_nowait()
+            except queue.Empty:
+                break
+            drained += 1
+        self._finalizer()  # kills idle and busy workers; busy callers get "worker_error"
+        for _ in range(drained):
+            self._slots.put(None)
+
+    def __enter__(self) -> Grader:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

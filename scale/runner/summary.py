@@ -1,0 +1,39 @@
+"""End-of-run summary table (rich) and the run dir's report.md."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+
+def summary_rows(metrics: dict[str, Any]) -> list[tuple[str, str]]:
+    lo, hi = metrics["accuracy_ci95"]
+    fails = ", ".join(f"{k}={v}" for k, v in metrics["failures"].items()) or "none"
+    return [
+        ("attempts", f"{metrics['n_attempts']} ({metrics['n_problems']} problems)"
+                     + ("" if metrics["complete"] else "  [INCOMPLETE]")),
+        ("accuracy", f"{100 * metrics['accuracy']:.2f}%  (95% CI {100 * lo:.1f}-{100 * hi:.1f})"),
+        ("tok_paper / attempt", f"{metrics['tok_paper']:.1f}"),
+        ("tpi (tokens / step)", f"{metrics['tpi']:.1f}"),
+        ("tok_total / attempt", f"{metrics['tok_total']:.1f}"),
+        ("prompt tokens / attempt", f"{metrics['prompt_tokens']:.1f}"),
+        ("steps / attempt", f"{metrics['steps_per_attempt']:.2f}"),
+        ("s2_fraction", f"{metrics['s2_fraction']:.3f}"),
+        ("failures", fails),
+        ("seconds by stage", ", ".join(f"{k}={v:.1f}" for k, v in metrics["stage_seconds"].items())),
+    ]
+
+
+def print_summary(run_dir: str | Path, metrics: dict[str, Any], console: Console | None = None) -> None:
+    console = console or Console()
+    table = Table(title=f"run {run_dir}", show_header=False)
+    table.add_column("metric", style="bold")
+    table.add_column("value")
+    for k, v in summary_rows(metrics):
+        table.add_row(k, v)
+    console.print(table)
+    lines = ["| metric | value |", "|---|---|", *(f"| {k} | {v} |" for k, v in summary_rows(metrics))]
+    (Path(run_dir) / "report.md").write_text(f"# Run {run_dir}\n\n" + "\n".join(lines) + "\n")

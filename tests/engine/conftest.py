@@ -1,0 +1,25 @@
+"""Fixtures for the engine tests: one real ``transformers serve`` per test module."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def smol_server(tmp_path_factory):
+    """SmolLM2-135M-Instruct behind ``transformers serve`` on 127.0.0.1 (CPU, offline)."""
+    from scale.engine.serve_process import ServeProcess
+
+    log_path = tmp_path_factory.mktemp("serve") / "transformers-serve.log"
+    server = ServeProcess(
+        "smollm2-135m-instruct",
+        device="cpu",
+        env={"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"},
+        log_path=log_path,
+        startup_timeout_s=180,
+    )
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

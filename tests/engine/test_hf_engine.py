@@ -1,0 +1,133 @@
+"""HF engine on the tiny random Qwen3 with the real Qwen3 chat template (tier 2)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from scale.engine.hf_engine import HFEngine
+from scale.engine.reasoning import split_reasoning
+from scale.engine.types import BudgetForcing, GenerationRequest, SamplingParams
+from scale.errors import ConfigError
+from scale.ledger import Ledger
+from scale.systems import System, SystemConfig
+
+pytestmark = pytest.mark.tiny
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_model_dir):
+    return HFEngine("tiny-qwen3", max_batch_size=8)
+
+
+def _req(i: int, max_new: int = 12, thinking: bool = False, **kw) -> GenerationRequest:
+    return GenerationRequest(
+        ({"role": "user", "content": f"Question number {i}: what is {i} + {i}?"},),
+        SamplingParams(max_new_tokens=max_new, **kw),
+        {"enable_thinking": thinking},
+    )
+
+
+def test_batched_greedy_equals_one_by_one(engine):
+    reqs = [_req(i, max_new=4 + 3 * i, thinking=i % 2 == 0) for i in range(6)]
+
+    async def run():
+        engine.batch_sizes.clear()
+        batched = await asyncio.gather(*(engine.generate(r) for r in reqs))
+        sizes = list(engine.batch_sizes)
+        single = [await engine.generate(r) for r in reqs]
+        return batched, sizes, single
+
+    batched, sizes, single = asyncio.run(run())
+    assert max(sizes) > 1, f"requests were not batched: {sizes}"
+    for b, s, r in zip(batched, single, reqs):
+        assert (b.text, b.reasoning, b.response_tokens) == (s.text, s.reasoning, s.response_tokens)
+        # Per-request budgets are honoured inside one batch.
+        assert b.response_tokens <= r.sampling.max_new_tokens
+
+
+def test_token_counts_equal_tokenizer_counts(engine):
+    req = _req(3, max_new=9)
+    c = asyncio.run(engine.generate(req))
+    tok = engine.tokenizer
+    prompt = tok.apply_chat_template(list(req.messages), add_generation_prompt=True, tokenize=True,
+                                     enable_thinking=False, return_dict=True)["input_ids"]
+    assert c.prompt_tokens == len(prompt)
+    # Random weights rarely emit eos: the budget is spent exactly.
+    assert c.finish_reason == "length" and c.response_tokens == 9
+    ledger = Ledger()
+    system = System(SystemConfig("s1", "s1", "main", SamplingParams(max_new_tokens=9),
+                                 {"enable_thinking": False}), engine)
+    c2 = asyncio.run(system.ask(list(req.messages), stage="solve", ledger=ledger, step=0))
+    (call,) = ledger.calls
+    assert (call.prompt_tokens, call.response_tokens) == (len(prompt), c2.response_tokens) == (len(prompt), 9)
+    assert call.stage == "solve" and call.mode == "s1" and call.seconds > 0
+
+
+def test_budget_forcing_closes_thought_and_answers(engine):
+    budget = BudgetForcing(thinking_tokens=10, answer_tokens=6)
+    req = GenerationRequest(({"role": "user", "content": "Think hard: 7 * 6?"},),
+                            SamplingParams(max_new_tokens=200), {"enable_thinking": True}, budget=budget)
+    c = asyncio.run(engine.generate(req))
+    assert c.forced and c.finish_reason == "budget"
+    close_ids = engine.tokenizer("\n</think>\n\n", add_special_tokens=False)["input_ids"]
+    assert c.meta["thinking_tokens"] == 10 + len(close_ids)
+    assert c.response_tokens == 10 + len(close_ids) + 6
+    # The thought is closed and counted up to its closing tag; the answer is separate.
+    assert 0 < c.reasoning_tokens <= c.meta["thinking_tokens"]
+    assert c.reasoning and "</think>" not in c.text and "<think>" not in c.reasoning
+
+
+def test_thinking_switch_changes_prompt(engine):
+    on = asyncio.run(engine.generate(_req(1, thinking=True)))
+    off = asyncio.run(engine.generate(_req(1, thinking=False)))
+    assert off.prompt_tokens == on.prompt_tokens + 4  # "<think>\n\n</think>\n\n" prefilled
+
+
+def test_stop_strings_cut_the_row(engine):
+    free = asyncio.run(engine.generate(_req(5, max_new=20)))
+    words = free.text.split()
+    if len(words) < 2:
+        pytest.skip("random model produced no word boundary to stop on")
+    stop = words[1]
+    req = GenerationRequest(_req(5).messages, SamplingParams(max_new_tokens=20), {"enable_thinking": False},
+                            stop=(stop,))
+    c = asyncio.run(engine.generate(req))
+    assert stop not in c.text and c.finish_reason == "stop"
+    assert c.response_tokens < free.response_tokens
+
+
+def test_sampling_with_seed_is_reproducible(engine):
+    r = _req(2, max_new=8, temperature=1.0, top_p=0.95, top_k=20, seed=123)
+    a = asyncio.run(engine.generate(r))
+    b = asyncio.run(engine.generate(r))
+    assert a.text == b.text
+
+
+@pytest.mark.parametrize(
+    "kwargs, word",
+    [({"temperature": -1}, "temperature"), ({"max_new_tokens": 0}, "max_new_tokens"),
+     ({"top_p": 0}, "top_p"), ({"top_k": -2}, "top_k")],
+)
+def test_bad_sampling_values_named(kwargs, word):
+    with pytest.raises(ConfigError, match=word):
+        SamplingParams(**kwargs)
+
+
+def test_bad_budget():
+    with pytest.raises(ConfigError, match="thinking_tokens=-5"):
+        BudgetForcing(thinking_tokens=-5)
+
+
+@pytest.mark.parametrize(
+    "text, started, expected",
+    [("<think>a</think>b", False, ("a", "b")),
+     ("a</think>b", False, ("a", "b")),
+     ("<think>unfinished", False, ("unfinished", "")),
+     ("plain", False, ("", "plain")),
+     ("all thought", True, ("all thought", "")),
+     ("<think>\n\n</think>\n\nanswer", False, ("", "answer"))],
+)
+def test_split_reasoning(text, started, expected):
+    assert split_reasoning(text, started_in_thought=started) == expected
