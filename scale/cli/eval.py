@@ -1,7 +1,7 @@
 """Evaluate a method on a benchmark: ``scale-eval experiment=debug`` (Hydra overrides welcome).
 
     scale-eval data=aime24 systems=qwen3_32b method=scale n_samples=8 run_dir=runs/scale-aime24
-    scale-eval -m experiment=table2_tau_sweep          # a Hydra multirun (Slurm: +hydra/launcher=slurm)
+    scale-eval -m experiment=table2_tau_sweep          # a Hydra multirun (Slurm: hydra/launcher=slurm)
     python -m scale.cli.eval experiment=debug
 """
 

@@ -86,16 +86,16 @@ def load_benchmark(name: str | None = None, path: str | Path | None = None,
         file = Path(path).expanduser()
         spec = _auto_spec(file, name)
         rows: Iterable[tuple[int, dict[str, Any]]] = _rows_from_jsonl(file)
-        where_of = lambda n: f"{file}:{n}"  # noqa: E731
+        where_of = lambda n: f"{file}:{n}"
     else:
         spec = get_spec(name)  # type: ignore[arg-type]
         file = source_path(name)  # type: ignore[arg-type]
         if file.is_file():
             rows = _rows_from_jsonl(file)
-            where_of = lambda n: f"{file}:{n}"  # noqa: E731
+            where_of = lambda n: f"{file}:{n}"
         else:
             rows = _rows_from_hub(spec)
-            where_of = lambda n: f"{spec.hub_id}[{spec.split}] row {n}"  # noqa: E731
+            where_of = lambda n: f"{spec.hub_id}[{spec.split}] row {n}"
     problems: list[Problem] = []
     for index, (lineno, row) in enumerate(rows):
         problems.append(_to_problem(spec, row, where_of(lineno), index))

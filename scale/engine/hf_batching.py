@@ -10,7 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
-from transformers import StoppingCriteria, StoppingCriteriaList
+from transformers import (
+    LogitsProcessor,
+    LogitsProcessorList,
+    StoppingCriteria,
+    StoppingCriteriaList,
+)
 
 from scale.engine.types import SamplingParams
 
@@ -22,6 +27,46 @@ class Row:
     prompt_ids: list[int]
     max_new_tokens: int
     stop: tuple[str, ...] = ()
+    sampling: SamplingParams | None = None  # None = greedy
+
+
+class _PerRowSampler(LogitsProcessor):
+    """Samples each row with its own temperature/top-p/top-k and seeded generator.
+
+    ``generate`` then runs greedy over a one-hot score row, so requests with different
+    sampling settings and seeds share one batch, and a seeded row draws the same tokens
+    whatever else is in the batch.
+    """
+
+    def __init__(self, rows: list[Row], device: torch.device) -> None:
+        self.params = [r.sampling if r.sampling and not r.sampling.greedy else None for r in rows]
+        self.generators: list[torch.Generator | None] = []
+        for p in self.params:
+            if p is None:
+                self.generators.append(None)
+                continue
+            g = torch.Generator(device=device)
+            g.manual_seed(p.seed if p.seed is not None else int(torch.randint(0, 2**31 - 1, (1,))))
+            self.generators.append(g)
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        for i, p in enumerate(self.params):
+            if p is None:
+                continue
+            logits = scores[i].float() / p.temperature
+            if p.top_k and p.top_k < logits.shape[-1]:
+                kth = torch.topk(logits, p.top_k).values[-1]
+                logits = logits.masked_fill(logits < kth, float("-inf"))
+            if p.top_p < 1.0:
+                sorted_logits, order = torch.sort(logits, descending=True)
+                cum = torch.softmax(sorted_logits, dim=-1).cumsum(dim=-1)
+                drop = cum - torch.softmax(sorted_logits, dim=-1) > p.top_p  # keep the first token past top_p
+                logits[order[drop]] = float("-inf")
+            token = torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=self.generators[i])
+            row = torch.full_like(scores[i], float("-inf"))
+            row[token] = 0.0
+            scores[i] = row
+        return scores
 
 
 @dataclass
@@ -61,7 +106,7 @@ class _PerRowStop(StoppingCriteria):
         return done
 
 
-def generate_rows(model, tokenizer, rows: list[Row], sampling: SamplingParams) -> list[RowResult]:
+def generate_rows(model, tokenizer, rows: list[Row]) -> list[RowResult]:
     """Left-pad ``rows``, run one ``generate``, and cut each row at eos / stop / budget."""
     pad_id = tokenizer.pad_token_id
     eos_ids = _eos_ids(model, tokenizer)
@@ -76,19 +121,15 @@ def generate_rows(model, tokenizer, rows: list[Row], sampling: SamplingParams) -
     criterion = _PerRowStop(rows, prompt_len, tokenizer)
     gen_kwargs = dict(
         max_new_tokens=max(r.max_new_tokens for r in rows),
-        do_sample=not sampling.greedy,
+        # Sampling happens per row in _PerRowSampler; generate itself is greedy. The
+        # model's generation_config sampling defaults are neutralised.
+        do_sample=False, temperature=None, top_p=None, top_k=None,
         pad_token_id=pad_id,
         eos_token_id=eos_ids,
         stopping_criteria=StoppingCriteriaList([criterion]),
     )
-    if sampling.greedy:
-        # Neutralise sampling defaults from the model's generation_config.
-        gen_kwargs.update(temperature=None, top_p=None, top_k=None)
-    else:
-        gen_kwargs.update(temperature=sampling.temperature, top_p=sampling.top_p,
-                          top_k=sampling.top_k or None)
-        if sampling.seed is not None:
-            torch.manual_seed(sampling.seed)
+    if any(r.sampling is not None and not r.sampling.greedy for r in rows):
+        gen_kwargs["logits_processor"] = LogitsProcessorList([_PerRowSampler(rows, model.device)])
     with torch.inference_mode():
         out = model.generate(input_ids=input_ids.to(device), attention_mask=attention.to(device),
                              **gen_kwargs)

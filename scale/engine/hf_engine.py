@@ -10,6 +10,7 @@ over-long thought and gives the answer its own budget.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -33,12 +34,12 @@ class _Job:
     future: asyncio.Future
 
 
-def _group_key(s: SamplingParams) -> tuple:
-    # Greedy requests share one batch whatever their budgets; sampled ones must agree on
-    # the distribution (and seed, since the RNG is per generate call).
-    if s.greedy:
-        return ("greedy",)
-    return ("sample", s.temperature, s.top_p, s.top_k, s.seed)
+def _group_key(s: SamplingParams, continuous: bool) -> tuple:
+    # Per-row sampling lets every request share a padded batch; continuous batching keeps
+    # one manager per sampling setting, so there the key separates them.
+    if not continuous:
+        return ()
+    return (s.greedy, s.temperature, s.top_p, s.top_k)
 
 
 class HFEngine(Engine):
@@ -66,6 +67,7 @@ class HFEngine(Engine):
         self._worker: asyncio.Task | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.batch_sizes: list[int] = []  # observability: size of every generate call
+        self.busy_seconds = 0.0  # wall time spent inside generate (for overhead figures)
         vocab = self.tokenizer.get_vocab()
         self._think_close_id = vocab.get(THINK_CLOSE)
         self._think_open_id = vocab.get(THINK_OPEN)
@@ -99,10 +101,8 @@ class HFEngine(Engine):
     async def aclose(self) -> None:
         if self._worker is not None:
             self._worker.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
-            except asyncio.CancelledError:
-                pass
             self._worker = None
         self._executor.shutdown(wait=True)
 
@@ -136,6 +136,7 @@ class HFEngine(Engine):
         if self._worker is None or self._worker.done():
             self._worker = loop.create_task(self._batch_loop())
         future = loop.create_future()
+        row.sampling = sampling
         self._pending.append(_Job(row, sampling, future))
         assert self._wakeup is not None
         self._wakeup.set()
@@ -152,7 +153,7 @@ class HFEngine(Engine):
             jobs, self._pending = self._pending, []
             groups: dict[tuple, list[_Job]] = {}
             for job in jobs:
-                groups.setdefault(_group_key(job.sampling), []).append(job)
+                groups.setdefault(_group_key(job.sampling, self.continuous_batching), []).append(job)
             for group in groups.values():
                 # Similar prompt lengths together waste less padding.
                 group.sort(key=lambda j: len(j.row.prompt_ids))
@@ -172,12 +173,19 @@ class HFEngine(Engine):
                             job.future.set_result(res)
 
     def _run_chunk(self, chunk: list[_Job]) -> list[RowResult]:
+        start = time.perf_counter()
+        try:
+            return self._run_chunk_split(chunk)
+        finally:
+            self.busy_seconds += time.perf_counter() - start
+
+    def _run_chunk_split(self, chunk: list[_Job]) -> list[RowResult]:
         """Generate for ``chunk``; on CUDA OOM split it in halves and retry each."""
         try:
             self.batch_sizes.append(len(chunk))
             if self.continuous_batching:
                 return self._run_continuous(chunk)
-            return generate_rows(self.model, self.tokenizer, [j.row for j in chunk], chunk[0].sampling)
+            return generate_rows(self.model, self.tokenizer, [j.row for j in chunk])
         except torch.OutOfMemoryError:
             if len(chunk) == 1:
                 raise
@@ -185,7 +193,7 @@ class HFEngine(Engine):
                 torch.cuda.empty_cache()
             half = len(chunk) // 2
             log.warning("out of memory at batch %d; retrying as %d + %d", len(chunk), half, len(chunk) - half)
-            return self._run_chunk(chunk[:half]) + self._run_chunk(chunk[half:])
+            return self._run_chunk_split(chunk[:half]) + self._run_chunk_split(chunk[half:])
 
     def _run_continuous(self, chunk: list[_Job]) -> list[RowResult]:
         """transformers' continuous batching (paged attention): pays on GPU with many requests."""

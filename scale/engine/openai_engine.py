@@ -106,7 +106,8 @@ class OpenAIEngine(Engine):
     def __init__(self, base_url: str, model: str, api_key: str | None = None,
                  max_concurrency: int = 16, timeout_s: float = 600.0, max_retries: int = 4,
                  backoff_s: float = 0.5, backoff_max_s: float = 8.0,
-                 extra_body: dict | None = None, name: str | None = None) -> None:
+                 extra_body: dict | None = None, name: str | None = None,
+                 send_top_k: bool = True) -> None:
         self.base_url = _validate_base_url(base_url)
         self.url = f"{self.base_url}/chat/completions"
         if not isinstance(model, str) or not model:
@@ -132,6 +133,8 @@ class OpenAIEngine(Engine):
         self.backoff_s = backoff_s
         self.backoff_max_s = backoff_max_s
         self.extra_body = dict(extra_body or {})
+        # `transformers serve` rejects fields outside the OpenAI schema (HTTP 422): send_top_k=false.
+        self.send_top_k = send_top_k
         # Observability: HTTP requests in flight now / at most, and attempts made in total.
         self.in_flight = 0
         self.max_in_flight_seen = 0
@@ -189,7 +192,7 @@ class OpenAIEngine(Engine):
             body["seed"] = s.seed
         if request.stop:
             body["stop"] = list(request.stop)
-        if s.top_k > 0:
+        if s.top_k > 0 and self.send_top_k:
             body["top_k"] = s.top_k
         if request.template_kwargs:
             body["chat_template_kwargs"] = dict(request.template_kwargs)

@@ -83,12 +83,34 @@ def build_systems(systems_cfg: Mapping[str, Any], engine_defaults: Mapping[str, 
             raise ConfigError(
                 f"systems.{sc.mode}.engine names {sc.engine!r}; defined engines: {sorted(engine_nodes)}"
             )
+    wanted = {"s1", "s2"} if only is None else set(only)
+    unknown = wanted - {"s1", "s2"}
+    if unknown:
+        raise ConfigError(f"unknown system(s) {sorted(unknown)}; known: ['s1', 's2']")
     built: dict[str, Engine] = {}
     by_settings: dict[str, Engine] = {}
-    for name in {s1_cfg.engine, s2_cfg.engine}:
-        merged = {**defaults, **dict(engine_nodes[name] or {})}
+    for sc in (s1_cfg, s2_cfg):
+        if sc.mode not in wanted or sc.engine in built:
+            continue
+        merged = {**defaults, **dict(engine_nodes[sc.engine] or {})}
         key = json.dumps(merged, sort_keys=True, default=str)
         if key not in by_settings:
-            by_settings[key] = build_engine(name, merged)
-        built[name] = by_settings[key]
-    return Systems(System(s1_cfg, built[s1_cfg.engine]), System(s2_cfg, built[s2_cfg.engine]), built)
+            by_settings[key] = build_engine(sc.engine, merged)
+        built[sc.engine] = by_settings[key]
+
+    def bind(sc) -> System:
+        # A system the method does not use gets no engine (a pair's unused model is not loaded).
+        return System(sc, built[sc.engine]) if sc.engine in built else System(sc, _Unloaded(sc.mode))
+
+    return Systems(bind(s1_cfg), bind(s2_cfg), built)
+
+
+class _Unloaded(Engine):
+    """Stands where a system's engine was not loaded because the method does not use it."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.name = f"unloaded-{mode}"
+
+    async def generate(self, request):
+        raise ConfigError(f"system {self.mode} was not loaded: the method did not declare it in uses_systems")

@@ -12,6 +12,9 @@ writes stdout/stderr to ``log_path``. ``start()`` waits for ``GET /health`` (bou
 fails with the log tail if the process dies or the wait runs out; ``stop()`` sends SIGTERM
 to the child (its process group) and SIGKILL after a grace period; ``kill()`` sends
 SIGKILL at once; ``restart()`` brings it back on the same port.
+
+On a small shared CPU box pass ``env={"OMP_NUM_THREADS": "1"}``: torch's default threads
+fighting other processes slowed short requests 3-8x in our tests.
 """
 
 from __future__ import annotations

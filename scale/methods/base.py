@@ -23,6 +23,7 @@ class Context:
 
     systems: Systems
     seed: int = 0
+    grader: Any = None  # scale.grading.Grader; methods that compare answers (majority) use it
     shared: dict[str, Any] = field(default_factory=dict)  # e.g. dataset-wide router state
 
     def seed_for(self, problem: Problem, sample_idx: int, salt: int = 0) -> int:
@@ -45,6 +46,12 @@ class Attempt:
 
 class Method(abc.ABC):
     name: str = "method"
+
+    @property
+    def uses_systems(self) -> set[str]:
+        """Systems this method calls; only their engines are loaded."""
+        system = getattr(self, "system", None)
+        return {system} if system in ("s1", "s2") else {"s1", "s2"}
 
     @abc.abstractmethod
     async def run(self, problem: Problem, sample_idx: int, ctx: Context) -> Attempt: ...

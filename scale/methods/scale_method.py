@@ -9,7 +9,7 @@
    answers (never their thinking) and answers in ``\\boxed{}``; the last step's box is
    the answer.
 If no outline parses after re-sampling, the fallback is one step = the whole problem,
-on System 2 (counted as ``outline_fallback``).
+rated hard (1.0, so System 2 under a threshold router; counted as ``outline_fallback``).
 """
 
 from __future__ import annotations
@@ -85,10 +85,9 @@ class Scale(Method):
             if self.last_step_score is not None:
                 scores.append(StepScore(self.last_step_score, "fixed"))
             failures += ["score_parse"] * sum(s.how == "failed" for s in scores)
-        key = f"{problem.id}|{sample_idx}"
-        routes = [True] if fallback else await self.router.route(key, [s.value for s in scores])
-        if fallback and self.router.dataset_wide:
-            await self.router.route(key, [1.0])  # still take part in the barrier
+        # The fallback step is rated hard (1.0) and routed like any step: System 2 under a
+        # threshold router, System 1 under all_s1, so the extremes stay uniform.
+        routes = await self.router.route(f"{problem.id}|{sample_idx}", [s.value for s in scores])
         solved: list[dict[str, Any]] = []
         final_text, answer = "", None
         for i, (step, to_s2) in enumerate(zip(steps, routes)):

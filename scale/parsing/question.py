@@ -4,11 +4,13 @@ The paper used an LLM for this; a deterministic splitter is cheaper and testable
 
 Sentences end at ``.``, ``?`` or ``!`` (plus closing quotes/brackets) followed by
 whitespace and a capital letter, digit, opening quote/bracket or math, or by the end of the
-text; a blank line also ends a sentence. Never inside LaTeX math (``$...$``, ``$$...$$``,
-``\\(...\\)``, ``\\[...\\]``) or ``[asy]`` figures, never after abbreviations (e.g., i.e.,
-Mr., Dr., vs., ...); decimals (3.5) never split since no whitespace follows the dot. A
-``$`` followed by an amount and words ("$2 per egg") is currency, not math, so GSM8K
-prices do not swallow sentences.
+text. Also at a blank line before a capitalised paragraph, after display math, an
+environment or an ``[asy]`` figure followed by a capital ("\\]Find $x$."), and after
+inline math ending in punctuation ("$y = 2x.$ Find"). Never inside LaTeX math (``$...$``,
+``$$...$$``, ``\\(...\\)``, ``\\[...\\]``, ``\\begin{..}...\\end{..}``) or figures, never
+after abbreviations (e.g., i.e., Mr., Dr., vs., ...); decimals (3.5) never split since no
+whitespace follows the dot. A ``$`` before an amount and words or punctuation ("$2 per
+egg", "$5.") is currency, not math, so GSM8K prices do not swallow sentences.
 
 The question starts at the last question-like sentence, ending in ``?`` or opening with an
 imperative/question word (Find, Compute, What, How, ...) or "Let/Given/If ..." containing

@@ -150,7 +150,7 @@ def run_eval(cfg: dict[str, Any], systems: Systems | None = None, on_record=None
     items = [(p, s) for p, s in work_items(problems, settings.n_samples, shard) if (p.id, s) not in done]
     log.info("shard %d/%d: %d attempts to run, %d already done", shard.rank, shard.world, len(items), len(done))
     own_systems = systems is None
-    ctx_systems = systems or build_systems(cfg["systems"], cfg.get("engine"))
+    ctx_systems = systems or build_systems(cfg["systems"], cfg.get("engine"), only=method.uses_systems)
     ctx = Context(systems=ctx_systems, seed=settings.seed, shared={"n_attempts": len(items)})
     method.prepare(problems, settings.n_samples, ctx)
     if getattr(method, "needs_all_in_flight", False) and settings.max_concurrency < len(items):
@@ -160,6 +160,7 @@ def run_eval(cfg: dict[str, Any], systems: Systems | None = None, on_record=None
     writer = RecordWriter(path)
     try:
         with Grader(timeout_s=float(cfg.get("grading", {}).get("timeout_s", 5.0))) as grader:
+            ctx.grader = grader
             asyncio.run(_run_and_close(method, items, ctx, grader, writer, settings, own_systems, on_record))
     finally:
         writer.close()

@@ -1,4 +1,8 @@
-"""This process's shard: ``accelerate launch``/torchrun ranks or a Slurm array task."""
+"""This process's shard: ``accelerate launch``/torchrun ranks or a Slurm array task.
+
+``SCALE_SHARD_BY_ARRAY``: ``auto`` (default: array tasks are shards unless submitit
+launched them), ``1`` (always), ``0`` (never).
+"""
 
 from __future__ import annotations
 
@@ -21,7 +25,11 @@ class Shard:
 
 def current_shard() -> Shard:
     env = os.environ
-    if "SLURM_ARRAY_TASK_ID" in env and "SLURM_ARRAY_TASK_COUNT" in env:
+    # A Hydra/submitit sweep is also a Slurm array, but each task is a whole run, not a
+    # shard: array sharding applies only to plain `sbatch --array` jobs (or when forced).
+    array_shards = env.get("SCALE_SHARD_BY_ARRAY", "auto")
+    use_array = array_shards == "1" or (array_shards == "auto" and "SUBMITIT_EXECUTOR" not in env)
+    if use_array and "SLURM_ARRAY_TASK_ID" in env and "SLURM_ARRAY_TASK_COUNT" in env:
         rank = int(env["SLURM_ARRAY_TASK_ID"]) - int(env.get("SLURM_ARRAY_TASK_MIN", "0"))
         shard = Shard(rank, int(env["SLURM_ARRAY_TASK_COUNT"]), "slurm_array")
     elif "WORLD_SIZE" in env:

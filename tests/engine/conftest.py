@@ -14,7 +14,9 @@ def smol_server(tmp_path_factory):
     server = ServeProcess(
         "smollm2-135m-instruct",
         device="cpu",
-        env={"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"},
+        # One torch thread: on a shared 2-core box, 2 threads competing with other processes
+        # made 8 short requests take 18-48 s instead of ~6 s.
+        env={"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"},
         log_path=log_path,
         startup_timeout_s=180,
     )

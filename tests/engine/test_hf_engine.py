@@ -131,3 +131,19 @@ def test_bad_budget():
 )
 def test_split_reasoning(text, started, expected):
     assert split_reasoning(text, started_in_thought=started) == expected
+
+
+def test_seeded_sampling_is_batch_invariant(engine):
+    """A seeded row draws the same tokens alone and inside a mixed batch (per-row RNG)."""
+    target = _req(4, max_new=10, temperature=0.8, top_p=0.9, top_k=50, seed=7)
+    others = [_req(i, max_new=6 + i, temperature=1.0, seed=100 + i) for i in range(3)] + [_req(9, max_new=5)]
+
+    async def run():
+        alone = await engine.generate(target)
+        mixed = await asyncio.gather(engine.generate(target), *(engine.generate(r) for r in others))
+        return alone, mixed[0]
+
+    alone, in_batch = asyncio.run(run())
+    assert alone.text == in_batch.text and alone.response_tokens == in_batch.response_tokens
+    other_seed = asyncio.run(engine.generate(_req(4, max_new=10, temperature=0.8, top_p=0.9, top_k=50, seed=8)))
+    assert other_seed.text != alone.text

@@ -1,0 +1,324 @@
+"""Every Hydra config composes and builds without model weights.
+
+    .venv/bin/python -m pytest tests/configs -q
+
+Each experiment (``configs/experiment/**``, every point of a multirun sweep) and each
+group option (``data=``, ``systems=``, ...) is composed through Hydra's compose API,
+resolved like ``scale.cli.eval`` resolves it, and built the way ``scale.runner.run``
+builds it: method (with the difficulty and router nodes for SCALE), router, scorer,
+S1/S2 system configs, and each engine node checked against its backend's constructor
+signature (what ``build_engine`` checks) without constructing it, which would load weights.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import importlib
+import importlib.util
+import inspect
+import json
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from scale.data import BENCHMARKS
+from scale.difficulty.base import build_scorer
+from scale.engine.registry import engine_class
+from scale.methods.base import build_method
+from scale.paths import REPO_ROOT
+from scale.routing import build_router
+from scale.runner.run import _method_kwargs
+from scale.systems import system_config_from_dict
+
+# Methods registered in their own modules; import them so build_method knows them even
+# if scale/methods/__init__.py does not (yet) import them.
+for _mod in ("scale.methods.majority", "scale.methods.inftythink"):
+    if importlib.util.find_spec(_mod) is not None:
+        importlib.import_module(_mod)
+
+CONFIGS = REPO_ROOT / "configs"
+GROUPS = ("data", "systems", "engine", "method", "difficulty", "router")
+COMMAND_WORDS = ("scale-eval", "make", "python")
+
+TABLE1_SETUPS = ("qwen3_32b", "qwq_32b", "r1_llama_70b", "r1_qwen_32b")
+TABLE1_METHODS = {"cot": "cot", "inftythink": "inftythink", "majority": "majority", "scale": "scale"}
+TABLE1_DATASETS = ("aime24", "aime25", "amc23")
+# What a run computes (scale.runner.run.IDENTITY_KEYS): two configs equal on these are one run.
+IDENTITY_KEYS = ("data", "method", "difficulty", "router", "systems", "n_samples", "seed")
+
+# Group options that need a partner to build: openai needs a systems file with real model
+# names (the default smollm2 is an embedded model); router=random needs a fraction or a run.
+GROUP_EXTRAS = {
+    ("engine", "openai"): ["systems=qwen3_32b"],
+    ("router", "random"): ["router.fraction=0.5"],
+}
+
+
+def _rel(path: Path, base: Path) -> str:
+    return path.relative_to(base).with_suffix("").as_posix()
+
+
+ALL_CONFIG_FILES = sorted(CONFIGS.rglob("*.yaml"))
+EXPERIMENTS = sorted(_rel(p, CONFIGS / "experiment") for p in (CONFIGS / "experiment").rglob("*.yaml"))
+GROUP_OPTIONS = sorted((g, p.stem) for g in GROUPS for p in (CONFIGS / g).glob("*.yaml"))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _hydra():
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base=None):
+        yield
+    _compose.cache_clear()
+
+
+def compose_eval(overrides: list[str]) -> DictConfig:
+    """The composed config, hydra node included (cached: composing is the slow part)."""
+    return _compose(tuple(overrides))
+
+
+@functools.cache
+def _compose(overrides: tuple[str, ...]) -> DictConfig:
+    return compose(config_name="eval", overrides=list(overrides), return_hydra_config=True)
+
+
+def resolve(cfg: DictConfig) -> dict[str, Any]:
+    """The job config as scale.cli.eval sees it: hydra node set aside, then resolved."""
+    HydraConfig.instance().set_config(cfg)  # for ${hydra:...} interpolations, as in a real run
+    job = copy.deepcopy(cfg)
+    with open_dict(job):
+        del job["hydra"]
+    out = OmegaConf.to_container(job, resolve=True)
+    assert isinstance(out, dict)
+    return out
+
+
+def sweep_points(cfg: DictConfig) -> list[list[str]]:
+    """The override lists a BasicSweeper multirun would launch from ``hydra.sweeper.params``."""
+    params = cfg.hydra.sweeper.get("params") or {}
+    if not params:
+        return []
+    parsed = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()])
+    (batch,) = BasicSweeper.split_arguments(parsed, max_batch_size=None)
+    return batch
+
+
+def with_match_run(c: dict[str, Any], tmp_path: Path, s2_fraction: float = 0.5) -> dict[str, Any]:
+    """router=random reads match_run/metrics.json at build time: point it at a stand-in."""
+    router = c.get("router", {})
+    if router.get("name") != "random" or not router.get("match_run"):
+        return c
+    stand_in = tmp_path / "match_run"
+    stand_in.mkdir(exist_ok=True)
+    (stand_in / "metrics.json").write_text(json.dumps({"s2_fraction": s2_fraction}))
+    c = copy.deepcopy(c)
+    c["router"]["match_run"] = str(stand_in)
+    return c
+
+
+def check_engine_node(name: str, merged: dict[str, Any]) -> None:
+    """What build_engine checks, minus the constructor call (which loads weights)."""
+    node = dict(merged)
+    backend = node.pop("backend", None)
+    assert backend is not None, f"engine {name!r}: no backend"
+    params = inspect.signature(engine_class(backend).__init__).parameters
+    unknown = sorted(k for k in node if k not in params)
+    assert not unknown, f"engine {name!r} ({backend}): keys {unknown} not accepted"
+    required = sorted(
+        p.name for p in params.values()
+        if p.name not in ("self", "name") and p.default is inspect.Parameter.empty
+        and p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    )
+    missing = [k for k in required if node.get(k) in (None, "")]
+    assert not missing, f"engine {name!r} ({backend}): missing {missing}"
+
+
+def build_all(c: dict[str, Any]) -> None:
+    """Build everything run_eval builds before it loads a model."""
+    assert c["data"]["name"] in BENCHMARKS or c["data"].get("path"), c["data"]
+    assert int(c["n_samples"]) >= 1
+    assert c["run_dir"] and "${" not in str(c["run_dir"])
+    method_cfg = dict(c["method"])
+    method = build_method(method_cfg.pop("name"), **_method_kwargs(method_cfg, c))
+    assert method.name == c["method"]["name"]
+    build_router(c["router"])
+    build_scorer(c["difficulty"])
+    systems = c["systems"]
+    engines = dict(systems["engines"])
+    for mode in ("s1", "s2"):
+        sc = system_config_from_dict(systems[mode].get("name", mode), mode, systems[mode])
+        assert sc.engine in engines, f"systems.{mode}.engine {sc.engine!r} not in {sorted(engines)}"
+        check_engine_node(sc.engine, {**dict(c.get("engine") or {}), **dict(engines[sc.engine] or {})})
+
+
+# --- every experiment, every sweep point ------------------------------------------------
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_experiment_composes_and_builds(experiment, tmp_path):
+    cfg = compose_eval([f"experiment={experiment}"])
+    assert cfg.hydra.runtime.choices["experiment"] == experiment
+    build_all(with_match_run(resolve(cfg), tmp_path))
+    points = sweep_points(cfg)
+    if not points:
+        return
+    run_dirs = set()
+    for point in points:
+        job = compose_eval([f"experiment={experiment}", *point])
+        c = resolve(job)
+        build_all(with_match_run(c, tmp_path))
+        run_dirs.add(c["run_dir"])
+    assert len(run_dirs) == len(points), f"{experiment}: sweep jobs share run dirs"
+
+
+def test_single_run_experiments_have_distinct_run_dirs():
+    seen: dict[str, str] = {}
+    for experiment in EXPERIMENTS:
+        cfg = compose_eval([f"experiment={experiment}"])
+        if sweep_points(cfg):
+            continue
+        run_dir = resolve(cfg)["run_dir"]
+        assert run_dir not in seen, f"{experiment} and {seen.get(run_dir)} share {run_dir}"
+        seen[run_dir] = experiment
+
+
+# --- every group option --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("group", "option"), GROUP_OPTIONS, ids=[f"{g}={o}" for g, o in GROUP_OPTIONS])
+def test_group_option_composes_and_builds(group, option, tmp_path):
+    cfg = compose_eval([f"{group}={option}", *GROUP_EXTRAS.get((group, option), [])])
+    assert cfg.hydra.runtime.choices[group] == option
+    build_all(with_match_run(resolve(cfg), tmp_path))
+
+
+@pytest.mark.parametrize("option", sorted(p.stem for p in (CONFIGS / "data").glob("*.yaml")))
+def test_data_config_names_a_registered_benchmark(option):
+    data = OmegaConf.load(CONFIGS / "data" / f"{option}.yaml")
+    assert data.name in BENCHMARKS, f"configs/data/{option}.yaml: {data.name!r} not in BENCHMARKS"
+
+
+def test_table1_baseline_methods_are_registered():
+    from scale.methods.base import METHODS
+
+    missing = [m for m in TABLE1_METHODS.values() if m not in METHODS]
+    missing_cfg = [m for m in ("majority", "inftythink") if not (CONFIGS / "method" / f"{m}.yaml").is_file()]
+    assert not missing and not missing_cfg, f"methods {missing}, method configs {missing_cfg} missing"
+
+
+# --- documented commands -------------------------------------------------------------------
+
+
+def first_comment(path: Path) -> str:
+    """First line after the ``# @package`` header (Hydra reads its header until the first
+    other line, so the header must come first and the command line right after it)."""
+    for line in path.read_text().splitlines():
+        if re.match(r"^\s*#\s*@", line):
+            continue
+        return line
+    return ""
+
+
+@pytest.mark.parametrize("path", ALL_CONFIG_FILES, ids=[_rel(p, CONFIGS) for p in ALL_CONFIG_FILES])
+def test_config_starts_with_its_command(path):
+    line = first_comment(path)
+    assert line.lstrip().startswith("#"), f"{path}: first line is not a comment: {line!r}"
+    assert any(w in line for w in COMMAND_WORDS), f"{path}: first line names no command: {line!r}"
+
+
+# "# Run: scale-eval ARGS   (note)" / "# Used by: scale-eval ARGS" / "# Sweep: scale-eval -m ARGS"
+_DOC_COMMAND = re.compile(r"^#\s*[A-Za-z][\w ]*:\s*scale-eval\s+(?P<args>[^(]*?)\s*(?:\(.*)?$")
+DOC_COMMANDS = sorted(
+    {(_rel(p, CONFIGS), m["args"]) for p in ALL_CONFIG_FILES for line in p.read_text().splitlines()
+     if (m := _DOC_COMMAND.match(line.strip())) and m["args"]}
+)
+
+
+@pytest.mark.parametrize(("source", "args"), DOC_COMMANDS, ids=[f"{s}: {a}" for s, a in DOC_COMMANDS])
+def test_documented_command_composes(source, args):
+    overrides = [a for a in shlex.split(args) if a not in ("-m", "--multirun")]
+    cfg = compose_eval(overrides)
+    resolve(cfg)
+
+
+# --- the paper's grids ---------------------------------------------------------------------
+
+
+def test_table1_grid_is_complete():
+    expected = {f"table1/{s}_{m}_{d}" for s in TABLE1_SETUPS for m in TABLE1_METHODS for d in TABLE1_DATASETS}
+    have = {e for e in EXPERIMENTS if e.startswith("table1/")}
+    assert len(expected) == 48
+    assert have == expected, f"missing {sorted(expected - have)}, unexpected {sorted(have - expected)}"
+
+
+@pytest.mark.parametrize("setup", TABLE1_SETUPS)
+def test_table1_cells_run_what_their_names_say(setup):
+    for method in TABLE1_METHODS:
+        for data in TABLE1_DATASETS:
+            stem = f"{setup}_{method}_{data}"
+            cfg = compose_eval([f"experiment=table1/{stem}"])
+            c = resolve(cfg)
+            assert cfg.hydra.runtime.choices["systems"] == setup
+            assert c["data"]["name"] == data
+            assert c["method"]["name"] == TABLE1_METHODS[method]
+            assert c["run_dir"] == f"runs/table1/{stem}"
+            if method == "scale":
+                assert c["router"] == {"name": "threshold", "tau": 0.5}
+            else:  # on a thinking model the paper's baselines run on System 2
+                assert c["method"]["system"] == "s2"
+            if method == "majority":  # one vote over 8 samples per problem, as in the paper
+                assert (c["method"]["k"], c["n_samples"]) == (8, 1)
+            else:
+                assert c["n_samples"] == 8
+
+
+def test_table2_sweep_is_tau_02_to_09_on_aime24_and_aime25():
+    cfg = compose_eval(["experiment=table2_tau_sweep"])
+    points = sweep_points(cfg)
+    got = set()
+    for point in points:
+        c = resolve(compose_eval(["experiment=table2_tau_sweep", *point]))
+        assert c["router"]["name"] == "threshold" and c["method"]["name"] == "scale"
+        assert c["n_samples"] == 8
+        got.add((c["data"]["name"], c["router"]["tau"]))
+    taus = [round(0.1 * i, 1) for i in range(2, 10)]
+    assert got == {(d, t) for d in ("aime24", "aime25") for t in taus}
+
+
+def test_table2_tau_05_computes_the_table1_cell():
+    """Same config as Table 1's Qwen3-32B SCALE cell (the paper's two numbers disagree)."""
+    sweep = resolve(compose_eval(["experiment=table2_tau_sweep", "data=aime24", "router.tau=0.5"]))
+    cell = resolve(compose_eval(["experiment=table1/qwen3_32b_scale_aime24"]))
+    assert {k: sweep[k] for k in IDENTITY_KEYS} == {k: cell[k] for k in IDENTITY_KEYS}
+
+
+@pytest.mark.parametrize(("setup", "data"), [("qwen3_32b", "aime24"), ("qwq_32b", "amc23")])
+def test_random_control_matches_its_scale_run(setup, data):
+    """Same setting as the SCALE cell, only the router differs; match_run is that cell's dir."""
+    over = [] if (setup, data) == ("qwen3_32b", "aime24") else [f"systems={setup}", f"data={data}"]
+    ctrl = resolve(compose_eval(["experiment=random_control", *over]))
+    cell = resolve(compose_eval([f"experiment=table1/{setup}_scale_{data}"]))
+    assert ctrl["router"]["name"] == "random"
+    assert ctrl["router"]["match_run"] == cell["run_dir"]
+    assert ctrl["run_dir"] != cell["run_dir"]
+    for key in IDENTITY_KEYS:
+        if key != "router":
+            assert ctrl[key] == cell[key], key
+
+
+def test_slurm_launcher_composes():
+    from hydra_plugins.hydra_submitit_launcher import submitit_launcher
+
+    cfg = compose_eval(["experiment=table2_tau_sweep", "hydra/launcher=slurm"])
+    launcher = cfg.hydra.launcher
+    assert launcher._target_ == f"{submitit_launcher.__name__}.SlurmLauncher"
+    assert hasattr(submitit_launcher, "SlurmLauncher")
+    assert (launcher.nodes, launcher.tasks_per_node) == (1, 1)
+    assert str(launcher.submitit_folder) == "runs/table2/sweeps/.submitit/%j"
