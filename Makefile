@@ -42,8 +42,10 @@ format: $(STAMP)  ## ruff format + import sort
 	$(VENV)/bin/ruff check --fix --select I scale scripts tests
 	$(VENV)/bin/ruff format scale scripts tests
 
-bench: $(STAMP)  ## speed benchmarks (figures go to benchmarks/RESULTS.md by hand)
-	$(PY) scripts/bench_engine.py
+bench: $(STAMP)  ## speed benchmarks, side by side in one run (figures -> benchmarks/RESULTS.md)
+	mkdir -p runs/bench
+	$(PY) scripts/bench_engine.py --json-out runs/bench/engine.json
+	$(PY) scripts/bench_pipeline.py --json-out runs/bench/pipeline.json
 
 clean:  ## remove caches (keeps .venv and runs/)
 	rm -rf .pytest_cache .ruff_cache .hypothesis build *.egg-info

@@ -68,3 +68,8 @@ Here is a summary of the reasoning so far:
 {summary}
 
 Continue from the summary. Reason step by step. If you reach the final answer, put it within \\boxed{{}}. If you have not finished, end with a section that starts with "Summary:" and states everything established so far."""
+
+SPLIT_USER = """Copy the final question of this problem word for word: the sentence that asks for the quantity to find. Answer with that sentence only.
+
+Problem:
+{question}"""

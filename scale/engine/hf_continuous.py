@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 
 from transformers import GenerationConfig
+from transformers.generation.configuration_utils import ContinuousBatchingConfig
 
 from scale.engine.hf_batching import Row, RowResult, _cut, _eos_ids
 from scale.engine.types import SamplingParams
@@ -32,7 +33,10 @@ def _manager(engine, sampling: SamplingParams):
                 eos_token_id=_eos_ids(engine.model, engine.tokenizer),
                 pad_token_id=engine.tokenizer.pad_token_id,
             )
-            manager = engine.model.init_continuous_batching(generation_config=cfg)
+            # Bound the paged KV cache: by default transformers reserves most of the memory.
+            cb_cfg = ContinuousBatchingConfig(max_memory_percent=engine.cb_max_memory_percent)
+            manager = engine.model.init_continuous_batching(generation_config=cfg,
+                                                            continuous_batching_config=cb_cfg)
             manager.start()
             managers[key] = manager
         return managers[key]
@@ -72,3 +76,9 @@ def _first_stop(tokenizer, tokens: list[int], stop: tuple[str, ...]) -> int | No
         if any(s in tail for s in stop):
             return n
     return None
+
+
+def stop_managers(engine) -> None:
+    """Stop the managers' background threads (they would keep the process alive)."""
+    for manager in engine.__dict__.pop("_cb_managers", {}).values():
+        manager.stop(block=True, timeout=10)

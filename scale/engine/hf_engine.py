@@ -48,7 +48,7 @@ class HFEngine(Engine):
     def __init__(self, model: str, dtype: str = "auto", device: str = "auto",
                  max_batch_size: int = 16, batch_wait_s: float = 0.01,
                  continuous_batching: bool = False, attn_implementation: str | None = None,
-                 name: str | None = None) -> None:
+                 cb_max_memory_percent: float = 0.3, name: str | None = None) -> None:
         if max_batch_size < 1:
             raise ConfigError(f"engine.max_batch_size must be >= 1, got {max_batch_size}")
         if device == "auto":
@@ -61,6 +61,9 @@ class HFEngine(Engine):
         self.max_batch_size = max_batch_size
         self.batch_wait_s = batch_wait_s
         self.continuous_batching = continuous_batching
+        if not 0 < cb_max_memory_percent <= 1:
+            raise ConfigError(f"engine.cb_max_memory_percent must be in (0, 1], got {cb_max_memory_percent}")
+        self.cb_max_memory_percent = cb_max_memory_percent
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hf-generate")
         self._pending: list[_Job] = []
         self._wakeup: asyncio.Event | None = None
@@ -104,6 +107,10 @@ class HFEngine(Engine):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
             self._worker = None
+        if self.continuous_batching:
+            from scale.engine.hf_continuous import stop_managers
+
+            stop_managers(self)
         self._executor.shutdown(wait=True)
 
     # -- budget forcing ---------------------------------------------------------------

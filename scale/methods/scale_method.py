@@ -24,7 +24,7 @@ from scale.ledger import Ledger
 from scale.methods.base import Attempt, Context, Method, register_method
 from scale.methods.decompose import decompose
 from scale.parsing import split_condition_question
-from scale.prompts import SOLVE_SYSTEM, STEP_USER
+from scale.prompts import SOLVE_SYSTEM, SPLIT_USER, STEP_USER
 from scale.routing import build_router
 
 
@@ -33,10 +33,13 @@ class Scale(Method):
     def __init__(self, n_outlines: int = 8, outline_temperature: float = 0.7,
                  outline_max_tokens: int = 1024, resample_rounds: int = 2, max_steps: int = 12,
                  select: bool = True, replace_last_step: bool = True, last_step_score: float | None = 0.9,
-                 max_carry_chars: int = 4000, difficulty: dict[str, Any] | None = None,
+                 max_carry_chars: int = 4000, split: str = "rule",
+                 difficulty: dict[str, Any] | None = None,
                  router: dict[str, Any] | None = None) -> None:
         if n_outlines < 1:
             raise ConfigError(f"method.n_outlines must be >= 1, got {n_outlines}")
+        if split not in ("rule", "model"):
+            raise ConfigError(f"method.split must be 'rule' or 'model', got {split!r}")
         if resample_rounds < 0:
             raise ConfigError(f"method.resample_rounds must be >= 0, got {resample_rounds}")
         if max_steps < 1:
@@ -52,6 +55,7 @@ class Scale(Method):
         self.replace_last_step = replace_last_step
         self.last_step_score = last_step_score
         self.max_carry_chars = max_carry_chars
+        self.split = split
         self.scorer = build_scorer(difficulty or {"name": "prompted"})
         self.router = build_router(router or {"name": "threshold", "tau": 0.5})
 
@@ -62,17 +66,35 @@ class Scale(Method):
     def prepare(self, problems: list[Problem], n_samples: int, ctx: Context) -> None:
         self.router.expect(int(ctx.shared.get("n_attempts", len(problems) * n_samples)))
 
+    async def _split(self, problem: Problem, ledger: Ledger, ctx: Context | None = None) -> tuple[str, str, bool]:
+        """Condition and final question: by rule, or (split=model) a System 1 call checked by rule.
+
+        The model's sentence is accepted only if it occurs verbatim in the problem, so a
+        paraphrase or hallucination falls back to the rule (counted as ``split_fallback``).
+        """
+        rule = split_condition_question(problem.question)
+        condition = problem.condition or rule.condition
+        question = rule.question or problem.question
+        if self.split == "model" and ctx is not None:
+            reply = await ctx.systems.s1.ask(
+                [{"role": "user", "content": SPLIT_USER.format(question=problem.question)}],
+                stage="split", ledger=ledger, temperature=0.0, max_new_tokens=128)
+            sentence = reply.text.strip().strip('"').strip()
+            at = problem.question.find(sentence) if sentence else -1
+            if at > 0:
+                return problem.condition or problem.question[:at].strip(), sentence, False
+            return condition, question, True
+        return condition, question, False
+
     async def run(self, problem: Problem, sample_idx: int, ctx: Context) -> Attempt:
         ledger = Ledger()
-        split = split_condition_question(problem.question)
-        condition = problem.condition or split.condition
-        question = split.question or problem.question
+        condition, question, split_failed = await self._split(problem, ledger, ctx)
         dec = await decompose(
             problem.question, ctx, ledger, lambda i: ctx.seed_for(problem, sample_idx, i),
             n_outlines=self.n_outlines, temperature=self.outline_temperature,
             max_new_tokens=self.outline_max_tokens, max_rounds=self.resample_rounds,
             max_steps=self.max_steps, select=self.select)
-        failures = list(dec.failures)
+        failures = list(dec.failures) + (["split_fallback"] if split_failed else [])
         fallback = not dec.steps
         steps = list(dec.steps) or [problem.question]
         if self.replace_last_step and not fallback:

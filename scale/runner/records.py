@@ -8,6 +8,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from scale.errors import DataError
+
 log = logging.getLogger(__name__)
 
 RECORDS = "records.jsonl"
@@ -37,7 +39,7 @@ def read_records(path: Path) -> list[dict[str, Any]]:
             if i == len(lines):
                 log.warning("%s:%d: dropping a torn last line (interrupted write)", path, i)
                 continue
-            raise ValueError(f"{path}:{i}: corrupt record line") from None
+            raise DataError(f"{path}:{i}: corrupt record line (not JSON with problem_id and sample_idx)") from None
         out.append(rec)
     return out
 

@@ -131,7 +131,7 @@ def run_eval(cfg: dict[str, Any], systems: Systems | None = None, on_record=None
     data = cfg.get("data", {})
     problems = load_benchmark(data.get("name"), data.get("path"), data.get("limit"))
     method_cfg = dict(cfg.get("method", {}))
-    method = build_method(method_cfg.pop("name"), **_method_kwargs(method_cfg, cfg))
+    method = build_method(method_cfg.pop("name"), **method_kwargs(method_cfg, cfg))
     run_dir = settings.run_dir
     check_run_dir(run_dir, cfg, settings.overwrite)
     if shard.is_main:
@@ -197,7 +197,7 @@ def finalize(run_dir: Path, expected: int, world: int = 1, wait_s: float = 0.0) 
     return metrics
 
 
-def _method_kwargs(method_cfg: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
+def method_kwargs(method_cfg: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
     """Method kwargs; SCALE also takes the difficulty and router nodes."""
     kwargs = dict(method_cfg)
     if "difficulty" in cfg and kwargs.get("uses_difficulty", True) and cfg.get("method", {}).get("name") == "scale":

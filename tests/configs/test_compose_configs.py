@@ -36,7 +36,7 @@ from scale.engine.registry import engine_class
 from scale.methods.base import build_method
 from scale.paths import REPO_ROOT
 from scale.routing import build_router
-from scale.runner.run import _method_kwargs
+from scale.runner.run import method_kwargs
 from scale.systems import system_config_from_dict
 
 # Methods registered in their own modules; import them so build_method knows them even
@@ -146,7 +146,7 @@ def build_all(c: dict[str, Any]) -> None:
     assert int(c["n_samples"]) >= 1
     assert c["run_dir"] and "${" not in str(c["run_dir"])
     method_cfg = dict(c["method"])
-    method = build_method(method_cfg.pop("name"), **_method_kwargs(method_cfg, c))
+    method = build_method(method_cfg.pop("name"), **method_kwargs(method_cfg, c))
     assert method.name == c["method"]["name"]
     build_router(c["router"])
     build_scorer(c["difficulty"])

@@ -76,7 +76,7 @@ def test_tiny_uses_thinking_only_on_system2(tmp_path, tiny_systems):
 
 @pytest.mark.parametrize(
     "kwargs, word",
-    [({"n_outlines": 0}, "n_outlines"), ({"last_step_score": 2.0}, "2.0"), ({"max_steps": 0}, "max_steps"),
+    [({"n_outlines": 0}, "n_outlines"), ({"split": "llm"}, "llm"), ({"last_step_score": 2.0}, "2.0"), ({"max_steps": 0}, "max_steps"),
      ({"resample_rounds": -1}, "resample_rounds"), ({"router": {"name": "threshold", "tau": 7}}, "7"),
      ({"difficulty": {"name": "prompted", "max_new_tokens": 0}}, "max_new_tokens"),
      ({"difficulty": {"name": "oracle"}}, "'oracle'"), ({"bogus": 1}, "bogus")],
@@ -113,3 +113,13 @@ def test_smollm2_scale_on_real_gsm8k_problems(tmp_path, smollm2_dir):
             assert solve[-1]["prompt_tokens"] > solve[0]["prompt_tokens"]
     metrics = compute_metrics(records)
     assert metrics["tok_total"] > metrics["tok_paper"] > 0
+
+
+@pytest.mark.tiny
+def test_model_split_falls_back_to_rule_when_not_verbatim(tmp_path, tiny_systems):
+    method = build_method("scale", n_outlines=1, outline_max_tokens=8, resample_rounds=0, split="model",
+                          router={"name": "all_s1"})
+    (rec,) = _run(method, load_benchmark("demo", limit=1), tiny_systems, tmp_path)
+    assert [c["stage"] for c in rec["ledger"]].count("split") == 1
+    assert "split_fallback" in rec["failures"]  # gibberish is never a verbatim sentence
+    assert rec["trace"]["question"] == "How many apples does Mia have now?"

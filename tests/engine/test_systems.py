@@ -1,0 +1,105 @@
+"""Building System 1 / System 2 from config: shared engines, lazy loading, early errors."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+
+import pytest
+from omegaconf import OmegaConf
+
+from scale.engine.registry import build_engine, build_systems
+from scale.errors import ConfigError, ModelNotFoundError
+from scale.paths import REPO_ROOT
+
+HF = {"backend": "hf", "max_batch_size": 4}
+
+
+def _cfg(name: str = "tiny_qwen3") -> dict:
+    return OmegaConf.to_container(OmegaConf.load(REPO_ROOT / "configs" / "systems" / f"{name}.yaml"))
+
+
+@pytest.mark.tiny
+def test_hybrid_model_is_one_engine(tiny_model_dir):
+    systems = build_systems(_cfg(), HF)
+    assert systems.s1.engine is systems.s2.engine
+    assert systems.s1.config.template_kwargs == {"enable_thinking": False}
+    assert systems.s2.config.template_kwargs == {"enable_thinking": True}
+
+
+@pytest.mark.tiny
+def test_two_names_same_settings_share_one_engine(tiny_model_dir):
+    cfg = _cfg()
+    cfg["engines"] = {"a": {"model": "tiny-qwen3"}, "b": {"model": "tiny-qwen3"}}
+    cfg["s1"]["engine"], cfg["s2"]["engine"] = "a", "b"
+    systems = build_systems(cfg, HF)
+    assert systems.s1.engine is systems.s2.engine
+
+
+@pytest.mark.tiny
+def test_only_used_systems_are_loaded(tiny_model_dir):
+    cfg = _cfg()
+    cfg["engines"] = {"a": {"model": "tiny-qwen3"}, "b": {"model": "no-such-model-anywhere"}}
+    cfg["s1"]["engine"], cfg["s2"]["engine"] = "a", "b"
+    systems = build_systems(cfg, HF, only={"s1"})  # s2's missing model is never touched
+    with pytest.raises(ConfigError, match="s2 was not loaded"):
+        asyncio.run(systems.s2.ask([{"role": "user", "content": "x"}], stage="solve", ledger=None))
+
+
+def _err(cfg, exc=ConfigError, defaults=HF) -> str:
+    with pytest.raises(exc) as info:
+        build_systems(cfg, defaults)
+    msg = str(info.value)
+    assert "\n" not in msg
+    return msg
+
+
+def test_unknown_engine_reference_named():
+    cfg = _cfg()
+    cfg["s2"]["engine"] = "nope"
+    assert "'nope'" in _err(cfg)
+
+
+def test_negative_budget_named():
+    cfg = _cfg()
+    cfg["s2"]["budget"] = {"thinking_tokens": -4, "answer_tokens": 16}
+    assert "-4" in _err(cfg)
+    cfg = _cfg()
+    cfg["s1"]["sampling"]["max_new_tokens"] = -1
+    assert "max_new_tokens" in _err(cfg) and "-1" in _err(cfg)
+
+
+def test_unknown_keys_named():
+    cfg = _cfg()
+    cfg["s1"]["temprature"] = 0.3
+    assert "temprature" in _err(cfg)
+    cfg = _cfg()
+    cfg["s1"]["sampling"]["temprature"] = 0.3
+    assert "temprature" in _err(cfg)
+    assert "max_batch" in _err(_cfg(), defaults={"backend": "hf", "max_batch": 4})
+
+
+def test_unknown_backend_named():
+    assert "'vllm-magic'" in _err(_cfg(), defaults={"backend": "vllm-magic"})
+
+
+def test_missing_model_named():
+    cfg = copy.deepcopy(_cfg())
+    cfg["engines"]["main"]["model"] = "./no/such/model"
+    assert "'./no/such/model'" in _err(cfg, exc=ModelNotFoundError)
+
+
+def test_missing_section_named():
+    cfg = _cfg()
+    del cfg["s1"]
+    assert "'s1'" in _err(cfg)
+
+
+def test_unknown_system_in_only():
+    with pytest.raises(ConfigError, match="s3"):
+        build_systems(_cfg(), HF, only={"s3"})
+
+
+def test_openai_engine_rejects_bad_url():
+    with pytest.raises(ConfigError, match="ftp://x"):
+        build_engine("e", {"backend": "openai", "base_url": "ftp://x", "model": "m"})
