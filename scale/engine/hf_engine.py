@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -34,12 +35,17 @@ class _Job:
     future: asyncio.Future
 
 
-def _group_key(s: SamplingParams, continuous: bool) -> tuple:
-    # Per-row sampling lets every request share a padded batch; continuous batching keeps
-    # one manager per sampling setting, so there the key separates them.
-    if not continuous:
-        return ()
-    return (s.greedy, s.temperature, s.top_p, s.top_k)
+def _group_key(row: Row, s: SamplingParams, continuous: bool) -> tuple:
+    """Which pending requests may share one ``generate``.
+
+    Per-row sampling lets any sampling settings share a padded batch. A padded batch runs
+    until its longest row is done, so budgets within a factor of ~4 go together (a
+    64-token score waits for no 4096-token step). Continuous batching keeps one manager
+    per sampling setting and frees finished rows itself.
+    """
+    if continuous:
+        return (s.greedy, s.temperature, s.top_p, s.top_k)
+    return (int(math.log(max(row.max_new_tokens, 1), 4)),)
 
 
 class HFEngine(Engine):
@@ -150,6 +156,19 @@ class HFEngine(Engine):
         return await future
 
     async def _batch_loop(self) -> None:
+        try:
+            await self._batch_loop_inner()
+        except asyncio.CancelledError:
+            raise
+        except BaseException as err:  # never leave a caller waiting on a dead batcher
+            log.exception("engine batch loop failed")
+            for job in self._pending:
+                if not job.future.done():
+                    job.future.set_exception(err)
+            self._pending = []
+            raise
+
+    async def _batch_loop_inner(self) -> None:
         assert self._wakeup is not None
         loop = asyncio.get_running_loop()
         while True:
@@ -160,8 +179,9 @@ class HFEngine(Engine):
             jobs, self._pending = self._pending, []
             groups: dict[tuple, list[_Job]] = {}
             for job in jobs:
-                groups.setdefault(_group_key(job.sampling, self.continuous_batching), []).append(job)
-            for group in groups.values():
+                groups.setdefault(_group_key(job.row, job.sampling, self.continuous_batching), []).append(job)
+            # Short budgets first: their callers move on to their next step sooner.
+            for _, group in sorted(groups.items(), key=lambda kv: kv[0]):
                 # Similar prompt lengths together waste less padding.
                 group.sort(key=lambda j: len(j.row.prompt_ids))
                 for i in range(0, len(group), self.max_batch_size):
