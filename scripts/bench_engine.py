@@ -24,7 +24,6 @@ import asyncio
 import dataclasses
 import json
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -39,6 +38,7 @@ import torch
 from scale.data import load_benchmark
 from scale.engine.hf_engine import HFEngine
 from scale.engine.types import GenerationRequest, SamplingParams
+from scale.runner.env import environment, machine_state
 
 MODES = ("sequential", "batched", "continuous")
 TARGET_CONCURRENCY, TARGET_RATIO = 16, 3.0
@@ -343,16 +343,8 @@ def _one_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {text[0][:200]}" if text else type(err).__name__
 
 
-def environment(args: argparse.Namespace) -> dict[str, Any]:
-    import transformers
-
-    env = {"python": platform.python_version(), "torch": torch.__version__,
-           "transformers": transformers.__version__, "device": args.device,
-           "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-           "load_avg_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None}
-    if args.device.startswith("cuda"):
-        env["gpu"] = torch.cuda.get_device_name()
-    return env
+def bench_environment(args: argparse.Namespace) -> dict[str, Any]:
+    return {**environment(), **machine_state(), "device": args.device}
 
 
 def print_report(result: dict[str, Any]) -> None:
@@ -400,7 +392,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     result = {
         "model": f"random-init {args.arch}" if args.arch else args.model, "dtype": args.dtype,
         "budgets": args.max_new_tokens, "sampled": args.sampled, "modes": args.modes,
-        "concurrency": args.concurrency, "env": environment(args), "runs": runs,
+        "concurrency": args.concurrency, "env": bench_environment(args), "runs": runs,
         "unavailable": unavailable, "ratios": ratios,
         "target": {"concurrency": TARGET_CONCURRENCY, "min_ratio": TARGET_RATIO, "ratio": target_ratio,
                    "met": target_ratio is not None and target_ratio >= TARGET_RATIO},

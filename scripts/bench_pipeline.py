@@ -24,7 +24,6 @@ import asyncio
 import dataclasses
 import json
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -42,6 +41,7 @@ from scale.engine.types import GenerationRequest, SamplingParams
 from scale.grading import Grader
 from scale.methods.base import Context, build_method
 from scale.paths import REPO_ROOT
+from scale.runner.env import environment, machine_state
 from scale.runner.records import RecordWriter
 from scale.runner.run import method_kwargs, run_items
 
@@ -189,15 +189,6 @@ async def bench(args: argparse.Namespace, cfg: dict[str, Any], problems: list[Pr
 
 
 # -- report --------------------------------------------------------------------------------
-def environment() -> dict[str, Any]:
-    import torch
-    import transformers
-
-    return {"python": platform.python_version(), "torch": torch.__version__,
-            "transformers": transformers.__version__, "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
-            "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
-            "load_avg_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None}
 
 
 def print_report(result: dict[str, Any]) -> None:
@@ -259,7 +250,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
                     "s2_max_new_tokens": cfg["systems"]["s2"]["sampling"]["max_new_tokens"],
                     "difficulty_max_new_tokens": cfg["difficulty"]["max_new_tokens"]},
         "config": {k: cfg[k] for k in ("method", "difficulty", "router", "systems", "engine")},
-        "env": environment(), "concurrent": concurrent, "sequential": sequential,
+        "env": {**environment(), **machine_state()}, "concurrent": concurrent, "sequential": sequential,
         "overhead": {"ratio": overhead, "target_max": OVERHEAD_MAX,
                      "met": overhead is not None and overhead <= OVERHEAD_MAX},
         "speedup": {"ratio": speedup, "target_min": SPEEDUP_MIN, "met": speedup >= SPEEDUP_MIN},

@@ -20,7 +20,7 @@ _lock = threading.Lock()
 
 
 def _manager(engine, sampling: SamplingParams):
-    managers = engine.__dict__.setdefault("_cb_managers", {})
+    managers = engine._cb_managers
     key = (sampling.greedy, sampling.temperature, sampling.top_p, sampling.top_k)
     with _lock:
         if key not in managers:
@@ -80,5 +80,6 @@ def _first_stop(tokenizer, tokens: list[int], stop: tuple[str, ...]) -> int | No
 
 def stop_managers(engine) -> None:
     """Stop the managers' background threads (they would keep the process alive)."""
-    for manager in engine.__dict__.pop("_cb_managers", {}).values():
+    for manager in engine._cb_managers.values():
         manager.stop(block=True, timeout=10)
+    engine._cb_managers.clear()

@@ -30,12 +30,11 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class _Job:
-    row: Row
-    sampling: SamplingParams
+    row: Row  # carries the request's sampling
     future: asyncio.Future
 
 
-def _group_key(row: Row, s: SamplingParams, continuous: bool) -> tuple:
+def _group_key(row: Row, continuous: bool) -> tuple:
     """Which pending requests may share one ``generate``.
 
     Per-row sampling lets any sampling settings share a padded batch. A padded batch runs
@@ -44,6 +43,7 @@ def _group_key(row: Row, s: SamplingParams, continuous: bool) -> tuple:
     per sampling setting and frees finished rows itself.
     """
     if continuous:
+        s = row.sampling or SamplingParams()
         return (s.greedy, s.temperature, s.top_p, s.top_k)
     return (int(math.log(max(row.max_new_tokens, 1), 4)),)
 
@@ -80,7 +80,7 @@ class HFEngine(Engine):
         vocab = self.tokenizer.get_vocab()
         self._think_close_id = vocab.get(THINK_CLOSE)
         self._think_open_id = vocab.get(THINK_OPEN)
-        self._cb = None
+        self._cb_managers: dict[tuple, object] = {}  # continuous batching, per sampling setting
 
     # -- prompt rendering -------------------------------------------------------------
     def render(self, request: GenerationRequest, open_thought: bool = False) -> list[int]:
@@ -100,8 +100,8 @@ class HFEngine(Engine):
             completion = await self._generate_forced(request)
         else:
             prompt = self.render(request)
-            res = await self._submit(Row(prompt, request.sampling.max_new_tokens, tuple(request.stop)),
-                                     request.sampling)
+            res = await self._submit(Row(prompt, request.sampling.max_new_tokens, tuple(request.stop),
+                                         request.sampling))
             started_in_thought = self._prompt_in_thought(prompt)
             completion = self._completion(prompt, res.token_ids, res, started_in_thought)
         completion.seconds = time.perf_counter() - start
@@ -124,7 +124,7 @@ class HFEngine(Engine):
         budget = request.budget
         assert budget is not None
         prompt = self.render(request, open_thought=True)
-        think = await self._submit(Row(prompt, budget.thinking_tokens, (THINK_CLOSE,)), request.sampling)
+        think = await self._submit(Row(prompt, budget.thinking_tokens, (THINK_CLOSE,), request.sampling))
         thought = think.token_ids
         if think.eos:
             # The model ended its turn inside the thought: nothing to force.
@@ -132,8 +132,8 @@ class HFEngine(Engine):
         forced = think.stop_string is None  # budget ran out before the model closed the thought
         if forced:
             thought = thought + self.tokenizer(budget.close_text, add_special_tokens=False)["input_ids"]
-        answer = await self._submit(Row(prompt + thought, budget.answer_tokens, tuple(request.stop)),
-                                    request.sampling)
+        answer = await self._submit(Row(prompt + thought, budget.answer_tokens, tuple(request.stop),
+                                        request.sampling))
         res = RowResult(thought + answer.token_ids, "budget" if forced else answer.finish_reason,
                         stop_string=answer.stop_string, eos=answer.eos)
         completion = self._completion(prompt, res.token_ids, res, True)
@@ -142,15 +142,14 @@ class HFEngine(Engine):
         return completion
 
     # -- batching ---------------------------------------------------------------------
-    async def _submit(self, row: Row, sampling: SamplingParams) -> RowResult:
+    async def _submit(self, row: Row) -> RowResult:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:  # first call, or a new event loop (tests, scripts)
             self._loop, self._wakeup, self._worker = loop, asyncio.Event(), None
         if self._worker is None or self._worker.done():
             self._worker = loop.create_task(self._batch_loop())
         future = loop.create_future()
-        row.sampling = sampling
-        self._pending.append(_Job(row, sampling, future))
+        self._pending.append(_Job(row, future))
         assert self._wakeup is not None
         self._wakeup.set()
         return await future
@@ -179,7 +178,7 @@ class HFEngine(Engine):
             jobs, self._pending = self._pending, []
             groups: dict[tuple, list[_Job]] = {}
             for job in jobs:
-                groups.setdefault(_group_key(job.row, job.sampling, self.continuous_batching), []).append(job)
+                groups.setdefault(_group_key(job.row, self.continuous_batching), []).append(job)
             # Short budgets first: their callers move on to their next step sooner.
             for _, group in sorted(groups.items(), key=lambda kv: kv[0]):
                 # Similar prompt lengths together waste less padding.
@@ -226,7 +225,7 @@ class HFEngine(Engine):
         """transformers' continuous batching (paged attention): pays on GPU with many requests."""
         from scale.engine.hf_continuous import run_continuous
 
-        return run_continuous(self, [j.row for j in chunk], chunk[0].sampling)
+        return run_continuous(self, [j.row for j in chunk], chunk[0].row.sampling or SamplingParams())
 
     # -- results ----------------------------------------------------------------------
     def _prompt_in_thought(self, prompt: list[int]) -> bool:

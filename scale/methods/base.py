@@ -60,6 +60,13 @@ class Method(abc.ABC):
         """Hook for dataset-wide state (e.g. fraction routing); default: nothing."""
 
 
+def check_system(system: str) -> str:
+    """A method's ``system`` setting: 's1' or 's2', else a ConfigError naming the value."""
+    if system not in ("s1", "s2"):
+        raise ConfigError(f"method.system must be 's1' or 's2', got {system!r}")
+    return system
+
+
 METHODS: dict[str, Callable[..., Method]] = {}
 
 

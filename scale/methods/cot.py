@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 from scale.data.problem import Problem
-from scale.errors import ConfigError
 from scale.ledger import Ledger
-from scale.methods.base import Attempt, Context, Method, answer_of, register_method
+from scale.methods.base import Attempt, Context, Method, answer_of, check_system, register_method
 from scale.prompts import COT_USER
 
 
 @register_method("cot")
 class CoT(Method):
     def __init__(self, system: str = "s2") -> None:
-        if system not in ("s1", "s2"):
-            raise ConfigError(f"method.system must be 's1' or 's2', got {system!r}")
-        self.system = system
+        self.system = check_system(system)
 
     async def run(self, problem: Problem, sample_idx: int, ctx: Context) -> Attempt:
         system = getattr(ctx.systems, self.system)

@@ -20,7 +20,7 @@ from scale.data.problem import Problem
 from scale.errors import ConfigError
 from scale.grading.extract import extract_answer
 from scale.ledger import Ledger
-from scale.methods.base import Attempt, Context, Method, register_method
+from scale.methods.base import Attempt, Context, Method, check_system, register_method
 from scale.prompts import INFTY_FIRST, INFTY_NEXT
 
 # "Summary:", "**Summary:**", "**Summary**:", "SUMMARY :" ...
@@ -78,11 +78,9 @@ class InftyThink(Method):
                            ("summary_chars", summary_chars)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"method.{key} must be an integer >= 1, got {value!r}")
-        if system not in ("s1", "s2"):
-            raise ConfigError(f"method.system must be 's1' or 's2', got {system!r}")
         self.max_rounds = max_rounds
         self.segment_tokens = segment_tokens
-        self.system = system
+        self.system = check_system(system)
         self.summary_chars = summary_chars
 
     async def run(self, problem: Problem, sample_idx: int, ctx: Context) -> Attempt:

@@ -17,7 +17,7 @@ from scale.engine.types import Completion
 from scale.errors import ConfigError
 from scale.grading.extract import extract_answer
 from scale.ledger import Ledger
-from scale.methods.base import Attempt, Context, Method, register_method
+from scale.methods.base import Attempt, Context, Method, check_system, register_method
 from scale.prompts import COT_USER
 
 log = logging.getLogger(__name__)
@@ -67,10 +67,8 @@ class Majority(Method):
     def __init__(self, k: int = 8, system: str = "s2") -> None:
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ConfigError(f"method.k must be an integer >= 1, got {k!r}")
-        if system not in ("s1", "s2"):
-            raise ConfigError(f"method.system must be 's1' or 's2', got {system!r}")
         self.k = k
-        self.system = system
+        self.system = check_system(system)
         self._warned_greedy = False
 
     async def run(self, problem: Problem, sample_idx: int, ctx: Context) -> Attempt:

@@ -66,7 +66,7 @@ class Scale(Method):
     def prepare(self, problems: list[Problem], n_samples: int, ctx: Context) -> None:
         self.router.expect(int(ctx.shared.get("n_attempts", len(problems) * n_samples)))
 
-    async def _split(self, problem: Problem, ledger: Ledger, ctx: Context | None = None) -> tuple[str, str, bool]:
+    async def _split(self, problem: Problem, ledger: Ledger, ctx: Context) -> tuple[str, str, bool]:
         """Condition and final question: by rule, or (split=model) a System 1 call checked by rule.
 
         The model's sentence is accepted only if it occurs verbatim in the problem, so a
@@ -75,7 +75,7 @@ class Scale(Method):
         rule = split_condition_question(problem.question)
         condition = problem.condition or rule.condition
         question = rule.question or problem.question
-        if self.split == "model" and ctx is not None:
+        if self.split == "model":
             reply = await ctx.systems.s1.ask(
                 [{"role": "user", "content": SPLIT_USER.format(question=problem.question)}],
                 stage="split", ledger=ledger, temperature=0.0, max_new_tokens=128)

@@ -27,6 +27,16 @@ def _git_sha() -> str | None:
     return f"{sha}+dirty" if sha and dirty.stdout.strip() else sha
 
 
+def machine_state() -> dict[str, Any]:
+    """What changes timings on a shared box: cores, torch threads, load (for benchmark records)."""
+    import os
+
+    import torch
+
+    return {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "load_avg_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None}
+
+
 def environment() -> dict[str, Any]:
     versions = {}
     for name in PACKAGES:

@@ -200,8 +200,7 @@ def finalize(run_dir: Path, expected: int, world: int = 1, wait_s: float = 0.0) 
 def method_kwargs(method_cfg: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
     """Method kwargs; SCALE also takes the difficulty and router nodes."""
     kwargs = dict(method_cfg)
-    if "difficulty" in cfg and kwargs.get("uses_difficulty", True) and cfg.get("method", {}).get("name") == "scale":
+    if cfg.get("method", {}).get("name") == "scale" and "difficulty" in cfg:
         kwargs["difficulty"] = dict(cfg["difficulty"])
         kwargs["router"] = dict(cfg.get("router", {}))
-    kwargs.pop("uses_difficulty", None)
     return kwargs
