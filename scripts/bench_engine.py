@@ -1,4 +1,4 @@
-"""Engine throughput: one-by-one vs batched vs continuous batching, side by side in one run.
+"""Engine throughput: one-by-one vs each batching scheduler, side by side in one run.
 
     python scripts/bench_engine.py                                   # CPU, embedded SmolLM2, 16 concurrent
     python scripts/bench_engine.py --concurrency 1,4,16 --json-out runs/bench/engine.json
@@ -6,12 +6,13 @@
         --device cuda --concurrency 1,16,64 --json-out runs/bench/engine-h200.json
 
 The same mixed-budget requests (demo questions with distinct suffixes; budgets cycled from
-``--max-new-tokens``) go through one ``HFEngine`` three ways: ``sequential`` awaits them
-one at a time (batch size 1), ``batched`` gathers them (the engine pads them into one
-``generate``), ``continuous`` gathers them on a second engine with transformers'
-continuous batching. Throughput is useful tokens/s: generated response tokens (eos
+``--max-new-tokens``) go through ``HFEngine`` four ways: ``sequential`` awaits them one
+at a time on the default (iteration) engine, and ``iteration``, ``static`` and
+``continuous`` gather them on an engine with that ``scheduler`` (one decode step at a
+time with rows joining and leaving / one padded ``generate`` / transformers' paged
+continuous batching). Throughput is useful tokens/s: generated response tokens (eos
 included, nothing past a row's stop) over wall seconds. CPU target with the embedded
-model: batched >= 3x sequential at 16 concurrent requests.
+model: the default scheduler (iteration) >= 3x sequential at 16 concurrent requests.
 
 ``--arch`` builds a randomly initialised model of that shape (no Hub access) and adds a
 roofline check: per-token decode time at batch 1 vs parameter bytes / copy bandwidth.
@@ -40,7 +41,8 @@ from scale.engine.hf_engine import HFEngine
 from scale.engine.types import GenerationRequest, SamplingParams
 from scale.runner.env import environment, machine_state
 
-MODES = ("sequential", "batched", "continuous")
+MODES = ("sequential", "iteration", "static", "continuous")
+DEFAULT = "iteration"  # the engine default; sequential runs on it and the target is read from it
 TARGET_CONCURRENCY, TARGET_RATIO = 16, 3.0
 GiB = 1024**3
 
@@ -188,11 +190,15 @@ async def warm_up(engine: HFEngine, requests: list[GenerationRequest], mode: str
     await asyncio.gather(*(engine.generate(r) for r in short))
 
 
-def make_engine(args: argparse.Namespace, model: str, continuous: bool) -> HFEngine:
+def make_engine(args: argparse.Namespace, model: str, scheduler: str) -> HFEngine:
     return HFEngine(model, dtype=args.dtype, device=args.device,
                     max_batch_size=args.max_batch_size or max(args.concurrency),
-                    batch_wait_s=args.batch_wait_s, continuous_batching=continuous,
+                    batch_wait_s=args.batch_wait_s, scheduler=scheduler,
                     attn_implementation=args.attn_implementation)
+
+
+def _scheduler(mode: str) -> str:
+    return DEFAULT if mode == "sequential" else mode
 
 
 async def throughput(args: argparse.Namespace, model: str) -> tuple[list[dict], dict[str, str], dict | None]:
@@ -205,19 +211,18 @@ async def throughput(args: argparse.Namespace, model: str) -> tuple[list[dict], 
     try:
         if args.roofline:  # first: continuous batching later reserves most free memory for its cache
             print("roofline: copy bandwidth and batch-1 decode ...", flush=True)
-            engines["padded"] = make_engine(args, model, continuous=False)
-            roof = roofline(engines["padded"].model, engines["padded"].tokenizer, args.device,
+            engines[DEFAULT] = make_engine(args, model, DEFAULT)
+            roof = roofline(engines[DEFAULT].model, engines[DEFAULT].tokenizer, args.device,
                             args.decode_tokens, int(args.copy_gib * GiB), args.reps)
         for mode in args.modes:
-            continuous = mode == "continuous"
-            key = "continuous" if continuous else "padded"
+            key = _scheduler(mode)
             if key not in engines:
-                engines[key] = make_engine(args, model, continuous)
+                engines[key] = make_engine(args, model, key)
             if args.warmup:
                 try:
                     await asyncio.wait_for(warm_up(engines[key], requests, mode), args.mode_timeout_s)
                 except Exception as err:  # continuous batching may not run on this device
-                    if not continuous:
+                    if mode != "continuous":
                         raise
                     unavailable[mode] = _one_line(err)
                     continue
@@ -225,7 +230,7 @@ async def throughput(args: argparse.Namespace, model: str) -> tuple[list[dict], 
             for mode in args.modes:
                 if mode in unavailable:
                     continue
-                engine = engines["continuous" if mode == "continuous" else "padded"]
+                engine = engines[_scheduler(mode)]
                 try:
                     run = await asyncio.wait_for(run_mode(engine, mode, requests[:n]), args.mode_timeout_s)
                 except Exception as err:
@@ -363,7 +368,7 @@ def print_report(result: dict[str, Any]) -> None:
         print(f"c={n}: " + "  ".join(f"{k} {v:.2f}x" for k, v in ratios.items()))
     target = result["target"]
     if target["ratio"] is not None:
-        print(f"CPU target batched/sequential >= {TARGET_RATIO:.0f}x at {TARGET_CONCURRENCY} concurrent: "
+        print(f"CPU target {DEFAULT}/sequential >= {TARGET_RATIO:.0f}x at {TARGET_CONCURRENCY} concurrent: "
               f"{target['ratio']:.2f}x -> {'MET' if target['met'] else 'NOT MET'}")
     roof = result.get("roofline")
     if roof:
@@ -388,7 +393,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     for r in runs:
         if r["mode"] != "sequential" and r.get("ratio_vs_sequential"):
             ratios.setdefault(str(r["concurrency"]), {})[f"{r['mode']}/sequential"] = r["ratio_vs_sequential"]
-    target_ratio = ratios.get(str(TARGET_CONCURRENCY), {}).get("batched/sequential")
+    target_ratio = ratios.get(str(TARGET_CONCURRENCY), {}).get(f"{DEFAULT}/sequential")
     result = {
         "model": f"random-init {args.arch}" if args.arch else args.model, "dtype": args.dtype,
         "budgets": args.max_new_tokens, "sampled": args.sampled, "modes": args.modes,

@@ -17,6 +17,7 @@ from transformers import (
     StoppingCriteriaList,
 )
 
+from scale.engine.hf_sampling import sample_rows, seeded_generator
 from scale.engine.types import SamplingParams
 
 
@@ -31,42 +32,22 @@ class Row:
 
 
 class _PerRowSampler(LogitsProcessor):
-    """Samples each row with its own temperature/top-p/top-k and seeded generator.
+    """Samples each row with its own settings and seeded generator (see ``sample_rows``).
 
     ``generate`` then runs greedy over a one-hot score row, so requests with different
     sampling settings and seeds share one batch, and a seeded row draws the same tokens
     whatever else is in the batch.
     """
 
-    def __init__(self, rows: list[Row], device: torch.device) -> None:
-        self.params = [r.sampling if r.sampling and not r.sampling.greedy else None for r in rows]
-        self.generators: list[torch.Generator | None] = []
-        for p in self.params:
-            if p is None:
-                self.generators.append(None)
-                continue
-            g = torch.Generator(device=device)
-            g.manual_seed(p.seed if p.seed is not None else int(torch.randint(0, 2**31 - 1, (1,))))
-            self.generators.append(g)
+    def __init__(self, rows: list[Row]) -> None:
+        self.sampling = [r.sampling for r in rows]
+        self.generators = [seeded_generator(p) for p in self.sampling]
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        for i, p in enumerate(self.params):
-            if p is None:
-                continue
-            logits = scores[i].float() / p.temperature
-            if p.top_k and p.top_k < logits.shape[-1]:
-                kth = torch.topk(logits, p.top_k).values[-1]
-                logits = logits.masked_fill(logits < kth, float("-inf"))
-            if p.top_p < 1.0:
-                sorted_logits, order = torch.sort(logits, descending=True)
-                cum = torch.softmax(sorted_logits, dim=-1).cumsum(dim=-1)
-                drop = cum - torch.softmax(sorted_logits, dim=-1) > p.top_p  # keep the first token past top_p
-                logits[order[drop]] = float("-inf")
-            token = torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=self.generators[i])
-            row = torch.full_like(scores[i], float("-inf"))
-            row[token] = 0.0
-            scores[i] = row
-        return scores
+        tokens = torch.tensor(sample_rows(scores, self.sampling, self.generators), device=scores.device)
+        onehot = torch.full_like(scores, float("-inf"))
+        onehot.scatter_(1, tokens.unsqueeze(1), 0.0)
+        return onehot
 
 
 @dataclass
@@ -109,7 +90,7 @@ class _PerRowStop(StoppingCriteria):
 def generate_rows(model, tokenizer, rows: list[Row]) -> list[RowResult]:
     """Left-pad ``rows``, run one ``generate``, and cut each row at eos / stop / budget."""
     pad_id = tokenizer.pad_token_id
-    eos_ids = _eos_ids(model, tokenizer)
+    eos = eos_ids(model, tokenizer)
     prompt_len = max(len(r.prompt_ids) for r in rows)
     input_ids = torch.full((len(rows), prompt_len), pad_id, dtype=torch.long)
     attention = torch.zeros((len(rows), prompt_len), dtype=torch.long)
@@ -125,22 +106,22 @@ def generate_rows(model, tokenizer, rows: list[Row]) -> list[RowResult]:
         # model's generation_config sampling defaults are neutralised.
         do_sample=False, temperature=None, top_p=None, top_k=None,
         pad_token_id=pad_id,
-        eos_token_id=eos_ids,
+        eos_token_id=eos,
         stopping_criteria=StoppingCriteriaList([criterion]),
     )
     if any(r.sampling is not None and not r.sampling.greedy for r in rows):
-        gen_kwargs["logits_processor"] = LogitsProcessorList([_PerRowSampler(rows, model.device)])
+        gen_kwargs["logits_processor"] = LogitsProcessorList([_PerRowSampler(rows)])
     with torch.inference_mode():
         out = model.generate(input_ids=input_ids.to(device), attention_mask=attention.to(device),
                              **gen_kwargs)
     new = out[:, prompt_len:].tolist()
     results = []
     for i, row in enumerate(rows):
-        results.append(_cut(new[i], row, criterion.stopped_at[i], eos_ids, tokenizer))
+        results.append(_cut(new[i], row, criterion.stopped_at[i], eos, tokenizer))
     return results
 
 
-def _eos_ids(model, tokenizer) -> list[int]:
+def eos_ids(model, tokenizer) -> list[int]:
     ids = model.generation_config.eos_token_id
     ids = [ids] if isinstance(ids, int) else list(ids or [])
     if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in ids:

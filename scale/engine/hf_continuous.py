@@ -1,6 +1,6 @@
 """transformers' continuous batching (paged KV cache, requests join and leave mid-batch).
 
-Selected with ``engine.continuous_batching=true``. One persistent manager per sampling
+Selected with ``engine.scheduler=continuous``. One persistent manager per sampling
 setting; stop strings are applied after generation (the manager stops on eos/budget).
 It pays on GPU with many concurrent requests; on CPU the padded path is usually faster.
 """
@@ -12,7 +12,7 @@ import threading
 from transformers import GenerationConfig
 from transformers.generation.configuration_utils import ContinuousBatchingConfig
 
-from scale.engine.hf_batching import Row, RowResult, _cut, _eos_ids
+from scale.engine.hf_batching import Row, RowResult, _cut, eos_ids
 from scale.engine.types import SamplingParams
 from scale.errors import EngineError
 
@@ -30,7 +30,7 @@ def _manager(engine, sampling: SamplingParams):
                 top_p=sampling.top_p if not sampling.greedy else None,
                 top_k=(sampling.top_k or None) if not sampling.greedy else None,
                 max_new_tokens=sampling.max_new_tokens,
-                eos_token_id=_eos_ids(engine.model, engine.tokenizer),
+                eos_token_id=eos_ids(engine.model, engine.tokenizer),
                 pad_token_id=engine.tokenizer.pad_token_id,
             )
             # Bound the paged KV cache: by default transformers reserves most of the memory.
@@ -50,7 +50,7 @@ def run_continuous(engine, rows: list[Row], sampling: SamplingParams, timeout_s:
     wanted = {rid: k for k, rid in enumerate(ids)}
     out: list[RowResult | None] = [None] * len(rows)
     remaining = len(rows)
-    eos = _eos_ids(engine.model, engine.tokenizer)
+    eos = eos_ids(engine.model, engine.tokenizer)
     while remaining:
         result = manager.get_result(timeout=timeout_s)
         if result is None:

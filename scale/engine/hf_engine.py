@@ -1,8 +1,16 @@
 """In-process transformers engine that batches whatever requests are pending.
 
 Methods ``await engine.generate(request)`` one problem at a time; a background task
-gathers the pending requests, groups those with compatible sampling, and runs one
-left-padded ``generate`` per group in a worker thread (the event loop never blocks).
+batches the pending requests in a worker thread (the event loop never blocks). Three
+schedulers (``engine.scheduler``):
+
+- ``iteration`` (default): one decode step at a time over a shared KV cache; finished
+  rows leave after their last token and new requests join before the next step
+  (:mod:`scale.engine.hf_decode`).
+- ``static``: one left-padded ``generate`` per group of pending requests, budgets within
+  a factor ~4 grouped together; the batch runs until its longest row is done.
+- ``continuous``: transformers' paged continuous batching (pays on GPU).
+
 CUDA out-of-memory halves the batch and retries. Budget forcing (s1-style) closes an
 over-long thought and gives the answer its own budget.
 """
@@ -20,12 +28,15 @@ from dataclasses import dataclass
 import torch
 
 from scale.engine.hf_batching import Row, RowResult, generate_rows
+from scale.engine.hf_decode import DecodeBatch
 from scale.engine.reasoning import THINK_CLOSE, THINK_OPEN, split_reasoning
 from scale.engine.types import Completion, Engine, GenerationRequest, SamplingParams
 from scale.errors import ConfigError
 from scale.models import load_model, load_tokenizer
 
 log = logging.getLogger(__name__)
+
+SCHEDULERS = ("iteration", "static", "continuous")
 
 
 @dataclass
@@ -53,10 +64,12 @@ class HFEngine(Engine):
 
     def __init__(self, model: str, dtype: str = "auto", device: str = "auto",
                  max_batch_size: int = 16, batch_wait_s: float = 0.01,
-                 continuous_batching: bool = False, attn_implementation: str | None = None,
+                 scheduler: str = "iteration", attn_implementation: str | None = None,
                  cb_max_memory_percent: float = 0.3, name: str | None = None) -> None:
         if max_batch_size < 1:
             raise ConfigError(f"engine.max_batch_size must be >= 1, got {max_batch_size}")
+        if scheduler not in SCHEDULERS:
+            raise ConfigError(f"engine.scheduler must be one of {list(SCHEDULERS)}, got {scheduler!r}")
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.name = name or model
@@ -66,7 +79,7 @@ class HFEngine(Engine):
         self.model = load_model(model, dtype=dtype, device=device, **kwargs)
         self.max_batch_size = max_batch_size
         self.batch_wait_s = batch_wait_s
-        self.continuous_batching = continuous_batching
+        self.scheduler = scheduler
         if not 0 < cb_max_memory_percent <= 1:
             raise ConfigError(f"engine.cb_max_memory_percent must be in (0, 1], got {cb_max_memory_percent}")
         self.cb_max_memory_percent = cb_max_memory_percent
@@ -75,7 +88,8 @@ class HFEngine(Engine):
         self._wakeup: asyncio.Event | None = None
         self._worker: asyncio.Task | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.batch_sizes: list[int] = []  # observability: size of every generate call
+        # Observability: rows in every generate call (static, continuous) or decode step (iteration).
+        self.batch_sizes: list[int] = []
         self.busy_seconds = 0.0  # wall time spent inside generate (for overhead figures)
         vocab = self.tokenizer.get_vocab()
         self._think_close_id = vocab.get(THINK_CLOSE)
@@ -113,7 +127,7 @@ class HFEngine(Engine):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
             self._worker = None
-        if self.continuous_batching:
+        if self.scheduler == "continuous":
             from scale.engine.hf_continuous import stop_managers
 
             stop_managers(self)
@@ -156,7 +170,10 @@ class HFEngine(Engine):
 
     async def _batch_loop(self) -> None:
         try:
-            await self._batch_loop_inner()
+            if self.scheduler == "iteration":
+                await self._iteration_loop()
+            else:
+                await self._batch_loop_inner()
         except asyncio.CancelledError:
             raise
         except BaseException as err:  # never leave a caller waiting on a dead batcher
@@ -178,7 +195,7 @@ class HFEngine(Engine):
             jobs, self._pending = self._pending, []
             groups: dict[tuple, list[_Job]] = {}
             for job in jobs:
-                groups.setdefault(_group_key(job.row, self.continuous_batching), []).append(job)
+                groups.setdefault(_group_key(job.row, self.scheduler == "continuous"), []).append(job)
             # Short budgets first: their callers move on to their next step sooner.
             for _, group in sorted(groups.items(), key=lambda kv: kv[0]):
                 # Similar prompt lengths together waste less padding.
@@ -198,6 +215,61 @@ class HFEngine(Engine):
                         if not job.future.done():
                             job.future.set_result(res)
 
+    async def _iteration_loop(self) -> None:
+        """Admit pending requests and run one decode step, over and over (see hf_decode)."""
+        assert self._wakeup is not None
+        loop = asyncio.get_running_loop()
+        batch = DecodeBatch(self.model, self.tokenizer)
+        capacity = self.max_batch_size
+        while True:
+            if not batch.slots and not self._pending:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                # A short pause lets a burst of callers enqueue together (one prefill).
+                await asyncio.sleep(self.batch_wait_s)
+            live = [j for j in self._pending if not j.future.cancelled()]
+            room = max(capacity - len(batch), 0)
+            admit, self._pending = live[:room], live[room:]
+            try:
+                done = await loop.run_in_executor(self._executor, self._iterate, batch, admit)
+            except torch.OutOfMemoryError as err:
+                rows = [s.ticket for s in batch.clear()] + admit
+                if capacity == 1 and len(rows) == 1:  # nothing left to split
+                    if not rows[0].future.done():
+                        rows[0].future.set_exception(err)
+                    continue
+                capacity = max(1, min(capacity, len(rows)) // 2)
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+                log.warning("out of memory with %d rows; restarting them at most %d at a time", len(rows), capacity)
+                self._pending = rows + self._pending  # seeded rows redraw the same tokens
+                continue
+            except Exception as err:  # surface to every caller in the batch; keep serving others
+                for job in [s.ticket for s in batch.clear()] + admit:
+                    if not job.future.done():
+                        job.future.set_exception(err)
+                continue
+            for job, res in done:
+                if not job.future.done():
+                    job.future.set_result(res)
+            if done:
+                # Let the woken callers (and the tasks they gather) enqueue their next call
+                # before the next step, so it joins now rather than one step later.
+                for _ in range(3):
+                    await asyncio.sleep(0)
+
+    def _iterate(self, batch: DecodeBatch, admit: list[_Job]) -> list[tuple[_Job, RowResult]]:
+        start = time.perf_counter()
+        try:
+            batch.drop(lambda s: not s.ticket.future.cancelled())
+            done = batch.admit([j.row for j in admit], admit)
+            if batch.slots:
+                self.batch_sizes.append(len(batch))
+                done += batch.step()
+            return done
+        finally:
+            self.busy_seconds += time.perf_counter() - start
+
     def _run_chunk(self, chunk: list[_Job]) -> list[RowResult]:
         start = time.perf_counter()
         try:
@@ -209,7 +281,7 @@ class HFEngine(Engine):
         """Generate for ``chunk``; on CUDA OOM split it in halves and retry each."""
         try:
             self.batch_sizes.append(len(chunk))
-            if self.continuous_batching:
+            if self.scheduler == "continuous":
                 return self._run_continuous(chunk)
             return generate_rows(self.model, self.tokenizer, [j.row for j in chunk])
         except torch.OutOfMemoryError:

@@ -16,9 +16,9 @@ from scale.systems import System, SystemConfig
 pytestmark = pytest.mark.tiny
 
 
-@pytest.fixture(scope="module")
-def engine(tiny_model_dir):
-    return HFEngine("tiny-qwen3", max_batch_size=8)
+@pytest.fixture(scope="module", params=["iteration", "static"])
+def engine(request, tiny_model_dir):
+    return HFEngine("tiny-qwen3", max_batch_size=8, scheduler=request.param)
 
 
 def _req(i: int, max_new: int = 12, thinking: bool = False, **kw) -> GenerationRequest:

@@ -47,8 +47,8 @@ def _check_runs(result: dict, modes: list[str], concurrency: list[int]) -> None:
 
 def test_bench_engine_tiny_model(tiny_model_dir, tmp_path):
     result = _run("bench_engine.py", ["--model", "tiny-qwen3", "--concurrency", "4", "--max-new-tokens", "8",
-                                      "--modes", "sequential,batched"], tmp_path / "engine.json")
-    _check_runs(result, ["sequential", "batched"], [4])
+                                      "--modes", "sequential,iteration,static"], tmp_path / "engine.json")
+    _check_runs(result, ["sequential", "iteration", "static"], [4])
     assert result["roofline"] is None
     assert set(result["target"]) == {"concurrency", "min_ratio", "ratio", "met"}
 
@@ -56,9 +56,9 @@ def test_bench_engine_tiny_model(tiny_model_dir, tmp_path):
 def test_bench_engine_random_arch_roofline(tiny_model_dir, tmp_path):
     result = _run("bench_engine.py", ["--arch", "tiny", "--random-init", "--device", "cpu",
                                       "--concurrency", "1,2", "--max-new-tokens", "8", "--modes",
-                                      "sequential,batched", "--decode-tokens", "16", "--copy-gib", "0.05",
+                                      "sequential,iteration", "--decode-tokens", "16", "--copy-gib", "0.05",
                                       "--reps", "2"], tmp_path / "engine-arch.json")
-    _check_runs(result, ["sequential", "batched"], [1, 2])
+    _check_runs(result, ["sequential", "iteration"], [1, 2])
     roof = result["roofline"]
     for key in ("param_bytes", "copy_bytes_per_s", "decode_step_s", "bound_step_s", "step_over_bound"):
         assert roof[key] > 0, (key, roof)

@@ -1,0 +1,178 @@
+"""Iteration-level scheduler (engine.scheduler=iteration) on the tiny random Qwen3 (tier 2).
+
+    pytest tests/engine/test_hf_decode.py
+
+Rows join a running batch and leave it after their last token; every row's tokens equal
+the same request decoded alone and transformers' own ``generate``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import torch
+
+from scale.engine.hf_batching import Row, generate_rows
+from scale.engine.hf_decode import DecodeBatch
+from scale.engine.hf_engine import HFEngine
+from scale.engine.types import GenerationRequest, SamplingParams
+from scale.errors import ConfigError
+
+pytestmark = pytest.mark.tiny
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_model_dir):
+    return HFEngine("tiny-qwen3", max_batch_size=8, scheduler="iteration")
+
+
+def _req(text: str, max_new: int, **kw) -> GenerationRequest:
+    return GenerationRequest(({"role": "user", "content": text},), SamplingParams(max_new_tokens=max_new, **kw),
+                             {"enable_thinking": False})
+
+
+def _alone(engine, req):
+    return asyncio.run(engine.generate(req))
+
+
+def _same(a, b) -> bool:
+    return (a.text, a.response_tokens, a.finish_reason) == (b.text, b.response_tokens, b.finish_reason)
+
+
+def test_rows_equal_transformers_generate(engine):
+    """DecodeBatch (rows with different prompt lengths and budgets) == one padded generate."""
+    tok = engine.tokenizer
+    prompts = [tok(t, add_special_tokens=False)["input_ids"]
+               for t in ["Short one.", "A much longer prompt " * 12, "Medium length prompt here, please."]]
+    rows = [Row(p, n) for p, n in zip(prompts, [7, 12, 3])]
+    reference = generate_rows(engine.model, tok, rows)
+    batch = DecodeBatch(engine.model, tok)
+    results = dict(batch.admit(rows, [0, 1, 2]))
+    while len(batch):
+        results.update(batch.step())
+    for i, ref in enumerate(reference):
+        assert results[i].token_ids == ref.token_ids, i
+        assert results[i].finish_reason == ref.finish_reason
+
+
+def test_rows_leave_after_their_last_token(engine):
+    # Random weights practically never emit eos, so each row spends its budget exactly.
+    reqs = [_req(f"Question {i}", n) for i, n in enumerate([2, 5, 9])]
+
+    async def run():
+        engine.batch_sizes.clear()
+        out = await asyncio.gather(*(engine.generate(r) for r in reqs))
+        return out, list(engine.batch_sizes)
+
+    out, sizes = asyncio.run(run())
+    assert [c.response_tokens for c in out] == [2, 5, 9]
+    # The first token comes from the prefill; each later token is one step.
+    assert sizes == [3, 2, 2, 2, 1, 1, 1, 1]
+
+
+def test_late_requests_join_the_running_batch(engine):
+    long = _req("Tell a long story about numbers.", 40)
+    late = [_req("Hi.", 6), _req("Explain, step by step, " + "why addition commutes; " * 20, 9, temperature=0.9,
+                                 top_k=30, seed=3)]
+
+    async def run():
+        engine.batch_sizes.clear()
+        order: list[str] = []
+
+        async def tagged(name, req):
+            c = await engine.generate(req)
+            order.append(name)
+            return c
+
+        first = asyncio.create_task(tagged("long", long))
+        while len(engine.batch_sizes) < 5:  # the long request is decoding
+            await asyncio.sleep(0.005)
+        rest = await asyncio.gather(*(tagged(f"late{i}", r) for i, r in enumerate(late)))
+        return await first, rest, order, list(engine.batch_sizes)
+
+    got_long, got_late, order, sizes = asyncio.run(run())
+    assert order[-1] == "long", f"late requests waited for the long one: {order}"
+    assert max(sizes) == 3 and sizes[0] == 1, sizes
+    # Joining (a longer and a shorter prompt than the running cache) changes no token.
+    assert _same(got_long, _alone(engine, long))
+    for c, r in zip(got_late, late):
+        assert _same(c, _alone(engine, r))
+
+
+def test_cancelled_caller_leaves_the_batch(engine):
+    keep, drop = _req("Keep me.", 30), _req("Drop me.", 30)
+
+    async def run():
+        engine.batch_sizes.clear()
+        a = asyncio.create_task(engine.generate(keep))
+        b = asyncio.create_task(engine.generate(drop))
+        while len(engine.batch_sizes) < 3:
+            await asyncio.sleep(0.005)
+        b.cancel()
+        return await a, list(engine.batch_sizes)
+
+    got, sizes = asyncio.run(run())
+    assert sizes[0] == 2 and sizes[-1] == 1
+    assert _same(got, _alone(engine, keep))
+
+
+def test_out_of_memory_restarts_rows_in_smaller_batches(engine, monkeypatch):
+    reqs = [_req(f"Memory {i}", 6 + i, temperature=0.8, seed=i) for i in range(4)]
+    alone = [_alone(engine, r) for r in reqs]
+    real_step, calls = DecodeBatch.step, {"n": 0}
+
+    def flaky_step(self):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise torch.OutOfMemoryError("CUDA out of memory (injected)")
+        return real_step(self)
+
+    monkeypatch.setattr(DecodeBatch, "step", flaky_step)
+
+    async def run():
+        engine.batch_sizes.clear()
+        out = await asyncio.gather(*(engine.generate(r) for r in reqs))
+        return out, list(engine.batch_sizes)
+
+    out, sizes = asyncio.run(run())
+    assert sizes[:3] == [4, 4, 4] and max(sizes[3:]) == 2, sizes
+    # Restarted rows redraw the same seeded tokens.
+    assert all(_same(a, b) for a, b in zip(out, alone))
+
+
+def test_failed_step_fails_its_callers_and_the_engine_serves_on(engine, monkeypatch):
+    real_step, calls = DecodeBatch.step, {"n": 0}
+
+    def broken_once(self):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("kernel exploded")
+        return real_step(self)
+
+    monkeypatch.setattr(DecodeBatch, "step", broken_once)
+
+    async def run():
+        failed = await asyncio.gather(engine.generate(_req("a", 5)), engine.generate(_req("b", 5)),
+                                      return_exceptions=True)
+        after = await engine.generate(_req("c", 4))
+        return failed, after
+
+    failed, after = asyncio.run(run())
+    assert all(isinstance(f, RuntimeError) and "kernel exploded" in str(f) for f in failed)
+    assert after.response_tokens == 4
+
+
+def test_budget_forcing_under_iteration(engine):
+    from scale.engine.types import BudgetForcing
+
+    req = GenerationRequest(({"role": "user", "content": "Think: 3 * 4?"},), SamplingParams(max_new_tokens=99),
+                            {"enable_thinking": True}, budget=BudgetForcing(thinking_tokens=6, answer_tokens=4))
+    c = _alone(engine, req)
+    close = engine.tokenizer("\n</think>\n\n", add_special_tokens=False)["input_ids"]
+    assert c.forced and c.response_tokens == 6 + len(close) + 4
+
+
+def test_unknown_scheduler_is_named(tiny_model_dir):
+    with pytest.raises(ConfigError, match="scheduler.*'paged'"):
+        HFEngine("tiny-qwen3", scheduler="paged")
