@@ -113,6 +113,14 @@ def _busy(systems: Systems) -> float | None:
     return None if None in values else sum(values)
 
 
+def _prefill(systems: Systems) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for e in _engines(systems):
+        for k, v in (e.prefill_stats() if hasattr(e, "prefill_stats") else {}).items():
+            out[k] = out.get(k, 0) + v
+    return out
+
+
 def _batch_sizes(systems: Systems) -> list[int]:
     return [s for e in _engines(systems) for s in getattr(e, "batch_sizes", [])]
 
@@ -128,7 +136,10 @@ async def timed_run(label: str, cfg: dict[str, Any], problems: list[Problem], sy
     ctx = Context(systems=systems, seed=int(cfg.get("seed", 0)), grader=grader,
                   shared={"n_attempts": len(items)})
     method.prepare(problems, 1, ctx)
-    busy_before, sizes_before = _busy(systems), len(_batch_sizes(systems))
+    for e in _engines(systems):  # each run starts cold: no prompt prefix from the other run
+        if hasattr(e, "clear_prefix_cache"):
+            e.clear_prefix_cache()
+    busy_before, sizes_before, prefill_before = _busy(systems), len(_batch_sizes(systems)), _prefill(systems)
     writer = RecordWriter(out_dir / f"{label}.jsonl")
     start = time.perf_counter()
     try:
@@ -139,6 +150,7 @@ async def timed_run(label: str, cfg: dict[str, Any], problems: list[Problem], sy
     busy_after = _busy(systems)
     busy = busy_after - busy_before if busy_after is not None and busy_before is not None else None
     sizes = _batch_sizes(systems)[sizes_before:]
+    prefill = {k: v - prefill_before.get(k, 0) for k, v in _prefill(systems).items()}
     costs = [r["cost"] for r in records]
     return {
         "label": label, "concurrency": concurrency, "attempts": len(records), "wall_s": wall,
@@ -149,6 +161,7 @@ async def timed_run(label: str, cfg: dict[str, Any], problems: list[Problem], sy
         "mean_batch": sum(sizes) / len(sizes) if sizes else 0.0,
         "correct": sum(bool(r["correct"]) for r in records), "by_stage": by_stage(costs),
         "tokens_by_problem": {r["problem_id"]: r["cost"]["tok_total"] for r in records},
+        "prefill": prefill,
     }
 
 
@@ -214,6 +227,13 @@ def print_report(result: dict[str, Any]) -> None:
     same = "identical" if t["match"] else "differ by {:.2f}%".format(t["diff_pct"])
     print(f"generated tokens: concurrent {t['concurrent']}, one at a time {t['sequential']} "
           f"({same}; {t['problems_differing']} problem(s) differ)")
+    for r in runs:
+        pf = r.get("prefill") or {}
+        if pf.get("prompt_tokens"):
+            print(f"prefill ({r['label']}): {pf['prompt_tokens']:.0f} prompt tokens, "
+                  f"{pf['computed_tokens']:.0f} run through the model "
+                  f"({1 - pf['computed_tokens'] / pf['prompt_tokens']:.0%} reused from the prefix cache), "
+                  f"{pf['seconds']:.1f} s")
     print("\nper-stage ledger (call-seconds are per-call latencies summed; they overlap when concurrent)")
     header = (f"{'stage':<11}{'calls':>7}{'tok conc':>10}{'tok seq':>9}{'prompt tok':>11}"
               f"{'call-s conc':>12}{'call-s seq':>11}")

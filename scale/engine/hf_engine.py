@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import math
 import time
@@ -65,9 +66,12 @@ class HFEngine(Engine):
     def __init__(self, model: str, dtype: str = "auto", device: str = "auto",
                  max_batch_size: int = 16, batch_wait_s: float = 0.01,
                  scheduler: str = "iteration", attn_implementation: str | None = None,
-                 cb_max_memory_percent: float = 0.3, name: str | None = None) -> None:
+                 cb_max_memory_percent: float = 0.3, prefix_cache_tokens: int = 16384,
+                 name: str | None = None) -> None:
         if max_batch_size < 1:
             raise ConfigError(f"engine.max_batch_size must be >= 1, got {max_batch_size}")
+        if prefix_cache_tokens < 0:
+            raise ConfigError(f"engine.prefix_cache_tokens must be >= 0, got {prefix_cache_tokens}")
         if scheduler not in SCHEDULERS:
             raise ConfigError(f"engine.scheduler must be one of {list(SCHEDULERS)}, got {scheduler!r}")
         if device == "auto":
@@ -80,6 +84,8 @@ class HFEngine(Engine):
         self.max_batch_size = max_batch_size
         self.batch_wait_s = batch_wait_s
         self.scheduler = scheduler
+        self.prefix_cache_tokens = prefix_cache_tokens
+        self.decode_batch: DecodeBatch | None = None  # the iteration scheduler's (for its stats)
         if not 0 < cb_max_memory_percent <= 1:
             raise ConfigError(f"engine.cb_max_memory_percent must be in (0, 1], got {cb_max_memory_percent}")
         self.cb_max_memory_percent = cb_max_memory_percent
@@ -132,6 +138,17 @@ class HFEngine(Engine):
 
             stop_managers(self)
         self._executor.shutdown(wait=True)
+
+    def clear_prefix_cache(self) -> None:
+        """Forget stored prompt prefixes (e.g. between timed runs of a benchmark)."""
+        if self.decode_batch is not None:
+            self.decode_batch.prefixes.clear()
+
+    def prefill_stats(self) -> dict[str, float]:
+        """Prompt tokens admitted / run through the model / reused (iteration scheduler)."""
+        if self.decode_batch is None:
+            return {}
+        return dataclasses.asdict(self.decode_batch.stats)
 
     # -- budget forcing ---------------------------------------------------------------
     async def _generate_forced(self, request: GenerationRequest) -> Completion:
@@ -219,7 +236,7 @@ class HFEngine(Engine):
         """Admit pending requests and run one decode step, over and over (see hf_decode)."""
         assert self._wakeup is not None
         loop = asyncio.get_running_loop()
-        batch = DecodeBatch(self.model, self.tokenizer)
+        batch = self.decode_batch = DecodeBatch(self.model, self.tokenizer, self.prefix_cache_tokens)
         capacity = self.max_batch_size
         while True:
             if not batch.slots and not self._pending:
@@ -234,6 +251,7 @@ class HFEngine(Engine):
                 done = await loop.run_in_executor(self._executor, self._iterate, batch, admit)
             except torch.OutOfMemoryError as err:
                 rows = [s.ticket for s in batch.clear()] + admit
+                batch.prefixes.clear()
                 if capacity == 1 and len(rows) == 1:  # nothing left to split
                     if not rows[0].future.done():
                         rows[0].future.set_exception(err)

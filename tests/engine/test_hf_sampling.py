@@ -67,3 +67,14 @@ def test_seeded_row_is_independent_of_its_neighbours():
     assert mixed == alone
     other = seeded_generator(SamplingParams(temperature=0.8, top_p=0.9, top_k=50, seed=99))
     assert [sample_rows(s[2:3], [target], [other])[0] for s in steps] != alone
+
+
+def test_wide_nucleus_falls_back_to_a_full_sort():
+    """top-p without top-k on a flat distribution: the nucleus is wider than the candidates."""
+    torch.manual_seed(1)
+    logits = torch.randn(1, 4000) * 0.01
+    params = SamplingParams(temperature=1.0, top_p=0.5, seed=21)
+    draws = _draws(params, 3000, logits)
+    assert len(set(draws)) > 1100  # beyond the 1024 candidates looked at first
+    nucleus = set(torch.sort(logits[0], descending=True).indices[:2100].tolist())
+    assert set(draws) <= nucleus  # ~2000 tokens hold half the mass; the rest never comes
