@@ -162,7 +162,9 @@ def build_random_model(arch: str, dtype: str, device: str, out: Path, seed: int)
 
 # -- throughput ----------------------------------------------------------------------------
 async def run_mode(engine: HFEngine, mode: str, requests: list[GenerationRequest]) -> dict[str, Any]:
+    engine.clear_prefix_cache()  # every mode starts cold: the same prompts ran in the previous mode
     sizes_before, busy_before = len(engine.batch_sizes), engine.busy_seconds
+    prefill_before = engine.prefill_stats()
     _sync(engine)
     start = time.perf_counter()
     if mode == "sequential":
@@ -180,6 +182,7 @@ async def run_mode(engine: HFEngine, mode: str, requests: list[GenerationRequest
         "engine_busy_s": engine.busy_seconds - busy_before,
         "generate_calls": len(sizes), "max_batch": max(sizes, default=0),
         "finish_reasons": _count(c.finish_reason for c in completions),
+        "prefill": {k: v - prefill_before.get(k, 0) for k, v in engine.prefill_stats().items()},
     }
 
 

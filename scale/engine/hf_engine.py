@@ -5,7 +5,8 @@ batches the pending requests in a worker thread (the event loop never blocks). T
 schedulers (``engine.scheduler``):
 
 - ``iteration`` (default): one decode step at a time over a shared KV cache; finished
-  rows leave after their last token and new requests join before the next step
+  rows leave after their last token and new requests join before the next step, and
+  prompts that start like a recent one reuse its keys/values (``prefix_cache_tokens``)
   (:mod:`scale.engine.hf_decode`).
 - ``static``: one left-padded ``generate`` per group of pending requests, budgets within
   a factor ~4 grouped together; the batch runs until its longest row is done.
