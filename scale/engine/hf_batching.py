@@ -137,6 +137,11 @@ def _cut(tokens: list[int], row: Row, stopped_at: int | None, eos_ids: list[int]
     if stopped_at is not None and stopped_at < row.max_new_tokens:
         kept = tokens[:stopped_at]
         text = tokenizer.decode(kept)
-        hit = min((s for s in row.stop if s in text), key=text.find, default=None)
+        hit = earliest_stop(text, row.stop)
         return RowResult(kept, "stop", stop_string=hit)
     return RowResult(tokens[:limit], "length")
+
+
+def earliest_stop(text: str, stops: tuple[str, ...]) -> str | None:
+    """The stop string that occurs first in ``text`` (None if none does)."""
+    return min((s for s in stops if s in text), key=text.find, default=None)

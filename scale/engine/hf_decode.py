@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
 
-from scale.engine.hf_batching import Row, RowResult, eos_ids
+from scale.engine.hf_batching import Row, RowResult, earliest_stop, eos_ids
 from scale.engine.hf_prefix import KV, PrefixCache, common_prefix
 from scale.engine.hf_sampling import sample_rows, seeded_generator
 from scale.errors import ConfigError
@@ -79,14 +79,18 @@ class _Slot:
     row: Row
     ticket: Any  # opaque to this module: handed back with the result
     generator: torch.Generator | None
-    length: int  # real tokens in the KV cache for this row
     tokens: list[int]  # generated so far; the last one is not yet in the cache
+
+    @property
+    def length(self) -> int:
+        """Real tokens of this row in the KV cache: the position of its next input."""
+        return len(self.row.prompt_ids) + len(self.tokens) - 1
 
 
 @dataclass
 class PrefillStats:
     prompt_tokens: int = 0  # prompt tokens of admitted rows
-    computed_tokens: int = 0  # of those, run through the model (the rest came from the prefix cache)
+    computed_tokens: int = 0  # prompt tokens run through the model (shared prefixes included)
     shared_prefills: int = 0  # prefixes shared by newcomers, prefilled once ahead of them
     seconds: float = 0.0
 
@@ -125,7 +129,7 @@ class DecodeBatch:
             self._prefill_shared(prompts)
         cache, mask, logits = self._prefill(prompts)
         self.stats.prompt_tokens += sum(len(p) for p in prompts)
-        slots = [_Slot(r, t, seeded_generator(r.sampling), len(r.prompt_ids), []) for r, t in zip(rows, tickets)]
+        slots = [_Slot(r, t, seeded_generator(r.sampling), []) for r, t in zip(rows, tickets)]
         first = sample_rows(logits, [r.sampling for r in rows], [s.generator for s in slots])
         self._merge(cache, mask, slots)
         return self._advance(first, offset=len(self.slots) - len(slots))
@@ -248,8 +252,6 @@ class DecodeBatch:
         positions = torch.tensor([[s.length] for s in self.slots], dtype=torch.long, device=self.device)
         self.mask = F.pad(self.mask, (0, 1), value=1)
         logits = self._forward(ids, self.mask, positions, self.cache)
-        for s in self.slots:
-            s.length += 1
         return self._advance(sample_rows(logits, [s.row.sampling for s in self.slots],
                                          [s.generator for s in self.slots]))
 
@@ -289,12 +291,12 @@ class DecodeBatch:
         row, toks = slot.row, slot.tokens
         if toks[-1] in self.eos:
             return RowResult(list(toks), "stop", eos=True)
-        if row.stop:
-            tail = self.tokenizer.decode(toks[-_TAIL_TOKENS:])
-            hits = [s for s in row.stop if s in tail]
-            if hits:
-                text = self.tokenizer.decode(toks)
-                return RowResult(list(toks), "stop", stop_string=min(hits, key=lambda s: _find(text, s)))
+        # The tail is cheap to decode every step; the whole text only once a stop is there.
+        tail = self.tokenizer.decode(toks[-_TAIL_TOKENS:]) if row.stop else ""
+        hits = tuple(s for s in row.stop if s in tail)
+        if hits:
+            hit = earliest_stop(self.tokenizer.decode(toks), hits) or hits[0]
+            return RowResult(list(toks), "stop", stop_string=hit)
         if len(toks) >= row.max_new_tokens:
             return RowResult(list(toks), "length")
         return None
@@ -317,11 +319,6 @@ class DecodeBatch:
 
 def _pad_left(t: torch.Tensor, width: int) -> torch.Tensor:
     return F.pad(t, (0, 0, width - t.shape[-2], 0)) if t.shape[-2] < width else t
-
-
-def _find(text: str, s: str) -> int:
-    i = text.find(s)
-    return i if i >= 0 else len(text)
 
 
 def _check_layers(cache: DynamicCache) -> None:

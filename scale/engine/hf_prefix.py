@@ -21,6 +21,7 @@ KV = list[tuple[torch.Tensor, torch.Tensor]]  # per layer: keys, values [1, head
 
 
 def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """Length of the shared start of ``a`` and ``b`` (same sequence type: slices are compared)."""
     n = min(len(a), len(b))
     i = 0
     step = 64
@@ -53,6 +54,7 @@ class PrefixCache:
         """
         best, best_n = None, 0
         limit = len(prompt) - 1
+        prompt = tuple(prompt)  # keys are tuples: a list slice never equals a tuple slice
         for key in self._entries:
             n = min(common_prefix(key, prompt), limit)
             if n > best_n:
