@@ -125,3 +125,9 @@ def _rows_from_hub(spec: BenchmarkSpec) -> Iterator[tuple[int, dict[str, Any]]]:
         ) from None
     for i, row in enumerate(ds, start=1):
         yield i, dict(row)
+
+
+def load_from_config(node: dict[str, Any] | None) -> list[Problem]:
+    """Problems described by a ``data`` config node (``name``, ``path``, ``limit``, ...)."""
+    node = dict(node or {})
+    return load_benchmark(node.get("name"), node.get("path"), node.get("limit"))
