@@ -63,6 +63,12 @@ class GenerationRequest:
     template_kwargs: dict[str, Any] = field(default_factory=dict)
     stop: tuple[str, ...] = ()
     budget: BudgetForcing | None = None
+    # The model's window (prompt + new tokens). Engines cap every call at
+    # min(max_new_tokens, context_length - prompt tokens - context_margin); a prompt that
+    # leaves no room comes back as finish_reason "context_overflow" with no text.
+    context_length: int | None = None
+    context_margin: int = 0
+    stage: str = ""  # pipeline stage asking (decompose, select, score, solve, ...): logs, scripted engines
 
     @property
     def thinking(self) -> bool:
@@ -76,7 +82,8 @@ class Completion:
     ``response_tokens`` counts every generated token (reasoning included, the end-of-turn
     token included when one was generated); ``reasoning_tokens`` is the thinking part of it.
     ``finish_reason``: "stop" (end of turn or stop string), "length" (budget spent),
-    or "budget" (thinking was cut by budget forcing, then the answer finished).
+    "budget" (thinking was cut by budget forcing, then the answer finished), or
+    "context_overflow" (the prompt left no room in the model's context; nothing generated).
     """
 
     text: str
