@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from tests.helpers.serve_process import ServeProcess
+
 
 @pytest.fixture(scope="module")
 def smol_server(tmp_path_factory):
     """SmolLM2-135M-Instruct behind ``transformers serve`` on 127.0.0.1 (CPU, offline)."""
-    from scale.engine.serve_process import ServeProcess
-
     log_path = tmp_path_factory.mktemp("serve") / "transformers-serve.log"
     server = ServeProcess(
         "smollm2-135m-instruct",

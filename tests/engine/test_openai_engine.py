@@ -14,9 +14,9 @@ import time
 import pytest
 
 from scale.engine.openai_engine import OpenAIEngine
-from scale.engine.serve_process import free_port
 from scale.engine.types import BudgetForcing, Completion, GenerationRequest, SamplingParams
 from scale.errors import ConfigError, EngineError
+from tests.helpers.serve_process import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.server, pytest.mark.timeout(240)]
 

@@ -1,4 +1,4 @@
-"""Run ``transformers serve`` as a child process on 127.0.0.1 (tests, benchmarks, CI).
+"""Run ``transformers serve`` as a child process on 127.0.0.1 (a test harness, not library code).
 
 ::
 
@@ -35,6 +35,7 @@ from pathlib import Path
 import httpx
 
 from scale.errors import EngineError
+from scale.models import resolve_model
 
 HOST = "127.0.0.1"
 
@@ -88,8 +89,6 @@ class ServeProcess:
                  log_path: str | os.PathLike | None = None, startup_timeout_s: float = 300.0,
                  grace_s: float = 10.0, resolve: bool = True) -> None:
         if resolve:
-            from scale.models.resolve import resolve_model
-
             model = resolve_model(model)
         self.model = str(model)
         self.port = int(port) if port else free_port()
