@@ -8,10 +8,10 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from scale.data.gold import normalize_gold
 from scale.data.problem import Problem
 from scale.data.registry import BenchmarkSpec, get_spec
 from scale.errors import DataError
-from scale.grading.normalize import normalize_gold
 from scale.paths import shared_data_dir
 
 log = logging.getLogger(__name__)

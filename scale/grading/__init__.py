@@ -1,7 +1,7 @@
 """Answer extraction, gold normalisation and Math-Verify grading."""
 
+from scale.data.gold import normalize_gold
 from scale.grading.extract import Extraction, extract_answer, extract_boxed_all
-from scale.grading.normalize import normalize_gold
 from scale.grading.verify import Grader, Verdict
 
 __all__ = [

@@ -22,8 +22,8 @@ from multiprocessing.connection import Connection
 from multiprocessing.context import SpawnContext, SpawnProcess
 from types import TracebackType
 
+from scale.data.gold import normalize_gold
 from scale.grading.extract import extract_answer
-from scale.grading.normalize import normalize_gold
 
 __all__ = ["Grader", "Verdict"]
 
