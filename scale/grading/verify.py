@@ -13,7 +13,6 @@ import logging
 import math
 import multiprocessing
 import queue
-import re
 import signal
 import threading
 import weakref
@@ -24,6 +23,7 @@ from types import TracebackType
 
 from scale.data.gold import normalize_gold
 from scale.grading.extract import extract_answer
+from scale.grading.fastpath import fast_equivalent, mv_form
 
 __all__ = ["Grader", "Verdict"]
 
@@ -38,51 +38,6 @@ class Verdict:
     reason: str  # "equal", "not_equal", "no_answer", "timeout", "parse_error: ...", ...
     predicted: str | None
     gold: str
-
-
-# --------------------------------------------------------------------------- fast path
-
-_LEFT_RIGHT_RE = re.compile(r"\\(?:left|right)(?![A-Za-z])")
-_DEGREE_RE = re.compile(r"\^\s*(?:\{\s*\\circ\s*\}|\\circ)|°")
-_SPACING_RE = re.compile(r"\\[!,;:]|\\ ")
-_UNIT_AFTER_NUMBER_RE = re.compile(
-    r"([-+]?(?:\d{1,3}(?:,\d{3})+(?:\.\d*)?|\d+(?:\.\d*)?|\.\d+))"  # the number
-    r"\\(?:text|mbox|mathrm)\{[^{}]*\}(?:\^\{?\d\}?)?"  # "\text{ cm}", "\mbox{m}^2"
-)
-_THOUSANDS_RE = re.compile(r"[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
-_INT_RE = re.compile(r"[-+]?\d+")
-
-
-def _canonical(answer: str) -> str:
-    """Cheap textual canonical form: equal forms are certainly the same answer."""
-    s = answer.replace("$", "")
-    s = re.sub(r"\\[dt]frac(?![A-Za-z])", r"\\frac", s)
-    s = _LEFT_RIGHT_RE.sub("", s)
-    s = _SPACING_RE.sub("", s)
-    s = _DEGREE_RE.sub("", s)
-    s = s.replace("\\%", "").replace("%", "")
-    s = "".join(s.split())
-    m = _UNIT_AFTER_NUMBER_RE.fullmatch(s)
-    if m is not None:  # "5\text{cm}" -> "5"; only after a number, so "\text{Evelyn}" survives
-        s = m.group(1)
-    s = s.rstrip(".")
-    if _THOUSANDS_RE.fullmatch(s):
-        s = s.replace(",", "")
-    return s
-
-
-def _fast_equivalent(a: str, b: str) -> tuple[bool, str] | None:
-    """Decide in-process when it is trivial; None means "ask Math-Verify"."""
-    ca, cb = _canonical(a), _canonical(b)
-    if ca and ca == cb:
-        return True, "equal"
-    if _INT_RE.fullmatch(ca) and _INT_RE.fullmatch(cb):
-        try:
-            same = int(ca) == int(cb)
-        except ValueError:  # int() refuses strings of more than 4300 digits
-            return None
-        return same, "equal" if same else "not_equal"
-    return None
 
 
 # --------------------------------------------------------------------------- worker side
@@ -124,14 +79,24 @@ def _mv_compare(gold: str, pred: str, inner_timeout: int | None) -> tuple[bool, 
     # a match in another.
     for g in gold_parsed:
         for p in pred_parsed:
-            try:
-                if verify(g, p, timeout_seconds=inner_timeout, raise_on_error=True):
-                    return True, "equal"
-            except TimeoutException:
-                timed_out = True
-            except Exception:
-                continue
+            # verify() turns a *gold* inequality into an interval but not a predicted one, so
+            # an inequality answer is also tried in the gold seat ("x \geq 5" vs "[5, \infty)").
+            orders = [(g, p), (p, g)] if _is_inequality(p) else [(g, p)]
+            for first, second in orders:
+                try:
+                    if verify(first, second, timeout_seconds=inner_timeout, raise_on_error=True):
+                        return True, "equal"
+                except TimeoutException:
+                    timed_out = True
+                except Exception:
+                    continue
     return False, "timeout" if timed_out else "not_equal"
+
+
+def _is_inequality(parsed: object) -> bool:
+    from sympy.core.relational import Equality, Relational
+
+    return isinstance(parsed, Relational) and not isinstance(parsed, Equality)
 
 
 def _worker_main(conn: Connection) -> None:
@@ -281,10 +246,10 @@ class Grader:
 
     def equivalent(self, a: str, b: str) -> tuple[bool, str]:
         """Whether answer strings ``a`` (reference) and ``b`` (candidate) are mathematically equal."""
-        fast = _fast_equivalent(a, b)
+        fast = fast_equivalent(a, b)
         if fast is not None:
             return fast
-        return self._pool_equivalent(a, b)
+        return self._pool_equivalent(mv_form(a), mv_form(b))
 
     def grade(self, response: str, gold: str) -> Verdict:
         """Extract the answer from ``response`` and compare it with ``gold``."""
