@@ -17,36 +17,49 @@ from transformers import (
     StoppingCriteriaList,
 )
 
-from scale.engine.hf_sampling import sample_rows, seeded_generator
+from scale.engine.hf_sampling import row_seed, sample_rows
 from scale.engine.types import SamplingParams
+
+_TAIL_TOKENS = 16  # decoded tail searched for stop strings
 
 
 @dataclass
 class Row:
-    """One request's share of a batch."""
+    """One request's share of a batch.
+
+    ``seed`` drives the row's draws (see :mod:`scale.engine.hf_sampling`); a sampled row
+    without one gets a random seed here, once, so a restarted row redraws its tokens.
+    """
 
     prompt_ids: list[int]
     max_new_tokens: int
     stop: tuple[str, ...] = ()
     sampling: SamplingParams | None = None  # None = greedy
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.seed is None:
+            self.seed = row_seed(self.sampling)
 
 
 class _PerRowSampler(LogitsProcessor):
-    """Samples each row with its own settings and seeded generator (see ``sample_rows``).
+    """Samples each row with its own settings and seed (see ``sample_rows``).
 
     ``generate`` then runs greedy over a one-hot score row, so requests with different
     sampling settings and seeds share one batch, and a seeded row draws the same tokens
-    whatever else is in the batch.
+    whatever else is in the batch (and under every scheduler).
     """
 
-    def __init__(self, rows: list[Row]) -> None:
-        self.sampling = [r.sampling for r in rows]
-        self.generators = [seeded_generator(p) for p in self.sampling]
+    def __init__(self, rows: list[Row], padded_len: int) -> None:
+        self.rows = rows
+        self.padded_len = padded_len
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        tokens = torch.tensor(sample_rows(scores, self.sampling, self.generators), device=scores.device)
+        n_new = input_ids.shape[1] - self.padded_len
+        tokens = sample_rows(scores, [r.sampling for r in self.rows], [r.seed for r in self.rows],
+                             [len(r.prompt_ids) + n_new for r in self.rows])
         onehot = torch.full_like(scores, float("-inf"))
-        onehot.scatter_(1, tokens.unsqueeze(1), 0.0)
+        onehot.scatter_(1, torch.tensor(tokens, device=scores.device).unsqueeze(1), 0.0)
         return onehot
 
 
@@ -59,36 +72,51 @@ class RowResult:
     extra: dict = field(default_factory=dict)
 
 
-class _PerRowStop(StoppingCriteria):
-    """Marks a row done at its own budget or when its decoded tail holds a stop string."""
+def check_finished(row: Row, tokens: list[int], eos: set[int], tokenizer) -> RowResult | None:
+    """The row's result if ``tokens`` end it, else None. Every scheduler decides here.
 
-    def __init__(self, rows: list[Row], prompt_len: int, tokenizer, tail_tokens: int = 16):
+    In order: an end-of-turn token, a stop string completed by the last token (also on
+    the last budgeted token: that is a stop, not the budget), the budget.
+    """
+    if tokens and tokens[-1] in eos:
+        return RowResult(list(tokens), "stop", eos=True)
+    if row.stop:
+        # The tail is cheap to decode every step; the whole text only once a stop is there.
+        tail = tokenizer.decode(tokens[-_TAIL_TOKENS:])
+        hits = tuple(s for s in row.stop if s in tail)
+        if hits:
+            hit = earliest_stop(tokenizer.decode(tokens), hits) or hits[0]
+            return RowResult(list(tokens), "stop", stop_string=hit)
+    if len(tokens) >= row.max_new_tokens:
+        return RowResult(list(tokens), "length")
+    return None
+
+
+class _PerRowStop(StoppingCriteria):
+    """Ends each row at its own end-of-turn token, stop string or budget (``check_finished``).
+
+    Rows that ended are padded by ``generate`` until the batch is done; the results come
+    from here, so padding is never read as a token.
+    """
+
+    def __init__(self, rows: list[Row], eos: set[int], tokenizer):
         self.rows = rows
-        self.prompt_len = prompt_len
+        self.eos = eos
         self.tokenizer = tokenizer
-        self.tail_tokens = tail_tokens
-        self.stopped_at: list[int | None] = [None] * len(rows)
+        self.tokens: list[list[int]] = [[] for _ in rows]
+        self.results: list[RowResult | None] = [None] * len(rows)
 
     def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
-        n_new = input_ids.shape[1] - self.prompt_len
-        done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+        last = input_ids[:, -1].tolist()  # one copy per step
         for i, row in enumerate(self.rows):
-            if self.stopped_at[i] is not None:
-                done[i] = True
-                continue
-            if n_new >= row.max_new_tokens:
-                self.stopped_at[i] = row.max_new_tokens
-                done[i] = True
-            elif row.stop:
-                tail = self.tokenizer.decode(input_ids[i, -min(n_new, self.tail_tokens):])
-                if any(s in tail for s in row.stop):
-                    self.stopped_at[i] = n_new
-                    done[i] = True
-        return done
+            if self.results[i] is None:
+                self.tokens[i].append(last[i])
+                self.results[i] = check_finished(row, self.tokens[i], self.eos, self.tokenizer)
+        return torch.tensor([r is not None for r in self.results], device=input_ids.device)
 
 
 def generate_rows(model, tokenizer, rows: list[Row]) -> list[RowResult]:
-    """Left-pad ``rows``, run one ``generate``, and cut each row at eos / stop / budget."""
+    """Left-pad ``rows``, run one ``generate``; each row ends at its own eos / stop / budget."""
     pad_id = tokenizer.pad_token_id
     eos = eos_ids(model, tokenizer)
     prompt_len = max(len(r.prompt_ids) for r in rows)
@@ -99,7 +127,7 @@ def generate_rows(model, tokenizer, rows: list[Row]) -> list[RowResult]:
         input_ids[i, prompt_len - n:] = torch.tensor(row.prompt_ids, dtype=torch.long)
         attention[i, prompt_len - n:] = 1
     device = model.device
-    criterion = _PerRowStop(rows, prompt_len, tokenizer)
+    criterion = _PerRowStop(rows, set(eos), tokenizer)
     gen_kwargs = dict(
         max_new_tokens=max(r.max_new_tokens for r in rows),
         # Sampling happens per row in _PerRowSampler; generate itself is greedy. The
@@ -109,16 +137,26 @@ def generate_rows(model, tokenizer, rows: list[Row]) -> list[RowResult]:
         eos_token_id=eos,
         stopping_criteria=StoppingCriteriaList([criterion]),
     )
-    if any(r.sampling is not None and not r.sampling.greedy for r in rows):
-        gen_kwargs["logits_processor"] = LogitsProcessorList([_PerRowSampler(rows)])
+    if any(r.seed is not None for r in rows):
+        gen_kwargs["logits_processor"] = LogitsProcessorList([_PerRowSampler(rows, prompt_len)])
     with torch.inference_mode():
         out = model.generate(input_ids=input_ids.to(device), attention_mask=attention.to(device),
                              **gen_kwargs)
     new = out[:, prompt_len:].tolist()
     results = []
     for i, row in enumerate(rows):
-        results.append(_cut(new[i], row, criterion.stopped_at[i], eos, tokenizer))
+        # generate may stop before the criterion saw a row's last token (all rows at eos).
+        res = criterion.results[i] or _replay(row, new[i], set(eos), tokenizer)
+        results.append(res)
     return results
+
+
+def _replay(row: Row, tokens: list[int], eos: set[int], tokenizer) -> RowResult:
+    for n in range(1, len(tokens) + 1):
+        res = check_finished(row, tokens[:n], eos, tokenizer)
+        if res is not None:
+            return res
+    return RowResult(list(tokens), "length")
 
 
 def eos_ids(model, tokenizer) -> list[int]:
@@ -127,19 +165,6 @@ def eos_ids(model, tokenizer) -> list[int]:
     if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in ids:
         ids.append(tokenizer.eos_token_id)
     return ids
-
-
-def _cut(tokens: list[int], row: Row, stopped_at: int | None, eos_ids: list[int], tokenizer) -> RowResult:
-    limit = min(len(tokens), row.max_new_tokens)
-    for j in range(limit):
-        if tokens[j] in eos_ids:
-            return RowResult(tokens[: j + 1], "stop", eos=True)
-    if stopped_at is not None and stopped_at < row.max_new_tokens:
-        kept = tokens[:stopped_at]
-        text = tokenizer.decode(kept)
-        hit = earliest_stop(text, row.stop)
-        return RowResult(kept, "stop", stop_string=hit)
-    return RowResult(tokens[:limit], "length")
 
 
 def earliest_stop(text: str, stops: tuple[str, ...]) -> str | None:

@@ -1,85 +1,270 @@
-"""transformers' continuous batching (paged KV cache, requests join and leave mid-batch).
+"""``engine.scheduler=continuous``: transformers' continuous batching, one manager per model.
 
-Selected with ``engine.scheduler=continuous``. One persistent manager per sampling
-setting; stop strings are applied after generation (the manager stops on eos/budget).
-It pays on GPU with many concurrent requests; on CPU the padded path is usually faster.
+One persistent ``ContinuousBatchingManager`` (paged attention; CUDA graphs where
+transformers enables them) serves every request of the engine, each fed as it arrives
+with its own budget and end-of-turn ids. What transformers offers per request is used
+as is; what it does not, this module adds through its per-request logits-processor hook:
+
+- sampling: temperature, top-k, top-p and the seed travel with the request; a logits
+  processor draws each row's token with :func:`scale.engine.hf_sampling.sample_tokens`
+  (the same draw as the other schedulers: counter-based, keyed by seed and position)
+  and hands the manager a one-hot row, which its greedy step picks. The uniform number
+  is computed on the host from the request's state, so nothing syncs inside the step.
+- stop strings: a stop string that is one token of the vocabulary (``</think>``) joins the
+  request's end-of-turn ids and ends it in the manager; any other is watched on the
+  streamed tokens and the request is cancelled the step it appears.
+
+A reader thread routes the manager's outputs to the callers' event loops; a caller that
+is cancelled cancels its request. Differences from the other schedulers: a top-p nucleus
+wider than the 1024 most likely tokens is cut to them, and ``top_k`` above 1024 is refused.
 """
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+import logging
 import threading
+from dataclasses import dataclass, field
+from typing import Any
 
-from transformers import GenerationConfig
+import torch
+from transformers import GenerationConfig, LogitsProcessorList
 from transformers.generation.configuration_utils import ContinuousBatchingConfig
+from transformers.generation.continuous_batching.cb_logits_processors import (
+    ContinuousBatchingLogitsProcessor,
+    ContinuousBatchingLogitsProcessorList,
+)
 
-from scale.engine.hf_batching import Row, RowResult, _cut, eos_ids
-from scale.engine.types import SamplingParams
+from scale.engine.hf_batching import Row, RowResult, check_finished, eos_ids
+from scale.engine.hf_sampling import CANDIDATES, sample_tokens, uniform
 from scale.errors import EngineError
 
-_lock = threading.Lock()
+log = logging.getLogger(__name__)
+
+_TOP_K_OFF = 1 << 30
 
 
-def _manager(engine, sampling: SamplingParams):
-    managers = engine._cb_managers
-    key = (sampling.greedy, sampling.temperature, sampling.top_p, sampling.top_k)
-    with _lock:
-        if key not in managers:
-            cfg = GenerationConfig(
-                do_sample=not sampling.greedy,
-                temperature=sampling.temperature if not sampling.greedy else None,
-                top_p=sampling.top_p if not sampling.greedy else None,
-                top_k=(sampling.top_k or None) if not sampling.greedy else None,
-                max_new_tokens=sampling.max_new_tokens,
-                eos_token_id=eos_ids(engine.model, engine.tokenizer),
-                pad_token_id=engine.tokenizer.pad_token_id,
-            )
-            # Bound the paged KV cache: by default transformers reserves most of the memory.
-            cb_cfg = ContinuousBatchingConfig(max_memory_percent=engine.cb_max_memory_percent)
-            manager = engine.model.init_continuous_batching(generation_config=cfg,
-                                                            continuous_batching_config=cb_cfg)
-            manager.start()
-            managers[key] = manager
-        return managers[key]
+class _Carry(ContinuousBatchingLogitsProcessor):
+    """Carries one per-request setting into the step (a row of the manager's argument tensor)."""
+
+    ignored_kwargs: tuple[str, ...] = ()
+
+    def __init__(self, key: str, kind: type, default: float | int, holder: dict) -> None:
+        self.key, self.kind, self.default, self.holder = key, kind, default, holder
+        self.supported_kwargs = {key: kind}
+
+    def _tensor(self, values: list) -> torch.Tensor:
+        if self.kind is float:
+            return torch.tensor(values, dtype=torch.float32).view(torch.int32)
+        return torch.tensor(values, dtype=torch.int32)
+
+    def fill_defaults(self, int32_tensor: torch.Tensor) -> None:
+        int32_tensor.copy_(self._tensor([self.default]).expand_as(int32_tensor))
+
+    def prepare_tensor_args(self, requests_with_new_token) -> torch.Tensor:
+        return self._tensor([r.state.logit_processor_kwargs.get(self.key, self.default)
+                             for r in requests_with_new_token])
+
+    def __call__(self, scores: torch.Tensor, tensor_arg: torch.Tensor) -> torch.Tensor:
+        arg = tensor_arg[: scores.size(0)]
+        self.holder[self.key] = arg.view(torch.float32) if self.kind is float else arg.float()
+        return scores
 
 
-def run_continuous(engine, rows: list[Row], sampling: SamplingParams, timeout_s: float = 3600) -> list[RowResult]:
-    manager = _manager(engine, sampling)
-    ids = [manager.add_request(input_ids=r.prompt_ids, max_new_tokens=r.max_new_tokens) for r in rows]
-    if any(i is None for i in ids):
-        raise EngineError("continuous batching manager refused a request (is it stopped?)")
-    wanted = {rid: k for k, rid in enumerate(ids)}
-    out: list[RowResult | None] = [None] * len(rows)
-    remaining = len(rows)
-    eos = eos_ids(engine.model, engine.tokenizer)
-    while remaining:
-        result = manager.get_result(timeout=timeout_s)
-        if result is None:
-            raise EngineError("continuous batching manager stopped before finishing all requests")
-        k = wanted.get(result.request_id)
-        if k is None or not result.is_finished():
-            continue
-        if result.error:
-            raise EngineError(f"continuous batching request failed: {result.error}")
-        row = rows[k]
-        tokens = list(result.generated_tokens)
-        stopped_at = _first_stop(engine.tokenizer, tokens, row.stop)
-        out[k] = _cut(tokens, row, stopped_at, eos, engine.tokenizer)
-        remaining -= 1
-    return [r for r in out if r is not None]
+class _Draw(ContinuousBatchingLogitsProcessor):
+    """The last processor: draws every row's token and returns one-hot scores for the greedy step."""
+
+    ignored_kwargs: tuple[str, ...] = ()
+
+    def __init__(self, holder: dict) -> None:
+        self.holder = holder
+        self.supported_kwargs = {"seed": int}
+
+    def fill_defaults(self, int32_tensor: torch.Tensor) -> None:
+        int32_tensor.zero_()
+
+    def prepare_tensor_args(self, requests_with_new_token) -> torch.Tensor:
+        # position_offset is already advanced past this step's inputs: it is the position drawn.
+        draws = []
+        for r in requests_with_new_token:
+            seed = r.state.logit_processor_kwargs.get("seed")
+            draws.append(0.0 if seed is None else uniform(seed, r.state.position_offset))
+        return torch.tensor(draws, dtype=torch.float32).view(torch.int32)
+
+    def __call__(self, scores: torch.Tensor, tensor_arg: torch.Tensor) -> torch.Tensor:
+        h = self.holder
+        u = tensor_arg[: scores.size(0)].view(torch.float32)
+        table = torch.stack([h["temperature"], h["top_k"], h["top_p"], u], dim=1)
+        picks, _ = sample_tokens(scores, table, min(CANDIDATES, scores.size(-1)))
+        onehot = torch.full_like(scores, float("-inf"))
+        return onehot.scatter_(1, picks.unsqueeze(1), 0.0)
 
 
-def _first_stop(tokenizer, tokens: list[int], stop: tuple[str, ...]) -> int | None:
-    if not stop:
-        return None
-    for n in range(1, len(tokens) + 1):
-        tail = tokenizer.decode(tokens[max(0, n - 16):n])
-        if any(s in tail for s in stop):
-            return n
-    return None
+def _processors() -> ContinuousBatchingLogitsProcessorList:
+    holder: dict[str, torch.Tensor] = {}
+    procs = [_Carry("temperature", float, 0.0, holder), _Carry("top_k", int, _TOP_K_OFF, holder),
+             _Carry("top_p", float, 1.0, holder), _Draw(holder)]
+    out = ContinuousBatchingLogitsProcessorList(LogitsProcessorList(procs), per_request_processors=False)
+    out.tensors_required = len(procs)  # one argument row each (counted by transformers only for its own)
+    return out
 
 
-def stop_managers(engine) -> None:
-    """Stop the managers' background threads (they would keep the process alive)."""
-    for manager in engine._cb_managers.values():
-        manager.stop(block=True, timeout=10)
-    engine._cb_managers.clear()
+@dataclass
+class _Request:
+    row: Row
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future
+    streaming: bool
+    tokens: list[int] = field(default_factory=list)
+
+
+class ContinuousScheduler:
+    """Feeds rows to one transformers continuous-batching manager and routes their results."""
+
+    def __init__(self, model, tokenizer, max_memory_percent: float, cache_tokens: int | None = None) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.max_memory_percent = max_memory_percent
+        self.cache_tokens = cache_tokens  # paged cache size in tokens; None = max_memory_percent of free memory
+        self.eos = eos_ids(model, tokenizer)
+        self._eos_set = set(self.eos)
+        self.manager: Any = None
+        self._lock = threading.Lock()
+        self._requests: dict[str, _Request] = {}
+        self._ids = itertools.count()
+        self._reader: threading.Thread | None = None
+        self._closing = threading.Event()
+        self.requests_total = 0
+        self.cancelled_total = 0
+
+    # -- lifecycle --------------------------------------------------------------------
+    def _ensure(self):
+        with self._lock:
+            if self.manager is None:
+                config = GenerationConfig(do_sample=False, eos_token_id=self.eos, max_new_tokens=256,
+                                          pad_token_id=self.tokenizer.pad_token_id)
+                cb = ContinuousBatchingConfig(max_memory_percent=self.max_memory_percent)
+                if self.cache_tokens is not None:
+                    cb.num_blocks = max(1, -(-self.cache_tokens // cb.page_size))
+                manager = self.model.init_continuous_batching(generation_config=config, continuous_batching_config=cb)
+                manager.logit_processor = _processors()  # before start(): the step is built from it
+                manager.start()
+                self.manager = manager
+                self._reader = threading.Thread(target=self._read, name="hf-continuous-results", daemon=True)
+                self._reader.start()
+            return self.manager
+
+    def close(self) -> None:
+        self._closing.set()
+        with self._lock:
+            manager, self.manager = self.manager, None
+        if manager is not None:
+            manager.stop(block=True, timeout=30)
+        if self._reader is not None:
+            self._reader.join(timeout=10)
+            self._reader = None
+        self._fail_all(EngineError("continuous batching stopped (engine closed)"))
+
+    # -- requests ---------------------------------------------------------------------
+    async def submit(self, row: Row) -> RowResult:
+        s = row.sampling
+        if s is not None and not s.greedy and s.top_k > CANDIDATES:
+            raise EngineError(f"engine.scheduler=continuous supports top_k <= {CANDIDATES}, got {s.top_k}")
+        manager = self.manager or await asyncio.to_thread(self._ensure)
+        loop = asyncio.get_running_loop()
+        rid = f"scale-{next(self._ids)}"
+        stop_ids, other_stops = self._split_stops(row.stop)
+        req = _Request(row, loop, loop.create_future(), streaming=bool(other_stops))
+        with self._lock:
+            self._requests[rid] = req
+        kwargs: dict[str, Any] = {}
+        if s is not None and not s.greedy:
+            kwargs = {"temperature": float(s.temperature), "top_p": float(s.top_p), "seed": int(row.seed)}
+            if s.top_k > 0:
+                kwargs["top_k"] = int(s.top_k)
+        added = manager.add_request(input_ids=list(row.prompt_ids), request_id=rid, max_new_tokens=row.max_new_tokens,
+                                    streaming=req.streaming, eos_token_id=self.eos + stop_ids, **kwargs)
+        if added is None:
+            with self._lock:
+                self._requests.pop(rid, None)
+            raise EngineError("continuous batching refused the request (its manager is stopping or died)")
+        self.requests_total += 1
+        try:
+            return await req.future
+        except asyncio.CancelledError:
+            self._cancel(rid)
+            raise
+
+    def _split_stops(self, stops: tuple[str, ...]) -> tuple[list[int], list[str]]:
+        """Stop strings that are one vocabulary token (ended by the manager) and the others."""
+        ids, other = [], []
+        for stop in stops:
+            enc = self.tokenizer(stop, add_special_tokens=False)["input_ids"]
+            if len(enc) == 1 and self.tokenizer.decode(enc) == stop:
+                ids.append(enc[0])
+            else:
+                other.append(stop)
+        return ids, other
+
+    def _cancel(self, rid: str) -> None:
+        with self._lock:
+            self._requests.pop(rid, None)
+            manager = self.manager
+        if manager is not None:
+            manager.cancel_request(rid)
+            self.cancelled_total += 1
+
+    # -- results (reader thread) ------------------------------------------------------
+    def _read(self) -> None:
+        manager = self.manager
+        while not self._closing.is_set():
+            out = manager.get_result(timeout=0.1)
+            if out is None:
+                error = manager.background_thread_status.fatal_error
+                if error is not None or not manager.is_running():
+                    self._fail_all(EngineError(f"continuous batching manager stopped: {error or 'not running'}"))
+                    return
+                continue
+            with self._lock:
+                req = self._requests.get(out.request_id)
+            if req is None:  # cancelled, or a stop string already ended it
+                continue
+            if out.error is not None:
+                self._finish(out.request_id, req, EngineError(f"continuous batching request failed: {out.error}"))
+                continue
+            res = self._check(req, list(out.generated_tokens), out.is_finished())
+            if res is not None:
+                if not out.is_finished():  # a stop string appeared: end it in the manager now
+                    manager.cancel_request(out.request_id)
+                self._finish(out.request_id, req, res)
+
+    def _check(self, req: _Request, tokens: list[int], finished: bool) -> RowResult | None:
+        """The row's result once its tokens end it (streamed rows are checked token by token)."""
+        start = len(req.tokens) + 1 if req.streaming else len(tokens)
+        req.tokens = tokens
+        for n in range(max(start, 1), len(tokens) + 1):
+            res = check_finished(req.row, tokens[:n], self._eos_set, self.tokenizer)
+            if res is not None:
+                return res
+        return RowResult(tokens, "length") if finished else None
+
+    def _finish(self, rid: str, req: _Request, result: RowResult | BaseException) -> None:
+        with self._lock:
+            self._requests.pop(rid, None)
+        req.loop.call_soon_threadsafe(_resolve, req.future, result)
+
+    def _fail_all(self, err: BaseException) -> None:
+        with self._lock:
+            pending, self._requests = list(self._requests.items()), {}
+        for _, req in pending:
+            req.loop.call_soon_threadsafe(_resolve, req.future, err)
+
+
+def _resolve(future: asyncio.Future, result: RowResult | BaseException) -> None:
+    if future.done():
+        return
+    if isinstance(result, BaseException):
+        future.set_exception(result)
+    else:
+        future.set_result(result)

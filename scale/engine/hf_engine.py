@@ -1,19 +1,26 @@
 """In-process transformers engine that batches whatever requests are pending.
 
-Methods ``await engine.generate(request)`` one problem at a time; a background task
-batches the pending requests in a worker thread (the event loop never blocks). Three
-schedulers (``engine.scheduler``):
+Methods ``await engine.generate(request)`` one problem at a time; the engine batches the
+pending requests off the event loop. Schedulers (``engine.scheduler``):
 
-- ``iteration`` (default): one decode step at a time over a shared KV cache; finished
-  rows leave after their last token and new requests join before the next step, and
-  prompts that start like a recent one reuse its keys/values (``prefix_cache_tokens``)
-  (:mod:`scale.engine.hf_decode`).
+- ``auto`` (default): ``continuous`` on CUDA, ``iteration`` on CPU (``static`` when the
+  model's cache layout is one the iteration scheduler cannot keep).
+- ``iteration``: one decode step at a time over a shared KV cache; finished rows leave
+  after their last token and new requests join before the next step, and prompts that
+  start like a recent one reuse its keys/values (``prefix_cache_tokens``)
+  (:mod:`scale.engine.hf_decode`). Rows are admitted by KV memory; out-of-memory
+  pre-empts the newest rows and the budget grows back after a quiet period
+  (:mod:`scale.engine.hf_memory`).
 - ``static``: one left-padded ``generate`` per group of pending requests, budgets within
   a factor ~4 grouped together; the batch runs until its longest row is done.
-- ``continuous``: transformers' paged continuous batching (pays on GPU).
+- ``continuous``: one persistent transformers continuous-batching manager (paged
+  attention) fed as requests arrive (:mod:`scale.engine.hf_continuous`).
 
-CUDA out-of-memory halves the batch and retries. Budget forcing (s1-style) closes an
-over-long thought and gives the answer its own budget.
+Every scheduler ends a row at its own end-of-turn token, stop string or budget
+(:func:`scale.engine.hf_batching.check_finished`) and samples with
+:mod:`scale.engine.hf_sampling`, so a seeded request draws the same tokens under all of
+them. Every call is capped by the request's context window, and budget forcing
+(s1-style) closes an over-long thought and gives the answer its own budget.
 """
 
 from __future__ import annotations
@@ -26,19 +33,23 @@ import math
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
 from scale.engine.hf_batching import Row, RowResult, generate_rows
 from scale.engine.hf_decode import DecodeBatch
+from scale.engine.hf_layout import cache_layout, check_generation_config, check_placement
+from scale.engine.hf_memory import KVBudget, default_cap
+from scale.engine.hf_sampling import derive_seed
 from scale.engine.reasoning import THINK_CLOSE, THINK_OPEN, split_reasoning
-from scale.engine.types import Completion, Engine, GenerationRequest, SamplingParams
-from scale.errors import ConfigError
-from scale.models import load_model, load_tokenizer
+from scale.engine.types import Completion, Engine, GenerationRequest
+from scale.errors import ConfigError, EngineError
+from scale.models import load_model, load_tokenizer, resolve_model
 
 log = logging.getLogger(__name__)
 
-SCHEDULERS = ("iteration", "static", "continuous")
+SCHEDULERS = ("auto", "iteration", "static", "continuous")
 
 
 @dataclass
@@ -47,17 +58,13 @@ class _Job:
     future: asyncio.Future
 
 
-def _group_key(row: Row, continuous: bool) -> tuple:
-    """Which pending requests may share one ``generate``.
+def _group_key(row: Row) -> tuple:
+    """Which pending requests share one padded ``generate`` (scheduler=static).
 
     Per-row sampling lets any sampling settings share a padded batch. A padded batch runs
     until its longest row is done, so budgets within a factor of ~4 go together (a
-    64-token score waits for no 4096-token step). Continuous batching keeps one manager
-    per sampling setting and frees finished rows itself.
+    64-token score waits for no 4096-token step).
     """
-    if continuous:
-        s = row.sampling or SamplingParams()
-        return (s.greedy, s.temperature, s.top_p, s.top_k)
     return (int(math.log(max(row.max_new_tokens, 1), 4)),)
 
 
@@ -66,42 +73,63 @@ class HFEngine(Engine):
 
     def __init__(self, model: str, dtype: str = "auto", device: str = "auto",
                  max_batch_size: int = 16, batch_wait_s: float = 0.01,
-                 scheduler: str = "iteration", attn_implementation: str | None = None,
+                 scheduler: str = "auto", attn_implementation: str | None = None,
                  cb_max_memory_percent: float = 0.3, prefix_cache_tokens: int = 16384,
-                 name: str | None = None) -> None:
+                 device_map: str | dict | None = None, kv_memory_fraction: float = 0.85,
+                 oom_quiet_steps: int = 200, generation_overrides: dict | None = None,
+                 cb_cache_tokens: int | None = None, name: str | None = None) -> None:
         if max_batch_size < 1:
             raise ConfigError(f"engine.max_batch_size must be >= 1, got {max_batch_size}")
         if prefix_cache_tokens < 0:
             raise ConfigError(f"engine.prefix_cache_tokens must be >= 0, got {prefix_cache_tokens}")
         if scheduler not in SCHEDULERS:
             raise ConfigError(f"engine.scheduler must be one of {list(SCHEDULERS)}, got {scheduler!r}")
+        if not 0 < cb_max_memory_percent <= 1:
+            raise ConfigError(f"engine.cb_max_memory_percent must be in (0, 1], got {cb_max_memory_percent}")
+        if not 0 < kv_memory_fraction <= 1:
+            raise ConfigError(f"engine.kv_memory_fraction must be in (0, 1], got {kv_memory_fraction}")
+        if cb_cache_tokens is not None and cb_cache_tokens < 1:
+            raise ConfigError(f"engine.cb_cache_tokens must be >= 1 or null, got {cb_cache_tokens}")
+        if oom_quiet_steps < 1:
+            raise ConfigError(f"engine.oom_quiet_steps must be >= 1, got {oom_quiet_steps}")
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.name = name or model
         self.model_name = model
         self.tokenizer = load_tokenizer(model)
         kwargs = {"attn_implementation": attn_implementation} if attn_implementation else {}
-        self.model = load_model(model, dtype=dtype, device=device, **kwargs)
+        self.model = _load(model, dtype, device, device_map, kwargs)
+        self.scheduler = _pick_scheduler(scheduler, self.model)
+        check_generation_config(self.model, self.scheduler, generation_overrides)
+        if self.scheduler in ("iteration", "continuous"):
+            check_placement(self.model, self.scheduler)
         self.max_batch_size = max_batch_size
         self.batch_wait_s = batch_wait_s
-        self.scheduler = scheduler
         self.prefix_cache_tokens = prefix_cache_tokens
-        self.decode_batch: DecodeBatch | None = None  # the iteration scheduler's (for its stats)
-        if not 0 < cb_max_memory_percent <= 1:
-            raise ConfigError(f"engine.cb_max_memory_percent must be in (0, 1], got {cb_max_memory_percent}")
         self.cb_max_memory_percent = cb_max_memory_percent
+        self.decode_batch: DecodeBatch | None = None  # the iteration scheduler's (for its stats)
+        self.kv_budget: KVBudget | None = None
+        if self.scheduler == "iteration":
+            layout = cache_layout(self.model, self.scheduler)  # once, at load: a clear error now, not mid-run
+            self.decode_batch = DecodeBatch(self.model, self.tokenizer, prefix_cache_tokens, layout=layout)
+            self.kv_budget = KVBudget(layout.bytes_per_token, default_cap(self.model.device, kv_memory_fraction),
+                                      oom_quiet_steps)
+        self.continuous = None
+        if self.scheduler == "continuous":
+            from scale.engine.hf_continuous import ContinuousScheduler
+
+            self.continuous = ContinuousScheduler(self.model, self.tokenizer, cb_max_memory_percent, cb_cache_tokens)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hf-generate")
         self._pending: list[_Job] = []
         self._wakeup: asyncio.Event | None = None
         self._worker: asyncio.Task | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        # Observability: rows in every generate call (static, continuous) or decode step (iteration).
+        # Observability: rows in every generate call (static) or decode step (iteration).
         self.batch_sizes: list[int] = []
-        self.busy_seconds = 0.0  # wall time spent inside generate (for overhead figures)
+        self.busy_seconds = 0.0  # wall time spent generating (for overhead figures)
         vocab = self.tokenizer.get_vocab()
         self._think_close_id = vocab.get(THINK_CLOSE)
         self._think_open_id = vocab.get(THINK_OPEN)
-        self._cb_managers: dict[tuple, object] = {}  # continuous batching, per sampling setting
 
     # -- prompt rendering -------------------------------------------------------------
     def render(self, request: GenerationRequest, open_thought: bool = False) -> list[int]:
@@ -121,10 +149,13 @@ class HFEngine(Engine):
             completion = await self._generate_forced(request)
         else:
             prompt = self.render(request)
-            res = await self._submit(Row(prompt, request.sampling.max_new_tokens, tuple(request.stop),
-                                         request.sampling))
-            started_in_thought = self._prompt_in_thought(prompt)
-            completion = self._completion(prompt, res.token_ids, res, started_in_thought)
+            cap = _cap(request.sampling.max_new_tokens, request, len(prompt))
+            if cap < 1:
+                completion = _overflow(len(prompt), request)
+            else:
+                res = await self._submit(Row(prompt, cap, tuple(request.stop), request.sampling))
+                completion = self._completion(prompt, res.token_ids, res, self._prompt_in_thought(prompt))
+                completion.meta["max_new_tokens"] = cap
         completion.seconds = time.perf_counter() - start
         return completion
 
@@ -134,10 +165,8 @@ class HFEngine(Engine):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
             self._worker = None
-        if self.scheduler == "continuous":
-            from scale.engine.hf_continuous import stop_managers
-
-            stop_managers(self)
+        if self.continuous is not None:
+            self.continuous.close()
         self._executor.shutdown(wait=True)
 
     def clear_prefix_cache(self) -> None:
@@ -153,28 +182,52 @@ class HFEngine(Engine):
 
     # -- budget forcing ---------------------------------------------------------------
     async def _generate_forced(self, request: GenerationRequest) -> Completion:
+        """Thought up to ``thinking_tokens`` (or ``</think>``), closed if still open, then the answer.
+
+        Thought and answer both fit the context window: the thought leaves room for the
+        closing text and the answer budget, the answer takes what is left. The answer
+        draws with its own seed (derived from the request's), not the thought's.
+        """
         budget = request.budget
         assert budget is not None
         prompt = self.render(request, open_thought=True)
-        think = await self._submit(Row(prompt, budget.thinking_tokens, (THINK_CLOSE,), request.sampling))
+        close_ids = self.tokenizer(budget.close_text, add_special_tokens=False)["input_ids"]
+        room = _room(request, len(prompt))
+        if room < 1:
+            return _overflow(len(prompt), request)
+        think_cap = min(budget.thinking_tokens, max(1, room - len(close_ids) - budget.answer_tokens))
+        think = await self._submit(Row(prompt, think_cap, (THINK_CLOSE,), request.sampling))
         thought = think.token_ids
         if think.eos:
             # The model ended its turn inside the thought: nothing to force.
-            return self._completion(prompt, thought, think, True)
+            completion = self._completion(prompt, thought, think, True)
+            completion.meta.update(thinking_tokens=len(thought), thinking_cap=think_cap)
+            return completion
         forced = think.stop_string is None  # budget ran out before the model closed the thought
         if forced:
-            thought = thought + self.tokenizer(budget.close_text, add_special_tokens=False)["input_ids"]
-        answer = await self._submit(Row(prompt + thought, budget.answer_tokens, tuple(request.stop),
-                                        request.sampling))
+            thought = thought + close_ids
+        answer_cap = min(budget.answer_tokens, room - len(thought))
+        if answer_cap < 1:  # the window ends with the thought
+            res = RowResult(thought, "length")
+            completion = self._completion(prompt, thought, res, True)
+            completion.forced = forced
+            completion.meta.update(thinking_tokens=len(thought), thinking_cap=think_cap, answer_cap=0)
+            return completion
+        sampling = request.sampling
+        if sampling.seed is not None:
+            sampling = dataclasses.replace(sampling, seed=derive_seed(sampling.seed, 1))
+        answer = await self._submit(Row(prompt + thought, answer_cap, tuple(request.stop), sampling))
         res = RowResult(thought + answer.token_ids, "budget" if forced else answer.finish_reason,
                         stop_string=answer.stop_string, eos=answer.eos)
         completion = self._completion(prompt, res.token_ids, res, True)
         completion.forced = forced
-        completion.meta["thinking_tokens"] = len(thought)
+        completion.meta.update(thinking_tokens=len(thought), thinking_cap=think_cap, answer_cap=answer_cap)
         return completion
 
     # -- batching ---------------------------------------------------------------------
     async def _submit(self, row: Row) -> RowResult:
+        if self.continuous is not None:  # fed to the manager as it arrives
+            return await self.continuous.submit(row)
         loop = asyncio.get_running_loop()
         if self._loop is not loop:  # first call, or a new event loop (tests, scripts)
             self._loop, self._wakeup, self._worker = loop, asyncio.Event(), None
@@ -191,18 +244,19 @@ class HFEngine(Engine):
             if self.scheduler == "iteration":
                 await self._iteration_loop()
             else:
-                await self._batch_loop_inner()
+                await self._static_loop()
         except asyncio.CancelledError:
             raise
         except BaseException as err:  # never leave a caller waiting on a dead batcher
             log.exception("engine batch loop failed")
-            for job in self._pending:
+            jobs = self._pending + ([s.ticket for s in self.decode_batch.clear()] if self.decode_batch else [])
+            for job in jobs:
                 if not job.future.done():
                     job.future.set_exception(err)
             self._pending = []
             raise
 
-    async def _batch_loop_inner(self) -> None:
+    async def _static_loop(self) -> None:
         assert self._wakeup is not None
         loop = asyncio.get_running_loop()
         while True:
@@ -213,7 +267,7 @@ class HFEngine(Engine):
             jobs, self._pending = self._pending, []
             groups: dict[tuple, list[_Job]] = {}
             for job in jobs:
-                groups.setdefault(_group_key(job.row, self.scheduler == "continuous"), []).append(job)
+                groups.setdefault(_group_key(job.row), []).append(job)
             # Short budgets first: their callers move on to their next step sooner.
             for _, group in sorted(groups.items(), key=lambda kv: kv[0]):
                 # Similar prompt lengths together waste less padding.
@@ -234,60 +288,100 @@ class HFEngine(Engine):
                             job.future.set_result(res)
 
     async def _iteration_loop(self) -> None:
-        """Admit pending requests and run one decode step, over and over (see hf_decode)."""
-        assert self._wakeup is not None
+        """Step the decode batch; admit pending rows between steps while their KV cache fits."""
+        assert self._wakeup is not None and self.decode_batch is not None and self.kv_budget is not None
         loop = asyncio.get_running_loop()
-        batch = self.decode_batch = DecodeBatch(self.model, self.tokenizer, self.prefix_cache_tokens)
-        capacity = self.max_batch_size
+        batch, budget = self.decode_batch, self.kv_budget
         while True:
-            if not batch.slots and not self._pending:
-                self._wakeup.clear()
+            if not len(batch) and not self._pending:
                 await self._wakeup.wait()
-                # A short pause lets a burst of callers enqueue together (one prefill).
+            self._wakeup.clear()
+            if not len(batch):  # a new batch: let the rest of the callers enqueue together (one prefill)
                 await asyncio.sleep(self.batch_wait_s)
             live = [j for j in self._pending if not j.future.cancelled()]
-            room = max(capacity - len(batch), 0)
-            admit, self._pending = live[:room], live[room:]
-            try:
-                done = await loop.run_in_executor(self._executor, self._iterate, batch, admit)
-            except torch.OutOfMemoryError as err:
-                rows = [s.ticket for s in batch.clear()] + admit
-                batch.prefixes.clear()
-                if capacity == 1 and len(rows) == 1:  # nothing left to split
-                    if not rows[0].future.done():
-                        rows[0].future.set_exception(err)
-                    continue
-                capacity = max(1, min(capacity, len(rows)) // 2)
-                if torch.cuda.is_available():
-                    torch.cuda.empty_cache()
-                log.warning("out of memory with %d rows; restarting them at most %d at a time", len(rows), capacity)
-                self._pending = rows + self._pending  # seeded rows redraw the same tokens
-                continue
-            except Exception as err:  # surface to every caller in the batch; keep serving others
-                for job in [s.ticket for s in batch.clear()] + admit:
-                    if not job.future.done():
-                        job.future.set_exception(err)
-                continue
+            n = budget.admit_count(len(batch), batch.width, batch.prefix_bytes(),
+                                   [len(j.row.prompt_ids) for j in live], self.max_batch_size)
+            admit, self._pending = live[:n], live[n:]
+            done, requeue, failed = await loop.run_in_executor(self._executor, self._iterate, batch, admit)
             for job, res in done:
                 if not job.future.done():
                     job.future.set_result(res)
+            for job, err in failed:
+                if not job.future.done():
+                    job.future.set_exception(err)
+            if requeue:  # pre-empted or lost rows restart first; seeded rows redraw the same tokens
+                self._pending = [j for j in requeue if not j.future.done()] + self._pending
             if done:
                 # Let the woken callers (and the tasks they gather) enqueue their next call
                 # before the next step, so it joins now rather than one step later.
                 for _ in range(3):
                     await asyncio.sleep(0)
 
-    def _iterate(self, batch: DecodeBatch, admit: list[_Job]) -> list[tuple[_Job, RowResult]]:
+    def _iterate(self, batch: DecodeBatch, admit: list[_Job]) -> tuple[list, list, list]:
+        """One round in the worker thread: admit, step; on out-of-memory, pre-empt and shrink.
+
+        Returns (finished (job, result), jobs to restart, failed (job, error)). Rows that
+        finished are returned whatever fails after them.
+        """
         start = time.perf_counter()
+        done: list[tuple[_Job, RowResult]] = []
+        requeue: list[_Job] = []
+        failed: list[tuple[_Job, BaseException]] = []
+        budget = self.kv_budget
+        assert budget is not None
+        merged = False
         try:
             batch.drop(lambda s: not s.ticket.future.cancelled())
-            done = batch.admit([j.row for j in admit], admit)
-            if batch.slots:
+            done += batch.admit([j.row for j in admit], admit)
+            merged = True
+            if budget.over(len(batch), batch.width, batch.prefix_bytes()):
+                self._preempt(batch, budget, requeue)
+            if len(batch):
                 self.batch_sizes.append(len(batch))
                 done += batch.step()
-            return done
+                budget.tick()
+        except torch.OutOfMemoryError as err:
+            rows, width = len(batch), batch.width
+            lost = batch.take_lost()
+            newcomers = [] if merged else admit
+            prefill = sum(len(j.row.prompt_ids) for j in newcomers)
+            budget.on_oom(rows + len(newcomers), max([width, *(len(j.row.prompt_ids) for j in newcomers)]),
+                          prefill if newcomers else 0)
+            batch.prefixes.clear()
+            _empty_cache(self.model)
+            log.warning("out of memory at %d rows x %d tokens (+%d prompt tokens joining); KV budget now "
+                        "%.2f GiB", rows, width, prefill, budget.budget / 2**30)
+            if not lost and not newcomers and len(batch) == 1:  # nothing left to shed
+                (slot,) = batch.live
+                failed.append((slot.ticket, _too_big(self, slot.row, err)))
+                batch.clear()
+            elif not lost and len(batch) == 0 and len(newcomers) == 1:
+                failed.append((newcomers[0], _too_big(self, newcomers[0].row, err)))
+            else:
+                requeue += lost + newcomers
+                if merged and len(batch) > 1 and not lost:  # the step failed: shed the newest rows
+                    try:
+                        self._preempt(batch, budget, requeue, at_least=1)
+                    except torch.OutOfMemoryError:
+                        requeue += batch.take_lost()
+        except Exception as err:  # surface to every caller in the batch; keep serving others
+            for job in [*(s.ticket for s in batch.clear() if not s.done), *batch.take_lost(),
+                        *([] if merged else admit)]:
+                failed.append((job, err))
         finally:
             self.busy_seconds += time.perf_counter() - start
+        return done, requeue, failed
+
+    @staticmethod
+    def _preempt(batch: DecodeBatch, budget: KVBudget, requeue: list, at_least: int = 0) -> None:
+        """Take out the newest rows until the rest fit the budget (at least ``at_least``, one always stays)."""
+        count = at_least
+        while len(batch) - count > 1 and budget.over(len(batch) - count, batch.width, batch.prefix_bytes()):
+            count += 1
+        count = min(count, len(batch) - 1)
+        if count > 0:
+            requeue += batch.preempt(count)
+            log.info("pre-empted %d row(s); %d keep decoding", count, len(batch))
 
     def _run_chunk(self, chunk: list[_Job]) -> list[RowResult]:
         start = time.perf_counter()
@@ -300,23 +394,14 @@ class HFEngine(Engine):
         """Generate for ``chunk``; on CUDA OOM split it in halves and retry each."""
         try:
             self.batch_sizes.append(len(chunk))
-            if self.scheduler == "continuous":
-                return self._run_continuous(chunk)
             return generate_rows(self.model, self.tokenizer, [j.row for j in chunk])
-        except torch.OutOfMemoryError:
+        except torch.OutOfMemoryError as err:
             if len(chunk) == 1:
-                raise
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
+                raise _too_big(self, chunk[0].row, err) from err
+            _empty_cache(self.model)
             half = len(chunk) // 2
             log.warning("out of memory at batch %d; retrying as %d + %d", len(chunk), half, len(chunk) - half)
             return self._run_chunk_split(chunk[:half]) + self._run_chunk_split(chunk[half:])
-
-    def _run_continuous(self, chunk: list[_Job]) -> list[RowResult]:
-        """transformers' continuous batching (paged attention): pays on GPU with many requests."""
-        from scale.engine.hf_continuous import run_continuous
-
-        return run_continuous(self, [j.row for j in chunk], chunk[0].row.sampling or SamplingParams())
 
     # -- results ----------------------------------------------------------------------
     def _prompt_in_thought(self, prompt: list[int]) -> bool:
@@ -352,3 +437,69 @@ class HFEngine(Engine):
         if self._think_close_id in tokens[start:]:
             return tokens.index(self._think_close_id, start) + 1 - start
         return len(tokens) - start
+
+
+# -- helpers ------------------------------------------------------------------------------
+def _load(model: str, dtype: str, device: str, device_map: Any, kwargs: dict):
+    """The model on ``device``, or spread by Accelerate's ``device_map`` (big-model inference)."""
+    if device_map is None:
+        return load_model(model, dtype=dtype, device=device, **kwargs)
+    from transformers import AutoModelForCausalLM
+
+    torch_dtype = dtype if dtype == "auto" else getattr(torch, dtype)
+    try:
+        loaded = AutoModelForCausalLM.from_pretrained(resolve_model(model), dtype=torch_dtype, device_map=device_map,
+                                                      trust_remote_code=False, use_safetensors=True, **kwargs)
+    except (OSError, ValueError, ImportError) as err:
+        raise ConfigError(f"engine.device_map={device_map!r}: could not load {model!r}: "
+                          f"{str(err).splitlines()[0][:200]}") from err
+    return loaded.eval()
+
+
+def _pick_scheduler(scheduler: str, model) -> str:
+    """``auto``: continuous batching on CUDA, the iteration scheduler on CPU (static if it cannot)."""
+    if scheduler != "auto":
+        return scheduler
+    devices = {str(d) for d in (getattr(model, "hf_device_map", None) or {}).values()}
+    if len(devices) > 1:
+        return "static"
+    if model.device.type == "cuda":
+        return "continuous"
+    try:
+        cache_layout(model)
+    except ConfigError as err:
+        log.info("scheduler=auto picks static: %s", err)
+        return "static"
+    return "iteration"
+
+
+def _room(request: GenerationRequest, prompt_tokens: int) -> float:
+    """New tokens the context window leaves after the prompt (inf without a window)."""
+    if request.context_length is None:
+        return math.inf
+    return request.context_length - prompt_tokens - request.context_margin
+
+
+def _cap(max_new_tokens: int, request: GenerationRequest, prompt_tokens: int) -> int:
+    room = _room(request, prompt_tokens)
+    return max_new_tokens if room >= max_new_tokens else int(room)
+
+
+def _overflow(prompt_tokens: int, request: GenerationRequest) -> Completion:
+    """The prompt leaves no room in the context window: nothing is generated."""
+    return Completion(text="", prompt_tokens=prompt_tokens, finish_reason="context_overflow",
+                      meta={"max_new_tokens": 0, "context_length": request.context_length,
+                            "context_margin": request.context_margin})
+
+
+def _too_big(engine: HFEngine, row: Row, err: BaseException) -> EngineError:
+    return EngineError(
+        f"engine {engine.name!r}: out of memory with a single row ({len(row.prompt_ids)} prompt tokens, budget "
+        f"{row.max_new_tokens}) on {engine.model.device}; lower the budget or the context length "
+        f"({str(err).splitlines()[0][:120]})"
+    )
+
+
+def _empty_cache(model) -> None:
+    if model.device.type == "cuda":
+        torch.cuda.empty_cache()
