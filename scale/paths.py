@@ -1,4 +1,4 @@
-"""Where things live: the cache dir, the shared benchmark data, the repo root."""
+"""Where things live: the configs, the cache dir, the shared benchmark data, the repo root."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ import os
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# Shipped inside the package (scale/configs; in a checkout a link to the top-level configs/),
+# so an installed `scale-eval` finds them from any folder. Users add theirs with --config-dir.
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
 
 def cache_dir() -> Path:

@@ -6,6 +6,8 @@
   ``match_run`` takes the fraction from an earlier run's metrics.json (its s2_fraction).
 - ``all_s1`` / ``all_s2``: uniform extremes.
 
+Each is built from its ``configs/router/*.yaml`` node (``_target_`` + arguments).
+
 Dataset-wide routers wait until every attempt of the run has its scores (a barrier),
 then rank all steps together; ties break by a stable hash so reruns route identically.
 """
@@ -16,7 +18,6 @@ import asyncio
 import json
 import zlib
 from pathlib import Path
-from typing import Any
 
 from scale.errors import ConfigError
 
@@ -50,6 +51,8 @@ class ThresholdRouter(Router):
 
 
 class ConstantRouter(Router):
+    """Every step to one system: ``s2=true`` is uniform System 2, ``false`` uniform System 1."""
+
     def __init__(self, s2: bool) -> None:
         self.s2 = s2
         self.name = "all_s2" if s2 else "all_s1"
@@ -125,21 +128,3 @@ class RandomRouter(_BarrierRouter):
 
     def rank_key(self, key: str, step: int, score: float) -> tuple:
         return (_u(f"{self.seed}|{key}|{step}"),)
-
-
-def build_router(cfg: dict[str, Any]) -> Router:
-    cfg = dict(cfg)
-    name = cfg.pop("name", "threshold")
-    makers = {
-        "threshold": lambda: ThresholdRouter(**cfg),
-        "fraction": lambda: FractionRouter(**cfg),
-        "random": lambda: RandomRouter(**cfg),
-        "all_s1": lambda: ConstantRouter(False, **cfg),
-        "all_s2": lambda: ConstantRouter(True, **cfg),
-    }
-    if name not in makers:
-        raise ConfigError(f"unknown router {name!r}; known: {', '.join(makers)}")
-    try:
-        return makers[name]()
-    except TypeError as err:
-        raise ConfigError(f"router {name!r}: {err}") from None

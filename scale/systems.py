@@ -2,16 +2,26 @@
 
 A hybrid model (Qwen3) is one engine used by both systems with thinking switched off/on;
 a pair (Qwen3 S1 + QwQ S2) is two engines. Systems naming the same engine share it.
-``ask`` calls the engine and writes the ledger.
+``ask`` calls the engine and writes the ledger. Engines know nothing of systems.
+
+Config shape (``configs/systems/*.yaml`` over the defaults of ``configs/engine/*.yaml``)::
+
+    engine: {_target_: scale.engine.hf_engine.HFEngine, dtype: auto}   # every engine's defaults
+    systems:
+      engines: {main: {model: Qwen/Qwen3-32B}}
+      s1: {engine: main, template_kwargs: {enable_thinking: false}, sampling: {...}}
+      s2: {engine: main, template_kwargs: {enable_thinking: true}, sampling: {...}}
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from scale.build import build, check_dataclass, check_value
 from scale.engine.types import BudgetForcing, Completion, Engine, GenerationRequest, SamplingParams
 from scale.errors import ConfigError
 from scale.ledger import Call, Ledger
@@ -29,10 +39,18 @@ class SystemConfig:
     system_prompt: str | None = None
     budget: BudgetForcing | None = None
     stop: tuple[str, ...] = ()
+    # The model's window, prompt included (Qwen3 40960, QwQ 32768, R1 distills 16384):
+    # every call is capped at context_length - prompt tokens - context_margin new tokens.
+    context_length: int | None = None
+    context_margin: int = 0
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ConfigError(f"system {self.name!r}: mode must be one of {MODES}, got {self.mode!r}")
+        if self.context_length is not None and self.context_length < 1:
+            raise ConfigError(f"systems.{self.mode}.context_length must be >= 1, got {self.context_length}")
+        if self.context_margin < 0:
+            raise ConfigError(f"systems.{self.mode}.context_margin must be >= 0, got {self.context_margin}")
 
 
 class System:
@@ -50,7 +68,7 @@ class System:
     def mode(self) -> str:
         return self.config.mode
 
-    def request(self, messages: list[dict[str, str]], **overrides: Any) -> GenerationRequest:
+    def request(self, messages: list[dict[str, str]], stage: str = "", **overrides: Any) -> GenerationRequest:
         """The request this system would send; ``overrides`` replace sampling fields."""
         cfg = self.config
         msgs = list(messages)
@@ -60,11 +78,13 @@ class System:
         budget = cfg.budget
         if budget is not None and "max_new_tokens" in overrides:
             budget = None  # an explicit short budget (e.g. scoring) is not a thinking budget
-        return GenerationRequest(tuple(msgs), sampling, dict(cfg.template_kwargs), cfg.stop, budget)
+        return GenerationRequest(tuple(msgs), sampling, dict(cfg.template_kwargs), cfg.stop, budget,
+                                 context_length=cfg.context_length, context_margin=cfg.context_margin,
+                                 stage=stage)
 
     async def ask(self, messages: list[dict[str, str]], stage: str, ledger: Ledger,
                   step: int | None = None, **overrides: Any) -> Completion:
-        completion = await self.engine.generate(self.request(messages, **overrides))
+        completion = await self.engine.generate(self.request(messages, stage, **overrides))
         ledger.add(Call(stage=stage, mode=self.mode, system=self.name,
                         prompt_tokens=completion.prompt_tokens,
                         response_tokens=completion.response_tokens,
@@ -74,34 +94,101 @@ class System:
         return completion
 
 
+_SYSTEM_KEYS = ("engine", "sampling", "template_kwargs", "system_prompt", "budget", "stop", "name",
+                "context_length", "context_margin")
+
+
 def system_config_from_dict(name: str, mode: str, raw: Mapping[str, Any]) -> SystemConfig:
-    """Validate a ``systems.<s1|s2>`` config node; unknown keys are refused by name."""
-    allowed = {"engine", "sampling", "template_kwargs", "system_prompt", "budget", "stop", "name"}
-    unknown = set(raw) - allowed
+    """Validate a ``systems.<s1|s2>`` config node; unknown keys and wrong types are refused by name."""
+    where = f"systems.{mode}"
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: expected a mapping, got {raw!r}")
+    unknown = sorted(set(raw) - set(_SYSTEM_KEYS))
     if unknown:
-        raise ConfigError(f"systems.{mode}: unknown key(s) {sorted(unknown)}; allowed {sorted(allowed)}")
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; allowed {sorted(_SYSTEM_KEYS)}")
     if "engine" not in raw:
-        raise ConfigError(f"systems.{mode}: missing 'engine'")
-    sampling_raw = dict(raw.get("sampling") or {})
-    allowed_s = {f.name for f in dataclasses.fields(SamplingParams)}
-    bad = set(sampling_raw) - allowed_s
-    if bad:
-        raise ConfigError(f"systems.{mode}.sampling: unknown key(s) {sorted(bad)}")
-    try:
-        sampling = SamplingParams(**sampling_raw)
-    except ConfigError as err:
-        raise ConfigError(f"systems.{mode}.{err}") from None
-    budget_raw = raw.get("budget")
-    budget = None
-    if budget_raw:
-        try:
-            budget = BudgetForcing(**dict(budget_raw))
-        except TypeError as err:
-            raise ConfigError(f"systems.{mode}.budget: {err}") from None
-        except ConfigError as err:
-            raise ConfigError(f"systems.{mode}.budget: {err}") from None
+        raise ConfigError(f"{where}: missing 'engine'")
+    sampling = check_dataclass(SamplingParams, raw.get("sampling") or {}, f"{where}.sampling")
+    budget = raw.get("budget")
+    if budget:
+        budget = check_dataclass(BudgetForcing, budget, f"{where}.budget")
     return SystemConfig(
-        name=str(raw.get("name") or mode), mode=mode, engine=str(raw["engine"]), sampling=sampling,
-        template_kwargs=dict(raw.get("template_kwargs") or {}),
-        system_prompt=raw.get("system_prompt"), budget=budget, stop=tuple(raw.get("stop") or ()),
+        name=str(raw.get("name") or name), mode=mode, engine=check_value(f"{where}.engine", raw["engine"], str),
+        sampling=sampling,
+        template_kwargs=dict(check_value(f"{where}.template_kwargs", raw.get("template_kwargs") or {}, dict)),
+        system_prompt=check_value(f"{where}.system_prompt", raw.get("system_prompt"), str | None),
+        budget=budget or None,
+        stop=tuple(check_value(f"{where}.stop", raw.get("stop") or (), tuple[str, ...])),
+        context_length=check_value(f"{where}.context_length", raw.get("context_length"), int | None),
+        context_margin=check_value(f"{where}.context_margin", raw.get("context_margin", 0), int),
     )
+
+
+@dataclass
+class Systems:
+    s1: System
+    s2: System
+    engines: dict[str, Engine]
+
+    async def aclose(self) -> None:
+        for engine in {id(e): e for e in self.engines.values()}.values():
+            await engine.aclose()
+
+
+def engine_node(defaults: Mapping[str, Any], own: Mapping[str, Any] | None) -> dict[str, Any]:
+    """An engine's settings: the ``engine`` defaults, then its own node's non-null keys.
+
+    A null in an engine's own node means "not set here", so a pair config can list
+    ``base_url: null`` for engine=openai without the HF engine receiving it.
+    """
+    return {**defaults, **{k: v for k, v in dict(own or {}).items() if v is not None}}
+
+
+def build_systems(systems_cfg: Mapping[str, Any], engine_defaults: Mapping[str, Any] | None = None,
+                  only: set[str] | None = None) -> Systems:
+    """Build S1 and S2, loading each distinct engine once (same settings -> same engine).
+
+    ``only``: the systems the method uses; a pair's unused model is not loaded.
+    """
+    for key in ("engines", "s1", "s2"):
+        if key not in systems_cfg:
+            raise ConfigError(f"systems: missing {key!r}")
+    defaults = dict(engine_defaults or {})
+    s1_cfg = system_config_from_dict("s1", "s1", systems_cfg["s1"])
+    s2_cfg = system_config_from_dict("s2", "s2", systems_cfg["s2"])
+    engine_nodes = dict(systems_cfg["engines"])
+    for sc in (s1_cfg, s2_cfg):
+        if sc.engine not in engine_nodes:
+            raise ConfigError(
+                f"systems.{sc.mode}.engine names {sc.engine!r}; defined engines: {sorted(engine_nodes)}"
+            )
+    wanted = set(MODES) if only is None else set(only)
+    unknown = wanted - set(MODES)
+    if unknown:
+        raise ConfigError(f"unknown system(s) {sorted(unknown)}; known: {list(MODES)}")
+    built: dict[str, Engine] = {}
+    by_settings: dict[str, Engine] = {}
+    for sc in (s1_cfg, s2_cfg):
+        if sc.mode not in wanted or sc.engine in built:
+            continue
+        merged = engine_node(defaults, engine_nodes[sc.engine])
+        key = json.dumps(merged, sort_keys=True, default=str)
+        if key not in by_settings:
+            by_settings[key] = build({"name": sc.engine, **merged}, f"systems.engines.{sc.engine}")
+        built[sc.engine] = by_settings[key]
+
+    def bind(sc: SystemConfig) -> System:
+        return System(sc, built[sc.engine]) if sc.engine in built else System(sc, _Unloaded(sc.mode))
+
+    return Systems(bind(s1_cfg), bind(s2_cfg), built)
+
+
+class _Unloaded(Engine):
+    """Stands where a system's engine was not loaded because the method does not use it."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.name = f"unloaded-{mode}"
+
+    async def generate(self, request: GenerationRequest) -> Completion:
+        raise ConfigError(f"system {self.mode} was not loaded: the method did not declare it in uses_systems")

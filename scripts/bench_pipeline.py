@@ -36,14 +36,14 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from scale.data import Problem, load_benchmark
-from scale.engine.registry import Systems, build_systems
 from scale.engine.types import GenerationRequest, SamplingParams
 from scale.grading import Grader
-from scale.methods.base import Context, build_method
-from scale.paths import REPO_ROOT
+from scale.methods.base import Context
+from scale.paths import CONFIG_DIR
+from scale.rundir import RecordWriter
 from scale.runner.env import environment, machine_state
-from scale.runner.records import RecordWriter
-from scale.runner.run import method_kwargs, run_items
+from scale.runner.run import build_method, run_items
+from scale.systems import Systems, build_systems
 
 OVERHEAD_MAX, SPEEDUP_MIN = 1.15, 3.0
 
@@ -85,7 +85,7 @@ def compose_config(args: argparse.Namespace) -> dict[str, Any]:
         f"difficulty.max_new_tokens={args.difficulty_max_new_tokens}",
         *args.override,
     ]
-    with initialize_config_dir(config_dir=str(REPO_ROOT / "configs"), version_base=None):
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
         cfg = OmegaConf.to_container(compose(config_name="eval", overrides=overrides), resolve=True)
     if args.model:
         for node in cfg["systems"]["engines"].values():
@@ -127,14 +127,12 @@ def _batch_sizes(systems: Systems) -> list[int]:
 
 async def timed_run(label: str, cfg: dict[str, Any], problems: list[Problem], systems: Systems,
                     grader: Grader, out_dir: Path, concurrency: int) -> dict[str, Any]:
-    method_cfg = dict(cfg["method"])
-    method = build_method(method_cfg.pop("name"), **method_kwargs(method_cfg, cfg))
+    method = build_method(cfg)
     items = [(p, 0) for p in problems]
-    if getattr(method, "needs_all_in_flight", False) and concurrency < len(items):
+    if method.dataset_wide and concurrency < len(items):
         raise SystemExit(f"router {cfg['router'].get('name')!r} waits for every attempt (dataset-wide): "
                          "it cannot run one problem at a time; pick a per-step router")
-    ctx = Context(systems=systems, seed=int(cfg.get("seed", 0)), grader=grader,
-                  shared={"n_attempts": len(items)})
+    ctx = Context(systems=systems, seed=int(cfg.get("seed", 0)), grader=grader, n_attempts=len(items))
     method.prepare(problems, 1, ctx)
     for e in _engines(systems):  # each run starts cold: no prompt prefix from the other run
         if hasattr(e, "clear_prefix_cache"):
@@ -151,7 +149,7 @@ async def timed_run(label: str, cfg: dict[str, Any], problems: list[Problem], sy
     busy = busy_after - busy_before if busy_after is not None and busy_before is not None else None
     sizes = _batch_sizes(systems)[sizes_before:]
     prefill = {k: v - prefill_before.get(k, 0) for k, v in _prefill(systems).items()}
-    costs = [r["cost"] for r in records]
+    costs = [r.cost for r in records]
     return {
         "label": label, "concurrency": concurrency, "attempts": len(records), "wall_s": wall,
         "engine_busy_s": busy, "overhead_ratio": wall / busy if busy else None,
@@ -159,8 +157,8 @@ async def timed_run(label: str, cfg: dict[str, Any], problems: list[Problem], sy
         "prompt_tokens": sum(c["prompt_tokens"] for c in costs),
         "model_calls": sum(c["n_calls"] for c in costs), "generate_calls": len(sizes),
         "mean_batch": sum(sizes) / len(sizes) if sizes else 0.0,
-        "correct": sum(bool(r["correct"]) for r in records), "by_stage": by_stage(costs),
-        "tokens_by_problem": {r["problem_id"]: r["cost"]["tok_total"] for r in records},
+        "correct": sum(r.correct for r in records), "by_stage": by_stage(costs),
+        "tokens_by_problem": {r.problem_id: r.cost["tok_total"] for r in records},
         "prefill": prefill,
     }
 

@@ -33,3 +33,35 @@ def smollm2_dir():
     from scale.models import resolve_model
 
     return resolve_model("smollm2-135m-instruct")
+
+
+def _slurm_reason() -> str | None:
+    """Why Slurm tests cannot run here (None when a cluster answers)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("sinfo") is None:
+        return "no Slurm here (sinfo not found); .ci/run starts a single-node cluster"
+    try:
+        proc = subprocess.run(["sinfo", "-h"], capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError) as err:
+        return f"Slurm not answering ({err})"
+    return None if proc.returncode == 0 else f"Slurm not answering: {proc.stderr.strip()[:120]}"
+
+
+def pytest_collection_modifyitems(config, items):
+    """`gpu` and `slurm` tests skip themselves, saying why, where CUDA / a cluster is absent."""
+    wants_gpu = any(item.get_closest_marker("gpu") for item in items)
+    wants_slurm = any(item.get_closest_marker("slurm") for item in items)
+    gpu_reason = slurm_reason = None
+    if wants_gpu:
+        import torch
+
+        gpu_reason = None if torch.cuda.is_available() else "needs CUDA (no GPU on this machine)"
+    if wants_slurm:
+        slurm_reason = _slurm_reason()
+    for item in items:
+        if gpu_reason and item.get_closest_marker("gpu"):
+            item.add_marker(pytest.mark.skip(reason=gpu_reason))
+        if slurm_reason and item.get_closest_marker("slurm"):
+            item.add_marker(pytest.mark.skip(reason=slurm_reason))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any
 
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
@@ -20,14 +19,15 @@ from rich.panel import Panel
 from rich.table import Table
 
 from scale.errors import ScaleError
-from scale.paths import REPO_ROOT
+from scale.paths import CONFIG_DIR
+from scale.rundir import Record
 from scale.runner.run import run_eval
 from scale.runner.summary import print_summary
 
 
-def render_record(rec: dict[str, Any]) -> Panel:
+def render_record(rec: Record) -> Panel:
     """One finished attempt: outline, scores, routes, step answers, verdict."""
-    trace = rec["trace"]
+    trace = rec.trace
     table = Table(show_header=True, header_style="bold", expand=True)
     table.add_column("#", width=3)
     table.add_column("step")
@@ -37,22 +37,24 @@ def render_record(rec: dict[str, Any]) -> Panel:
     for i, step in enumerate(trace.get("steps", []), start=1):
         table.add_row(str(i), step["step"][:90], f"{step['score']:.2f}", step["mode"].upper(),
                       str(step["answer"])[:14])
-    mark = "[green]correct[/]" if rec["correct"] else "[red]wrong[/]"
+    mark = "[green]correct[/]" if rec.correct else "[red]wrong[/]"
     note = " (fallback: no outline parsed)" if trace.get("fallback") else ""
-    cost = rec["cost"]
-    footer = (f"answer {rec['answer']!s} vs gold {rec['gold']}: {mark}{note}   "
-              f"tok_paper {cost['tok_paper']}  tok_total {cost['tok_total']}  "
-              f"failures {', '.join(rec['failures']) or 'none'}")
+    if rec.error is not None:
+        note += f" [red]error {rec.error['kind']}: {rec.error['message']}[/]"
+    cost = rec.cost
+    footer = (f"answer {rec.answer!s} vs gold {rec.gold}: {mark}{note}   "
+              f"tok_paper {cost.get('tok_paper', 0)}  tok_total {cost.get('tok_total', 0)}  "
+              f"failures {', '.join(rec.failures) or 'none'}")
     body = Table.grid()
-    body.add_row(rec["question"])
+    body.add_row(rec.question)
     body.add_row(table)
     body.add_row(footer)
-    return Panel(body, title=f"{rec['problem_id']} (sample {rec['sample_idx']})")
+    return Panel(body, title=f"{rec.problem_id} (sample {rec.sample_idx})")
 
 
 def main(argv: list[str] | None = None) -> int:
     overrides = ["experiment=demo", "run_dir=runs/demo", "overwrite=true", *(argv or sys.argv[1:])]
-    with initialize_config_dir(config_dir=str(REPO_ROOT / "configs"), version_base=None):
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
         cfg = compose(config_name="eval", overrides=overrides)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     console = Console()

@@ -1,5 +1,5 @@
-"""Difficulty scorers (registry): prompted (the paper's), classifier (LoRA, later)."""
+"""Difficulty scorers: prompted (the paper's S1 call per step), classifier (LoRA)."""
 
-from scale.difficulty.base import SCORERS, DifficultyScorer, StepScore, build_scorer
+from scale.difficulty.base import DifficultyScorer, StepScore
 
-__all__ = ["SCORERS", "DifficultyScorer", "StepScore", "build_scorer"]
+__all__ = ["DifficultyScorer", "StepScore"]

@@ -1,13 +1,15 @@
-"""Difficulty scorers: rate every step of an outline in [0, 1] before any step is solved."""
+"""Difficulty scorers: rate every step of an outline in [0, 1] before any step is solved.
+
+A scorer is built from its ``configs/difficulty/*.yaml`` node (``_target_`` + arguments);
+adding one is a module with a :class:`DifficultyScorer` subclass plus one YAML file.
+"""
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from scale.errors import ConfigError
 from scale.ledger import Ledger
 
 
@@ -24,28 +26,3 @@ class DifficultyScorer(abc.ABC):
     @abc.abstractmethod
     async def score(self, question: str, steps: list[str], ctx: Any, ledger: Ledger) -> list[StepScore]:
         """One score per step; ``steps`` are descriptions (scores precede solving)."""
-
-
-SCORERS: dict[str, Callable[..., DifficultyScorer]] = {}
-
-
-def register_scorer(name: str):
-    def wrap(cls):
-        cls.name = name
-        SCORERS[name] = cls
-        return cls
-
-    return wrap
-
-
-def build_scorer(cfg: dict[str, Any]) -> DifficultyScorer:
-    import scale.difficulty.prompted  # noqa: F401  (registration)
-
-    cfg = dict(cfg)
-    name = cfg.pop("name", None)
-    if name not in SCORERS:
-        raise ConfigError(f"unknown difficulty scorer {name!r}; known: {', '.join(sorted(SCORERS))}")
-    try:
-        return SCORERS[name](**cfg)
-    except TypeError as err:
-        raise ConfigError(f"difficulty {name!r}: {err}") from None

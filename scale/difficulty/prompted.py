@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from scale.difficulty.base import DifficultyScorer, StepScore, register_scorer
+from scale.difficulty.base import DifficultyScorer, StepScore
 from scale.errors import ConfigError
 from scale.ledger import Ledger
 from scale.parsing import parse_score
 from scale.prompts import SCORE_USER
 
 
-@register_scorer("prompted")
 class PromptedScorer(DifficultyScorer):
+    name = "prompted"
+
     def __init__(self, max_new_tokens: int = 64, on_failure: float = 1.0) -> None:
         if max_new_tokens < 1:
             raise ConfigError(f"difficulty.max_new_tokens must be >= 1, got {max_new_tokens}")

@@ -1,6 +1,5 @@
-"""Methods (registry by name): scale, cot, majority, inftythink."""
+"""Methods: scale, cot, majority, inftythink (each built from its config's ``_target_``)."""
 
-from scale.methods import cot, inftythink, majority, scale_method  # noqa: F401  (registration)
-from scale.methods.base import METHODS, Attempt, Context, Method, build_method, register_method
+from scale.methods.base import Attempt, Context, Method
 
-__all__ = ["METHODS", "Attempt", "Context", "Method", "build_method", "register_method"]
+__all__ = ["Attempt", "Context", "Method"]

@@ -1,35 +1,36 @@
-"""Method interface and registry: ``async run(problem, sample_idx, ctx) -> Attempt``.
+"""Method interface: ``async run(problem, sample_idx, ctx) -> Attempt``.
 
-Methods await one call at a time per problem; the engines batch across problems.
+Methods await one call at a time per problem; the engines batch across problems. A
+method is built from its config node (``_target_`` + arguments, :func:`scale.build.build`);
+what the runner needs to know about it is declared here: the systems it calls, whether
+its routing is dataset-wide, and a hook that sees the whole run before it starts.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
 from scale.data.problem import Problem
-from scale.engine.registry import Systems
 from scale.errors import ConfigError
 from scale.grading.extract import extract_answer
 from scale.ledger import Ledger
+from scale.systems import Systems
 
 
 @dataclass
 class Context:
-    """What a method needs besides the problem: the systems, a seed, shared state."""
+    """What a method needs besides the problem."""
 
     systems: Systems
     seed: int = 0
     grader: Any = None  # scale.grading.Grader; methods that compare answers (majority) use it
-    shared: dict[str, Any] = field(default_factory=dict)  # e.g. dataset-wide router state
+    n_attempts: int = 0  # attempts this process will run (dataset-wide routers wait for them all)
 
     def seed_for(self, problem: Problem, sample_idx: int, salt: int = 0) -> int:
         """Deterministic per-(problem, sample, call) seed, stable across reruns and shards."""
-        import zlib
-
         return (zlib.crc32(f"{problem.id}|{sample_idx}|{salt}".encode()) + self.seed) % (2**31)
 
 
@@ -45,7 +46,7 @@ class Attempt:
 
 
 class Method(abc.ABC):
-    name: str = "method"
+    name: str = "method"  # the config's ``name`` label replaces it (records, run names)
 
     @property
     def uses_systems(self) -> set[str]:
@@ -53,11 +54,17 @@ class Method(abc.ABC):
         system = getattr(self, "system", None)
         return {system} if system in ("s1", "s2") else {"s1", "s2"}
 
-    @abc.abstractmethod
-    async def run(self, problem: Problem, sample_idx: int, ctx: Context) -> Attempt: ...
+    @property
+    def dataset_wide(self) -> bool:
+        """True when an attempt waits for every other attempt (dataset-wide routing):
+        the runner then keeps all attempts in flight at once."""
+        return False
 
     def prepare(self, problems: list[Problem], n_samples: int, ctx: Context) -> None:  # noqa: B027
-        """Hook for dataset-wide state (e.g. fraction routing); default: nothing."""
+        """Called once before the first attempt, with the whole run; default: nothing."""
+
+    @abc.abstractmethod
+    async def run(self, problem: Problem, sample_idx: int, ctx: Context) -> Attempt: ...
 
 
 def check_system(system: str) -> str:
@@ -65,29 +72,6 @@ def check_system(system: str) -> str:
     if system not in ("s1", "s2"):
         raise ConfigError(f"method.system must be 's1' or 's2', got {system!r}")
     return system
-
-
-METHODS: dict[str, Callable[..., Method]] = {}
-
-
-def register_method(name: str) -> Callable[[type[Method]], type[Method]]:
-    def wrap(cls: type[Method]) -> type[Method]:
-        cls.name = name
-        METHODS[name] = cls
-        return cls
-
-    return wrap
-
-
-def build_method(name: str, **kwargs: Any) -> Method:
-    import scale.methods  # noqa: F401  (registers the built-in methods)
-
-    if name not in METHODS:
-        raise ConfigError(f"unknown method {name!r}; known: {', '.join(sorted(METHODS))}")
-    try:
-        return METHODS[name](**kwargs)
-    except TypeError as err:
-        raise ConfigError(f"method {name!r}: {err}") from None
 
 
 def answer_of(text: str) -> tuple[str | None, list[str]]:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from scale.data.problem import Problem
 from scale.ledger import Ledger
-from scale.methods.base import Attempt, Context, Method, answer_of, check_system, register_method
+from scale.methods.base import Attempt, Context, Method, answer_of, check_system
 from scale.prompts import COT_USER
 
 
-@register_method("cot")
 class CoT(Method):
+    name = "cot"
+
     def __init__(self, system: str = "s2") -> None:
         self.system = check_system(system)
 

@@ -20,7 +20,7 @@ from scale.data.problem import Problem
 from scale.errors import ConfigError
 from scale.grading.extract import extract_answer
 from scale.ledger import Ledger
-from scale.methods.base import Attempt, Context, Method, check_system, register_method
+from scale.methods.base import Attempt, Context, Method, check_system
 from scale.prompts import INFTY_FIRST, INFTY_NEXT
 
 # "Summary:", "**Summary:**", "**Summary**:", "SUMMARY :" ...
@@ -70,8 +70,9 @@ def _short(text: str, n: int = TRACE_SUMMARY_CHARS) -> str:
     return text if len(text) <= n else text[:n] + "…"
 
 
-@register_method("inftythink")
 class InftyThink(Method):
+    name = "inftythink"
+
     def __init__(self, max_rounds: int = 6, segment_tokens: int = 4096, system: str = "s2",
                  summary_chars: int = 4000) -> None:
         for key, value in (("max_rounds", max_rounds), ("segment_tokens", segment_tokens),

@@ -17,7 +17,7 @@ from scale.engine.types import Completion
 from scale.errors import ConfigError
 from scale.grading.extract import extract_answer
 from scale.ledger import Ledger
-from scale.methods.base import Attempt, Context, Method, check_system, register_method
+from scale.methods.base import Attempt, Context, Method, check_system
 from scale.prompts import COT_USER
 
 log = logging.getLogger(__name__)
@@ -62,8 +62,9 @@ def winning_group(groups: list[list[int]]) -> list[int] | None:
     return max(groups, key=len) if groups else None
 
 
-@register_method("majority")
 class Majority(Method):
+    name = "majority"
+
     def __init__(self, k: int = 8, system: str = "s2") -> None:
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ConfigError(f"method.k must be an integer >= 1, got {k!r}")

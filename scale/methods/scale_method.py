@@ -14,28 +14,34 @@ rated hard (1.0, so System 2 under a threshold router; counted as ``outline_fall
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from scale.build import build
 from scale.data.problem import Problem
-from scale.difficulty import StepScore, build_scorer
+from scale.difficulty import DifficultyScorer, StepScore
 from scale.errors import ConfigError
 from scale.grading.extract import extract_answer
 from scale.ledger import Ledger
-from scale.methods.base import Attempt, Context, Method, register_method
+from scale.methods.base import Attempt, Context, Method
 from scale.methods.decompose import decompose
 from scale.parsing import split_condition_question
 from scale.prompts import SOLVE_SYSTEM, SPLIT_USER, STEP_USER
-from scale.routing import build_router
+from scale.routing import Router
+
+DEFAULT_SCORER = {"_target_": "scale.difficulty.prompted.PromptedScorer", "name": "prompted"}
+DEFAULT_ROUTER = {"_target_": "scale.routing.ThresholdRouter", "name": "threshold", "tau": 0.5}
 
 
-@register_method("scale")
 class Scale(Method):
+    name = "scale"
+
     def __init__(self, n_outlines: int = 8, outline_temperature: float = 0.7,
                  outline_max_tokens: int = 1024, resample_rounds: int = 2, max_steps: int = 12,
                  select: bool = True, replace_last_step: bool = True, last_step_score: float | None = 0.9,
                  max_carry_chars: int = 4000, split: str = "rule",
-                 difficulty: dict[str, Any] | None = None,
-                 router: dict[str, Any] | None = None) -> None:
+                 difficulty: Mapping[str, Any] | DifficultyScorer | None = None,
+                 router: Mapping[str, Any] | Router | None = None) -> None:
         if n_outlines < 1:
             raise ConfigError(f"method.n_outlines must be >= 1, got {n_outlines}")
         if split not in ("rule", "model"):
@@ -56,15 +62,15 @@ class Scale(Method):
         self.last_step_score = last_step_score
         self.max_carry_chars = max_carry_chars
         self.split = split
-        self.scorer = build_scorer(difficulty or {"name": "prompted"})
-        self.router = build_router(router or {"name": "threshold", "tau": 0.5})
+        self.scorer = build(difficulty or DEFAULT_SCORER, "difficulty")
+        self.router = build(router or DEFAULT_ROUTER, "router")
 
     @property
-    def needs_all_in_flight(self) -> bool:
+    def dataset_wide(self) -> bool:
         return self.router.dataset_wide
 
     def prepare(self, problems: list[Problem], n_samples: int, ctx: Context) -> None:
-        self.router.expect(int(ctx.shared.get("n_attempts", len(problems) * n_samples)))
+        self.router.expect(ctx.n_attempts or len(problems) * n_samples)
 
     async def _split(self, problem: Problem, ledger: Ledger, ctx: Context) -> tuple[str, str, bool]:
         """Condition and final question: by rule, or (split=model) a System 1 call checked by rule.

@@ -1,43 +1,42 @@
-"""The evaluation runner: problems x samples, bounded concurrency, shards, resume, metrics.
+"""The evaluation runner: problems x samples, bounded concurrency, shards, resume, errors.
 
-Each finished attempt is graded and appended as one flushed JSON line; a rerun skips
-what is done, so a killed run resumes and ends with the same records as an
-uninterrupted one (greedy decoding). Only rank 0 writes shared outputs.
+Each finished attempt is graded and appended as one flushed JSON line; a rerun skips what
+is done in any file of the run dir (merged or shard), so a killed run resumes and ends
+with the same records as an uninterrupted one (greedy decoding). An attempt that fails
+(after the engine's own retries) is written as a record with ``error`` set and the run
+goes on; ``retry_errors=true`` redoes only those. Only rank 0 writes shared outputs.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
 
-from scale.data import Problem, load_benchmark
-from scale.engine.registry import Systems, build_systems
-from scale.errors import ConfigError
+from scale.build import build, check_value
+from scale.data import Problem, load_from_config
+from scale.errors import ConfigError, EngineError, ScaleError
 from scale.grading import Grader
-from scale.methods.base import Attempt, Context, Method, build_method
+from scale.methods.base import Attempt, Context, Method
+from scale.rundir import Metrics, Record, RecordWriter, RunDir, write_json
 from scale.runner.env import environment
-from scale.runner.metrics import compute_metrics
-from scale.runner.records import (
-    RECORDS,
-    RecordWriter,
-    key_of,
-    merge_shards,
-    read_records,
-    shard_file,
-)
+from scale.runner.finalize import finalize, wait_for_shards
 from scale.runner.shard import Shard, current_shard
+from scale.systems import Systems, build_systems
 
 log = logging.getLogger(__name__)
 
 # Config keys that define *what* a run computes; others (concurrency, progress) may change on resume.
 IDENTITY_KEYS = ("data", "method", "difficulty", "router", "systems", "n_samples", "seed")
+
+OnRecord = Callable[[Record], None]
 
 
 @dataclass
@@ -48,24 +47,55 @@ class RunSettings:
     max_concurrency: int = 16
     progress: bool = True
     overwrite: bool = False
+    retry_errors: bool = False  # rerun attempts whose record carries an error
+    max_error_fraction: float = 0.2  # stop once more than this share of the attempts failed
+    grading_timeout_s: float = 5.0
 
     def __post_init__(self) -> None:
         if self.n_samples < 1:
             raise ConfigError(f"n_samples must be >= 1, got {self.n_samples}")
         if self.max_concurrency < 1:
             raise ConfigError(f"runner.max_concurrency must be >= 1, got {self.max_concurrency}")
+        if not 0 <= self.max_error_fraction <= 1:
+            raise ConfigError(f"runner.max_error_fraction must be in [0, 1], got {self.max_error_fraction}")
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any]) -> RunSettings:
+        """Every value type-checked where it is read, naming the key."""
+        runner = cfg.get("runner") or {}
+        grading = cfg.get("grading") or {}
+
+        def get(node: dict[str, Any], key: str, where: str, kind: Any, default: Any) -> Any:
+            return check_value(where, node.get(key, default), kind)
+
+        if "run_dir" not in cfg:
+            raise ConfigError("run_dir: missing (where the run's files go)")
+        return cls(
+            run_dir=Path(check_value("run_dir", cfg["run_dir"], str)),
+            n_samples=get(cfg, "n_samples", "n_samples", int, 1),
+            seed=get(cfg, "seed", "seed", int, 0),
+            overwrite=get(cfg, "overwrite", "overwrite", bool, False),
+            max_concurrency=get(runner, "max_concurrency", "runner.max_concurrency", int, 16),
+            progress=get(runner, "progress", "runner.progress", bool, True),
+            retry_errors=get(runner, "retry_errors", "runner.retry_errors", bool, False),
+            max_error_fraction=get(runner, "max_error_fraction", "runner.max_error_fraction", float, 0.2),
+            grading_timeout_s=get(grading, "timeout_s", "grading.timeout_s", float, 5.0),
+        )
 
 
-def check_run_dir(run_dir: Path, cfg: dict[str, Any], overwrite: bool) -> None:
+class TooManyErrors(ScaleError):
+    """More attempts failed than ``runner.max_error_fraction`` allows."""
+
+
+def check_run_dir(run_dir: RunDir, cfg: dict[str, Any], overwrite: bool) -> None:
     """Refuse to mix two different runs in one folder (nothing is overwritten silently)."""
-    saved = run_dir / "config.json"
-    if not saved.is_file() or overwrite:
+    if not run_dir.config.is_file() or overwrite:
         return
-    old = json.loads(saved.read_text())
+    old = run_dir.read_config()
     for key in IDENTITY_KEYS:
         if old.get(key) != cfg.get(key):
             raise ConfigError(
-                f"run dir {run_dir} holds a run with a different {key!r}; use another run_dir "
+                f"run dir {run_dir.path} holds a run with a different {key!r}; use another run_dir "
                 "(or overwrite=true to replace it)"
             )
 
@@ -76,131 +106,165 @@ def work_items(problems: list[Problem], n_samples: int, shard: Shard) -> list[tu
 
 
 def to_record(problem: Problem, sample_idx: int, method: Method, attempt: Attempt, correct: bool,
-              reason: str, seconds: float) -> dict[str, Any]:
-    return {
-        "problem_id": problem.id, "sample_idx": sample_idx, "method": method.name,
-        "question": problem.question, "gold": problem.answer, "answer": attempt.answer,
-        "correct": correct, "grade_reason": reason, "response": attempt.response,
-        "failures": attempt.failures, "trace": attempt.trace, "ledger": attempt.ledger.to_list(),
-        "cost": attempt.ledger.summary(), "seconds": seconds,
-    }
+              reason: str, seconds: float) -> Record:
+    return Record(
+        problem_id=problem.id, sample_idx=sample_idx, method=method.name, question=problem.question,
+        gold=problem.answer, answer=attempt.answer, correct=correct, grade_reason=reason,
+        response=attempt.response, failures=list(attempt.failures), trace=attempt.trace,
+        ledger=attempt.ledger.to_list(), cost=attempt.ledger.summary(), seconds=seconds,
+    )
+
+
+def error_record(problem: Problem, sample_idx: int, method: Method, err: BaseException,
+                 seconds: float) -> Record:
+    """A failed attempt: kept in the run (counted, retried with retry_errors=true), graded wrong."""
+    message = " ".join(str(err).split())[:500] or type(err).__name__
+    return Record(
+        problem_id=problem.id, sample_idx=sample_idx, method=method.name, question=problem.question,
+        gold=problem.answer, answer=None, correct=False, grade_reason="error", seconds=seconds,
+        error={"kind": error_kind(err), "message": message},
+    )
+
+
+def error_kind(err: BaseException) -> str:
+    """A short, stable name for what went wrong (metrics count errors by it)."""
+    if isinstance(err, EngineError):
+        return "engine"
+    if type(err).__name__ == "OutOfMemoryError":
+        return "out_of_memory"
+    if isinstance(err, TimeoutError):
+        return "timeout"
+    return type(err).__name__
 
 
 async def grade_answer(grader: Grader, answer: str | None, gold: str) -> tuple[bool, str]:
+    """The extracted answer against the gold, directly (no re-extraction of the answer)."""
     if answer is None:
         return False, "no_answer"
-    verdict = await grader.agrade(f"\\boxed{{{answer}}}", gold)
-    return verdict.correct, verdict.reason
+    return await asyncio.to_thread(grader.equivalent, gold, answer)
 
 
 async def run_items(method: Method, items: list[tuple[Problem, int]], ctx: Context, grader: Grader,
                     writer: RecordWriter, max_concurrency: int, progress: bool,
-                    on_record=None) -> list[dict[str, Any]]:
+                    on_record: OnRecord | None = None, max_error_fraction: float = 1.0) -> list[Record]:
+    """Run and record every item; failed attempts become error records (see module docstring)."""
     sem = asyncio.Semaphore(max_concurrency)
     bar = tqdm(total=len(items), desc=f"{method.name}", unit="attempt", disable=not progress)
-    out: list[dict[str, Any]] = []
+    out: list[Record] = []
+    errors: Counter[tuple[str, str]] = Counter()
+    allowed = max_error_fraction * len(items)
 
     async def one(problem: Problem, sample_idx: int) -> None:
         async with sem:
             start = time.perf_counter()
-            attempt = await method.run(problem, sample_idx, ctx)
-            correct, reason = await grade_answer(grader, attempt.answer, problem.answer)
-            rec = to_record(problem, sample_idx, method, attempt, correct, reason, time.perf_counter() - start)
+            try:
+                attempt = await method.run(problem, sample_idx, ctx)
+            except EngineError as err:  # the engine gave up on this call (its retries are spent)
+                log.warning("attempt %s/%d failed: %s", problem.id, sample_idx, err)
+                rec = error_record(problem, sample_idx, method, err, time.perf_counter() - start)
+            except ScaleError:
+                raise  # a config or data error fails every attempt alike: stop at once
+            except Exception as err:
+                log.warning("attempt %s/%d failed: %s: %s", problem.id, sample_idx, type(err).__name__, err)
+                rec = error_record(problem, sample_idx, method, err, time.perf_counter() - start)
+            else:
+                correct, reason = await grade_answer(grader, attempt.answer, problem.answer)
+                rec = to_record(problem, sample_idx, method, attempt, correct, reason,
+                                time.perf_counter() - start)
             writer.write(rec)
             out.append(rec)
             bar.update(1)
             if on_record is not None:
                 on_record(rec)
+            if rec.error is not None:
+                errors[(rec.error["kind"], rec.error["message"])] += 1
+                if sum(errors.values()) > allowed:
+                    (kind, message), count = errors.most_common(1)[0]
+                    raise TooManyErrors(
+                        f"stopping: {sum(errors.values())} of {len(items)} attempts failed "
+                        f"(runner.max_error_fraction={max_error_fraction}); commonest error "
+                        f"({count}x) {kind}: {message}"
+                    )
 
+    tasks = [asyncio.ensure_future(one(p, s)) for p, s in items]
     try:
-        await asyncio.gather(*(one(p, s) for p, s in items))
+        await asyncio.gather(*tasks)
     finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         bar.close()
     return out
 
 
-def run_eval(cfg: dict[str, Any], systems: Systems | None = None, on_record=None) -> dict[str, Any] | None:
-    """Run (or resume) one evaluation described by a resolved config dict; returns metrics on rank 0."""
-    runner = cfg.get("runner", {})
-    settings = RunSettings(run_dir=Path(cfg["run_dir"]), n_samples=int(cfg.get("n_samples", 1)),
-                           seed=int(cfg.get("seed", 0)),
-                           max_concurrency=int(runner.get("max_concurrency", 16)),
-                           progress=bool(runner.get("progress", True)),
-                           overwrite=bool(cfg.get("overwrite", False)))
+def build_method(cfg: dict[str, Any]) -> Method:
+    """The method of a resolved config (its ``method`` node, ``_target_`` + arguments)."""
+    method = build(cfg.get("method"), "method")
+    if not isinstance(method, Method):
+        raise ConfigError(f"method._target_ builds {type(method).__name__}, not a scale Method")
+    return method
+
+
+def run_eval(cfg: dict[str, Any], systems: Systems | None = None,
+             on_record: OnRecord | None = None) -> Metrics | None:
+    """Run (or resume) one evaluation described by a resolved config dict.
+
+    Returns the metrics where this process finalizes the run (a single process, or rank 0
+    of a launcher); Slurm array tasks leave that to ``scale-finalize``.
+    """
+    settings = RunSettings.from_config(cfg)
     shard = current_shard()
-    data = cfg.get("data", {})
-    problems = load_benchmark(data.get("name"), data.get("path"), data.get("limit"))
-    method_cfg = dict(cfg.get("method", {}))
-    method = build_method(method_cfg.pop("name"), **method_kwargs(method_cfg, cfg))
-    run_dir = settings.run_dir
+    problems = load_from_config(cfg.get("data"))
+    method = build_method(cfg)
+    run_dir = RunDir(settings.run_dir)
     check_run_dir(run_dir, cfg, settings.overwrite)
+    run_dir.path.mkdir(parents=True, exist_ok=True)
     if shard.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
         if settings.overwrite:
-            for f in [run_dir / RECORDS, *run_dir.glob("records.shard*")]:
+            for f in [run_dir.records, *run_dir.shard_files(), *run_dir.done_markers(), run_dir.metrics]:
                 f.unlink(missing_ok=True)
-        (run_dir / "config.json").write_text(json.dumps(cfg, indent=2, default=str))
-        (run_dir / "env.json").write_text(json.dumps(environment(), indent=2))
-    else:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    path = shard_file(run_dir, shard.rank, shard.world)
-    done = {key_of(r) for r in read_records(path)}
-    if shard.world > 1:  # a merged file from an earlier run counts as done too
-        done |= {key_of(r) for r in read_records(run_dir / RECORDS)}
+        run_dir.write_config(cfg)
+        write_json(run_dir.env, environment())
+    elif not run_dir.config.is_file():
+        # Array tasks start in any order; whichever comes first leaves the config for finalize.
+        run_dir.write_config(cfg)
+    collected = run_dir.collect()
+    done = {k for k, r in collected.records.items() if not (settings.retry_errors and r.error is not None)}
     items = [(p, s) for p, s in work_items(problems, settings.n_samples, shard) if (p.id, s) not in done]
-    log.info("shard %d/%d: %d attempts to run, %d already done", shard.rank, shard.world, len(items), len(done))
+    log.info("shard %d/%d: %d attempts to run, %d already done", shard.rank, shard.world, len(items),
+             len(done))
     own_systems = systems is None
     ctx_systems = systems or build_systems(cfg["systems"], cfg.get("engine"), only=method.uses_systems)
-    ctx = Context(systems=ctx_systems, seed=settings.seed, shared={"n_attempts": len(items)})
+    ctx = Context(systems=ctx_systems, seed=settings.seed, n_attempts=len(items))
     method.prepare(problems, settings.n_samples, ctx)
-    if getattr(method, "needs_all_in_flight", False) and settings.max_concurrency < len(items):
+    concurrency = settings.max_concurrency
+    if method.dataset_wide and concurrency < len(items):
         # Dataset-wide routing waits for every attempt's scores; the engines still batch.
         log.info("dataset-wide router: running all %d attempts concurrently", len(items))
-        settings.max_concurrency = max(1, len(items))
-    writer = RecordWriter(path)
-    try:
-        with Grader(timeout_s=float(cfg.get("grading", {}).get("timeout_s", 5.0))) as grader:
-            ctx.grader = grader
-            asyncio.run(_run_and_close(method, items, ctx, grader, writer, settings, own_systems, on_record))
-    finally:
-        writer.close()
-    (run_dir / f".shard{shard.rank:04d}-of-{shard.world:04d}.done").write_text("ok\n")
+        concurrency = max(1, len(items))
+    with RecordWriter(run_dir.shard_file(shard.rank, shard.world)) as writer, \
+            Grader(timeout_s=settings.grading_timeout_s) as grader:
+        ctx.grader = grader
+        asyncio.run(_run_and_close(method, items, ctx, grader, writer, concurrency, settings,
+                                   own_systems, on_record))
+    run_dir.done_marker(shard.rank, shard.world).write_text("ok\n")
+    if shard.source == "slurm_array":
+        log.info("array task %d/%d done; when all are, run: scale-finalize %s", shard.rank, shard.world,
+                 run_dir.path)
+        return None
     if not shard.is_main:
         return None
-    # Launcher ranks run side by side: wait for them. Slurm array tasks may not: merge later.
-    wait = 7 * 24 * 3600.0 if shard.source == "launcher" else 0.0
-    return finalize(run_dir, expected=len(problems) * settings.n_samples, world=shard.world, wait_s=wait)
+    if shard.world > 1:  # launcher ranks run side by side: wait for the others
+        wait_for_shards(run_dir, shard.world)
+    return finalize(run_dir.path, problems=problems, n_samples=settings.n_samples)
 
 
-async def _run_and_close(method, items, ctx, grader, writer, settings, own_systems, on_record) -> None:
+async def _run_and_close(method: Method, items: list[tuple[Problem, int]], ctx: Context, grader: Grader,
+                         writer: RecordWriter, concurrency: int, settings: RunSettings, own_systems: bool,
+                         on_record: OnRecord | None) -> None:
     try:
-        await run_items(method, items, ctx, grader, writer, settings.max_concurrency, settings.progress,
-                        on_record)
+        await run_items(method, items, ctx, grader, writer, concurrency, settings.progress, on_record,
+                        settings.max_error_fraction)
     finally:
         if own_systems:
             await ctx.systems.aclose()
-
-
-def finalize(run_dir: Path, expected: int, world: int = 1, wait_s: float = 0.0) -> dict[str, Any]:
-    """Merge shards (when all are done), write metrics.json and report.md; return metrics."""
-    deadline = time.time() + wait_s
-    while world > 1 and len(list(run_dir.glob(f".shard*-of-{world:04d}.done"))) < world:
-        if time.time() > deadline:
-            log.warning("not all %d shards are done yet; metrics cover what exists", world)
-            break
-        time.sleep(1)
-    if world > 1:
-        merge_shards(run_dir)
-    records = read_records(run_dir / RECORDS)
-    metrics = compute_metrics(records, expected_attempts=expected)
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    return metrics
-
-
-def method_kwargs(method_cfg: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
-    """Method kwargs; SCALE also takes the difficulty and router nodes."""
-    kwargs = dict(method_cfg)
-    if cfg.get("method", {}).get("name") == "scale" and "difficulty" in cfg:
-        kwargs["difficulty"] = dict(cfg["difficulty"])
-        kwargs["router"] = dict(cfg.get("router", {}))
-    return kwargs

@@ -14,9 +14,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import importlib
-import importlib.util
-import inspect
 import json
 import re
 import shlex
@@ -30,36 +27,29 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from scale.build import build, check_kwargs, import_target
 from scale.data import BENCHMARKS
-from scale.difficulty.base import build_scorer
-from scale.engine.registry import engine_class
-from scale.methods.base import build_method
-from scale.paths import REPO_ROOT
-from scale.routing import build_router
-from scale.runner.run import method_kwargs
-from scale.systems import system_config_from_dict
+from scale.errors import ConfigError
+from scale.methods.base import Method
+from scale.paths import CONFIG_DIR
+from scale.runner.run import IDENTITY_KEYS
+from scale.systems import engine_node, system_config_from_dict
 
-# Methods registered in their own modules; import them so build_method knows them even
-# if scale/methods/__init__.py does not (yet) import them.
-for _mod in ("scale.methods.majority", "scale.methods.inftythink"):
-    if importlib.util.find_spec(_mod) is not None:
-        importlib.import_module(_mod)
-
-CONFIGS = REPO_ROOT / "configs"
+CONFIGS = CONFIG_DIR
 GROUPS = ("data", "systems", "engine", "method", "difficulty", "router")
 COMMAND_WORDS = ("scale-eval", "make", "python")
 
 TABLE1_SETUPS = ("qwen3_32b", "qwq_32b", "r1_llama_70b", "r1_qwen_32b")
 TABLE1_METHODS = {"cot": "cot", "inftythink": "inftythink", "majority": "majority", "scale": "scale"}
 TABLE1_DATASETS = ("aime24", "aime25", "amc23")
-# What a run computes (scale.runner.run.IDENTITY_KEYS): two configs equal on these are one run.
-IDENTITY_KEYS = ("data", "method", "difficulty", "router", "systems", "n_samples", "seed")
 
 # Group options that need a partner to build: openai needs a systems file with real model
-# names (the default smollm2 is an embedded model); router=random needs a fraction or a run.
+# names (the default smollm2 is an embedded model); router=random needs a fraction or a run;
+# the classifier scorer needs a trained adapter (method=cot leaves it out of the method).
 GROUP_EXTRAS = {
     ("engine", "openai"): ["systems=qwen3_32b"],
     ("router", "random"): ["router.fraction=0.5"],
+    ("difficulty", "classifier"): ["method=cot_s2"],
 }
 
 
@@ -120,24 +110,20 @@ def with_match_run(c: dict[str, Any], tmp_path: Path, s2_fraction: float = 0.5) 
     (stand_in / "metrics.json").write_text(json.dumps({"s2_fraction": s2_fraction}))
     c = copy.deepcopy(c)
     c["router"]["match_run"] = str(stand_in)
+    if isinstance(c["method"].get("router"), dict):  # SCALE's own copy of the router node
+        c["method"]["router"]["match_run"] = str(stand_in)
     return c
 
 
 def check_engine_node(name: str, merged: dict[str, Any]) -> None:
-    """What build_engine checks, minus the constructor call (which loads weights)."""
+    """What ``build`` checks for an engine (keys, types, required ones), minus the
+    constructor call, which would load weights."""
     node = dict(merged)
-    backend = node.pop("backend", None)
-    assert backend is not None, f"engine {name!r}: no backend"
-    params = inspect.signature(engine_class(backend).__init__).parameters
-    unknown = sorted(k for k in node if k not in params)
-    assert not unknown, f"engine {name!r} ({backend}): keys {unknown} not accepted"
-    required = sorted(
-        p.name for p in params.values()
-        if p.name not in ("self", "name") and p.default is inspect.Parameter.empty
-        and p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
-    )
-    missing = [k for k in required if node.get(k) in (None, "")]
-    assert not missing, f"engine {name!r} ({backend}): missing {missing}"
+    where = f"systems.engines.{name}"
+    cls = import_target(node.pop("_target_"), where)
+    check_kwargs(cls, node, where, supplied=("name",))
+    missing = [k for k in ("model",) if node.get(k) in (None, "")]
+    assert not missing, f"engine {name!r}: missing {missing}"
 
 
 def build_all(c: dict[str, Any]) -> None:
@@ -145,17 +131,17 @@ def build_all(c: dict[str, Any]) -> None:
     assert c["data"]["name"] in BENCHMARKS or c["data"].get("path"), c["data"]
     assert int(c["n_samples"]) >= 1
     assert c["run_dir"] and "${" not in str(c["run_dir"])
-    method_cfg = dict(c["method"])
-    method = build_method(method_cfg.pop("name"), **method_kwargs(method_cfg, c))
-    assert method.name == c["method"]["name"]
-    build_router(c["router"])
-    build_scorer(c["difficulty"])
+    method = build(c["method"], "method")
+    assert isinstance(method, Method) and method.name == c["method"]["name"]
+    build(c["router"], "router")
+    if c["difficulty"]["name"] != "classifier":  # it needs a trained adapter (see its own test)
+        build(c["difficulty"], "difficulty")
     systems = c["systems"]
     engines = dict(systems["engines"])
     for mode in ("s1", "s2"):
         sc = system_config_from_dict(systems[mode].get("name", mode), mode, systems[mode])
         assert sc.engine in engines, f"systems.{mode}.engine {sc.engine!r} not in {sorted(engines)}"
-        check_engine_node(sc.engine, {**dict(c.get("engine") or {}), **dict(engines[sc.engine] or {})})
+        check_engine_node(sc.engine, engine_node(c.get("engine") or {}, engines[sc.engine]))
 
 
 # --- every experiment, every sweep point ------------------------------------------------
@@ -205,12 +191,33 @@ def test_data_config_names_a_registered_benchmark(option):
     assert data.name in BENCHMARKS, f"configs/data/{option}.yaml: {data.name!r} not in BENCHMARKS"
 
 
-def test_table1_baseline_methods_are_registered():
-    from scale.methods.base import METHODS
+@pytest.mark.parametrize("option", sorted(p.stem for p in (CONFIGS / "method").glob("*.yaml")))
+def test_method_config_targets_a_method(option):
+    node = OmegaConf.load(CONFIGS / "method" / f"{option}.yaml")
+    cls = import_target(node["_target_"], "method")
+    assert issubclass(cls, Method)
 
-    missing = [m for m in TABLE1_METHODS.values() if m not in METHODS]
-    missing_cfg = [m for m in ("majority", "inftythink") if not (CONFIGS / "method" / f"{m}.yaml").is_file()]
-    assert not missing and not missing_cfg, f"methods {missing}, method configs {missing_cfg} missing"
+
+def test_classifier_slot_composes_and_asks_for_its_adapter():
+    """A new scorer is one module + one YAML: the classifier slot, composed with SCALE."""
+    c = resolve(compose_eval(["difficulty=classifier"]))
+    assert c["method"]["difficulty"] == c["difficulty"]
+    assert c["difficulty"]["_target_"] == "scale.difficulty.classifier.ClassifierScorer"
+    with pytest.raises(ConfigError, match=r"needs difficulty.adapter"):
+        build(c["method"], "method")
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("router.tau=abc", "router.tau: expected a number, got 'abc'"),
+    ("method.n_outlines=many", "method.n_outlines: expected an integer, got 'many'"),
+    ("difficulty.max_new_tokens=1.5", "difficulty.max_new_tokens: expected an integer, got 1.5"),
+    ("method.select=maybe", "method.select: expected true/false, got 'maybe'"),
+])
+def test_wrong_value_types_are_named(override, message):
+    c = resolve(compose_eval([override]))
+    with pytest.raises(ConfigError) as err:
+        build(c["method"], "method")
+    assert str(err.value) == message
 
 
 # --- documented commands -------------------------------------------------------------------
@@ -270,7 +277,7 @@ def test_table1_cells_run_what_their_names_say(setup):
             assert c["method"]["name"] == TABLE1_METHODS[method]
             assert c["run_dir"] == f"runs/table1/{stem}"
             if method == "scale":
-                assert c["router"] == {"name": "threshold", "tau": 0.5}
+                assert (c["router"]["name"], c["router"]["tau"]) == ("threshold", 0.5)
             else:  # on a thinking model the paper's baselines run on System 2
                 assert c["method"]["system"] == "s2"
             if method == "majority":  # one vote over 8 samples per problem, as in the paper
@@ -309,7 +316,9 @@ def test_random_control_matches_its_scale_run(setup, data):
     assert ctrl["router"]["match_run"] == cell["run_dir"]
     assert ctrl["run_dir"] != cell["run_dir"]
     for key in IDENTITY_KEYS:
-        if key != "router":
+        if key == "method":  # SCALE's method node holds its router: only that may differ
+            assert {**ctrl[key], "router": None} == {**cell[key], "router": None}
+        elif key != "router":
             assert ctrl[key] == cell[key], key
 
 

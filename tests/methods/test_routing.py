@@ -7,9 +7,18 @@ import json
 import random
 
 import pytest
+from omegaconf import OmegaConf
 
+from scale.build import build
 from scale.errors import ConfigError
-from scale.routing import build_router
+from scale.paths import CONFIG_DIR
+
+
+def build_router(cfg):
+    """The router of ``configs/router/<name>.yaml`` with ``cfg``'s other keys set on it."""
+    cfg = dict(cfg)
+    node = OmegaConf.to_container(OmegaConf.load(CONFIG_DIR / "router" / f"{cfg.pop('name')}.yaml"))
+    return build({**node, **cfg}, "router")
 
 
 def _route_all(router, score_lists: dict[str, list[float]]) -> dict[str, list[bool]]:
@@ -76,8 +85,10 @@ def test_random_matches_an_earlier_runs_fraction(tmp_path):
 @pytest.mark.parametrize(
     "cfg, word",
     [({"name": "threshold", "tau": 1.5}, "1.5"), ({"name": "fraction", "q": -0.1}, "-0.1"),
-     ({"name": "nope"}, "'nope'"), ({"name": "random"}, "router.fraction"),
-     ({"name": "threshold", "tua": 0.5}, "tua")],
+     ({"name": "threshold", "_target_": "scale.routing.Nope"}, "'Nope'"),
+     ({"name": "random"}, "router.fraction"),
+     ({"name": "threshold", "tua": 0.5}, "tua"), ({"name": "threshold", "tau": "abc"}, "router.tau: expected a number, got 'abc'"),
+     ({"name": "fraction", "q": True}, "router.q")],
 )
 def test_bad_router_config_named(cfg, word):
     with pytest.raises(ConfigError, match=word):

@@ -1,12 +1,12 @@
-"""Shard detection from the environment, record files, and metrics arithmetic."""
+"""Shard detection from the environment, and metrics arithmetic."""
 
 from __future__ import annotations
 
 import pytest
 
-from scale.errors import ConfigError, DataError
+from scale.errors import ConfigError
+from scale.rundir import Record
 from scale.runner.metrics import bootstrap_ci, compute_metrics
-from scale.runner.records import RecordWriter, merge_shards, read_records
 from scale.runner.shard import current_shard
 
 CLEAR = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT",
@@ -55,22 +55,34 @@ def test_bad_rank(env):
         current_shard()
 
 
-def _rec(pid: str, s: int, correct: bool, tok: int = 10, steps: int = 2, s2: int = 1) -> dict:
-    return {"problem_id": pid, "sample_idx": s, "correct": correct, "failures": ["no_answer"] if not correct else [],
-            "cost": {"tok_paper": tok, "tok_total": 2 * tok, "prompt_tokens": 5, "reasoning_tokens": 0,
-                     "seconds": 1.0, "n_steps": steps, "s2_steps": s2,
-                     "by_stage": {"solve": {"seconds": 1.0, "response_tokens": tok}}}}
+def _rec(pid: str, s: int, correct: bool, tok: int = 10, steps: int = 2, s2: int = 1,
+         error: dict | None = None) -> Record:
+    return Record(problem_id=pid, sample_idx=s, method="m", question="q", gold="1", answer="1",
+                  correct=correct, grade_reason="x", failures=["no_answer"] if not correct else [],
+                  cost={"tok_paper": tok, "tok_total": 2 * tok, "prompt_tokens": 5, "reasoning_tokens": 0,
+                        "seconds": 1.0, "n_steps": steps, "s2_steps": s2,
+                        "by_stage": {"solve": {"seconds": 1.0, "response_tokens": tok}}}, error=error)
 
 
 def test_metrics_pass1_averaged_over_samples():
     recs = [_rec("a", 0, True), _rec("a", 1, False), _rec("b", 0, True), _rec("b", 1, True)]
     m = compute_metrics(recs, expected_attempts=4)
-    assert m["accuracy"] == pytest.approx(0.75) and m["complete"]
-    assert m["tpi"] == pytest.approx(5.0) and m["s2_fraction"] == pytest.approx(0.5)
-    assert m["failures"] == {"no_answer": 1}
-    lo, hi = m["accuracy_ci95"]
+    assert m.accuracy == pytest.approx(0.75) and m.complete
+    assert m.tpi == pytest.approx(5.0) and m.s2_fraction == pytest.approx(0.5)
+    assert m.failures == {"no_answer": 1}
+    lo, hi = m.accuracy_ci95
     assert 0.5 <= lo <= 0.75 <= hi <= 1.0
-    assert not compute_metrics(recs, expected_attempts=5)["complete"]
+    assert not compute_metrics(recs, expected_attempts=5).complete
+
+
+def test_metrics_count_errors_and_give_both_accuracies():
+    boom = {"kind": "engine", "message": "server gone"}
+    recs = [_rec("a", 0, True), _rec("a", 1, False, error=boom), _rec("b", 0, True),
+            _rec("b", 1, False, error=boom), _rec("c", 0, False, error={"kind": "timeout", "message": "t"})]
+    m = compute_metrics(recs)
+    assert m.n_errors == 3 and m.errors == {"engine": 2, "timeout": 1}
+    assert m.accuracy == pytest.approx((0.5 + 0.5 + 0.0) / 3)  # errors count as wrong
+    assert m.accuracy_completed == pytest.approx(1.0)  # a and b, over their finished attempts
 
 
 def test_bootstrap_ci_brackets_the_mean_and_narrows():
@@ -78,27 +90,4 @@ def test_bootstrap_ci_brackets_the_mean_and_narrows():
     narrow = bootstrap_ci([1.0, 0.0] * 200)
     assert wide[0] < 0.5 < wide[1] and narrow[0] < 0.5 < narrow[1]
     assert (narrow[1] - narrow[0]) < (wide[1] - wide[0])
-
-
-def test_writer_repairs_torn_tail_and_merge_dedups(tmp_path):
-    w = RecordWriter(tmp_path / "records.shard0000-of-0002.jsonl")
-    w.write({"problem_id": "a", "sample_idx": 0})
-    w.close()
-    with (tmp_path / "records.shard0000-of-0002.jsonl").open("a") as fh:
-        fh.write('{"problem_id": "b", "sa')
-    w = RecordWriter(tmp_path / "records.shard0000-of-0002.jsonl")
-    w.write({"problem_id": "b", "sample_idx": 0})
-    w.close()
-    w = RecordWriter(tmp_path / "records.shard0001-of-0002.jsonl")
-    w.write({"problem_id": "c", "sample_idx": 0})
-    w.write({"problem_id": "a", "sample_idx": 0})
-    w.close()
-    merged = read_records(merge_shards(tmp_path))
-    assert [(r["problem_id"], r["sample_idx"]) for r in merged] == [("a", 0), ("b", 0), ("c", 0)]
-
-
-def test_corrupt_middle_line_is_an_error(tmp_path):
-    f = tmp_path / "records.jsonl"
-    f.write_text('{"problem_id": "a", "sample_idx": 0}\nnot json\n{"problem_id": "b", "sample_idx": 0}\n')
-    with pytest.raises(DataError, match="records.jsonl:2"):
-        read_records(f)
+    assert bootstrap_ci([1.0] * 7) == (1.0, 1.0)

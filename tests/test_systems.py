@@ -8,15 +8,16 @@ import copy
 import pytest
 from omegaconf import OmegaConf
 
-from scale.engine.registry import build_engine, build_systems
+from scale.build import build
 from scale.errors import ConfigError, ModelNotFoundError
-from scale.paths import REPO_ROOT
+from scale.paths import CONFIG_DIR
+from scale.systems import build_systems
 
-HF = {"backend": "hf", "max_batch_size": 4}
+HF = {"_target_": "scale.engine.hf_engine.HFEngine", "max_batch_size": 4}
 
 
 def _cfg(name: str = "tiny_qwen3") -> dict:
-    return OmegaConf.to_container(OmegaConf.load(REPO_ROOT / "configs" / "systems" / f"{name}.yaml"))
+    return OmegaConf.to_container(OmegaConf.load(CONFIG_DIR / "systems" / f"{name}.yaml"))
 
 
 @pytest.mark.tiny
@@ -76,11 +77,23 @@ def test_unknown_keys_named():
     cfg = _cfg()
     cfg["s1"]["sampling"]["temprature"] = 0.3
     assert "temprature" in _err(cfg)
-    assert "max_batch" in _err(_cfg(), defaults={"backend": "hf", "max_batch": 4})
+    assert "max_batch" in _err(_cfg(), defaults={**HF, "max_batch": 4})
 
 
-def test_unknown_backend_named():
-    assert "'vllm-magic'" in _err(_cfg(), defaults={"backend": "vllm-magic"})
+def test_wrong_types_named_with_key_value_and_expectation():
+    cfg = _cfg()
+    cfg["s2"]["sampling"]["temperature"] = "hot"
+    assert _err(cfg) == "systems.s2.sampling.temperature: expected a number, got 'hot'"
+    cfg = _cfg()
+    cfg["s1"]["context_length"] = "40k"
+    assert _err(cfg) == "systems.s1.context_length: expected an integer or null, got '40k'"
+    assert _err(
+        _cfg(), defaults={**HF, "max_batch_size": "four"}) == "systems.engines.main.max_batch_size: expected an integer, got 'four'"
+
+
+def test_unknown_engine_target_named():
+    assert "'scale.engine.vllm_magic'" in _err(_cfg(), defaults={"_target_": "scale.engine.vllm_magic.Engine"})
+    assert "missing _target_" in _err(_cfg(), defaults={"max_batch_size": 4})
 
 
 def test_missing_model_named():
@@ -102,4 +115,5 @@ def test_unknown_system_in_only():
 
 def test_openai_engine_rejects_bad_url():
     with pytest.raises(ConfigError, match="ftp://x"):
-        build_engine("e", {"backend": "openai", "base_url": "ftp://x", "model": "m"})
+        build({"_target_": "scale.engine.openai_engine.OpenAIEngine", "base_url": "ftp://x", "model": "m"},
+              "systems.engines.e")

@@ -1,0 +1,190 @@
+"""Reading and writing a run directory (layout in ``docs/run_dir.md``).
+
+``records.jsonl`` is append-only, one flushed line per finished attempt; shards of a
+multi-process or Slurm-array run write ``records.shardRRRR-of-WWWW.jsonl`` until
+``scale-finalize`` merges them. Every reader goes through :class:`RunDir`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from scale.errors import DataError
+from scale.rundir.schema import Metrics, Record
+
+log = logging.getLogger(__name__)
+
+RECORDS = "records.jsonl"
+SHARD_GLOB = "records.shard*-of-*.jsonl"
+
+
+def read_records(path: Path) -> list[Record]:
+    """Records in ``path``; a torn last line (the process was killed mid-write) is dropped."""
+    if not path.is_file():
+        return []
+    out: list[Record] = []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for i, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            raw = json.loads(line)
+        except json.JSONDecodeError:
+            if i == len(lines):
+                log.warning("%s:%d: dropping a torn last line (interrupted write)", path, i)
+                continue
+            raise DataError(f"{path}:{i}: corrupt record line (not JSON)") from None
+        out.append(Record.from_dict(raw, f"{path}:{i}"))
+    return out
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write atomically (temp file + rename): a reader never sees half a file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # per process: shards may race
+    tmp.write_text(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+class RecordWriter:
+    """Append-only writer; every record is flushed and fsynced before the next one."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._repair_tail()
+        self._fh = path.open("a", encoding="utf-8")
+
+    def _repair_tail(self) -> None:
+        # Drop a torn last line so the next append starts on a clean line.
+        if not self.path.is_file():
+            return
+        data = self.path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            with self.path.open("r+b") as fh:
+                fh.truncate(data.rfind(b"\n") + 1)
+
+    def write(self, record: Record) -> None:
+        self._fh.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> RecordWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass
+class Collected:
+    """Every record of a run dir, one per key, and what did not fit."""
+
+    records: dict[tuple[str, int], Record] = field(default_factory=dict)
+    conflicts: list[tuple[str, int]] = field(default_factory=list)  # same key, different content
+    sources: list[Path] = field(default_factory=list)
+
+
+class RunDir:
+    """Paths and readers of one run directory."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.path)!r})"
+
+    config = property(lambda self: self.path / "config.json")
+    env = property(lambda self: self.path / "env.json")
+    records = property(lambda self: self.path / RECORDS)
+    metrics = property(lambda self: self.path / "metrics.json")
+    report = property(lambda self: self.path / "report.md")
+
+    def shard_file(self, rank: int, world: int) -> Path:
+        return self.records if world == 1 else self.path / f"records.shard{rank:04d}-of-{world:04d}.jsonl"
+
+    def shard_files(self) -> list[Path]:
+        return sorted(self.path.glob(SHARD_GLOB))
+
+    def done_marker(self, rank: int, world: int) -> Path:
+        return self.path / f".shard{rank:04d}-of-{world:04d}.done"
+
+    def done_markers(self, world: int | None = None) -> list[Path]:
+        pattern = ".shard*-of-*.done" if world is None else f".shard*-of-{world:04d}.done"
+        return sorted(self.path.glob(pattern))
+
+    # -- config ---------------------------------------------------------------------
+    def read_config(self) -> dict[str, Any]:
+        if not self.config.is_file():
+            raise DataError(f"{self.path}: not a run directory (no config.json)")
+        try:
+            return json.loads(self.config.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as err:
+            raise DataError(f"{self.config}: malformed JSON ({err.msg} at line {err.lineno})") from None
+
+    def write_config(self, cfg: dict[str, Any]) -> None:
+        write_json(self.config, cfg)
+
+    # -- records --------------------------------------------------------------------
+    def collect(self) -> Collected:
+        """Records from records.jsonl and every shard file, one per (problem, sample).
+
+        The same attempt in two files with the same content (a merge interrupted before
+        its shard files were removed) counts once; a successful record supersedes an error
+        record of the same attempt (``retry_errors=true``); other differences are conflicts.
+        """
+        out = Collected()
+        for src in [self.records, *self.shard_files()]:
+            if not src.is_file():
+                continue
+            out.sources.append(src)
+            for rec in read_records(src):
+                old = out.records.get(rec.key)
+                if old is None or (old.error is not None and rec.error is None):
+                    out.records[rec.key] = rec  # a retried attempt supersedes its error record
+                elif rec.error is not None and old.error is None:
+                    continue
+                elif old.error is not None:
+                    out.records[rec.key] = rec  # two failures: the later one stands
+                elif old.to_dict() != rec.to_dict():
+                    out.conflicts.append(rec.key)
+        return out
+
+    def done_keys(self) -> set[tuple[str, int]]:
+        """(problem, sample) pairs finished in any file of this run dir (errors included)."""
+        return set(self.collect().records)
+
+    def write_merged(self, records: Iterable[Record]) -> None:
+        """Replace records.jsonl by ``records`` (sorted by key), then drop the shard files."""
+        tmp = self.path / f".{RECORDS}.tmp"
+        with tmp.open("w", encoding="utf-8") as fh:
+            for rec in sorted(records, key=lambda r: r.key):
+                fh.write(json.dumps(rec.to_dict(), ensure_ascii=False) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.records)
+        for shard in self.shard_files():
+            shard.unlink()
+        for marker in self.done_markers():
+            marker.unlink()
+
+    # -- metrics --------------------------------------------------------------------
+    def write_metrics(self, metrics: Metrics) -> None:
+        write_json(self.metrics, metrics.to_dict())
+
+    def read_metrics(self) -> Metrics:
+        if not self.metrics.is_file():
+            raise DataError(f"{self.path}: no metrics.json (run scale-finalize {self.path})")
+        try:
+            raw = json.loads(self.metrics.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as err:
+            raise DataError(f"{self.metrics}: malformed JSON ({err.msg} at line {err.lineno})") from None
+        return Metrics.from_dict(raw, str(self.metrics))

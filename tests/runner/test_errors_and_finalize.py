@@ -1,0 +1,145 @@
+"""The runner's bookkeeping over a scripted engine: failed attempts, retries, shards, finalize.
+
+(Real models, kill -9 and ``accelerate launch``: test_resume_and_shards.py.)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from scale.cli.finalize import main as finalize_main
+from scale.data import load_benchmark
+from scale.errors import ConfigError, EngineError
+from scale.rundir import RunDir, read_records
+from scale.runner.finalize import IncompleteRun, finalize
+from scale.runner.run import TooManyErrors, run_eval
+from scale.testing import Rule, ScriptedEngine, scripted_systems
+from scale.testing.config import compose
+
+PROBLEMS = load_benchmark("demo", limit=5)
+SHARD_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT",
+             "SLURM_ARRAY_TASK_MIN", "SUBMITIT_EXECUTOR", "SCALE_SHARD_BY_ARRAY")
+
+
+@pytest.fixture(autouse=True)
+def single_process(monkeypatch):
+    for key in SHARD_ENV:
+        monkeypatch.delenv(key, raising=False)
+    return monkeypatch
+
+
+def engine(*failing: int, error: Exception | None = None) -> ScriptedEngine:
+    """Answers every stage; solving problem i (for i in ``failing``) raises ``error``."""
+    fail = [Rule(stage="solve", pattern=re.escape(PROBLEMS[i].question[:40]),
+                 error=error or EngineError("HTTP 500 after 4 retries")) for i in failing]
+    return ScriptedEngine([
+        *fail,
+        Rule(stage="decompose", reply=json.dumps({"step1": "Find the total", "step2": "Answer"})),
+        Rule(stage="select", reply="Outline 1"),
+        Rule(stage="score", reply="0.3"),
+        Rule(stage="solve", reply=right_answer),
+    ])
+
+
+def right_answer(request) -> str:
+    text = json.dumps(request.messages)
+    (problem,) = [p for p in PROBLEMS if json.dumps(p.question[:40])[1:-1] in text]
+    return f"so \\boxed{{{problem.answer}}}"
+
+
+def config(run_dir, *overrides: str) -> dict:
+    return compose("experiment=debug", "data.limit=5", f"run_dir={run_dir}", "runner.progress=false",
+                   *overrides)
+
+
+def solved(eng: ScriptedEngine) -> set[str]:
+    """Problems whose steps this engine was asked to solve."""
+    return {p.id for p in PROBLEMS for r in eng.sent("solve")
+            if json.dumps(p.question[:40])[1:-1] in json.dumps(r.messages)}
+
+
+def test_a_failed_attempt_is_recorded_and_a_retry_redoes_only_it(tmp_path):
+    run_dir = tmp_path / "run"
+    metrics = run_eval(config(run_dir), systems=scripted_systems(engine(2)))
+    records = read_records(run_dir / "records.jsonl")
+    assert len(records) == 5 and metrics.complete
+    (failed,) = [r for r in records if r.error is not None]
+    assert failed.problem_id == PROBLEMS[2].id and not failed.correct
+    assert failed.error == {"kind": "engine", "message": "HTTP 500 after 4 retries"}
+    assert metrics.n_errors == 1 and metrics.errors == {"engine": 1}
+    assert metrics.accuracy == pytest.approx(4 / 5) and metrics.accuracy_completed == 1.0
+    # A plain rerun finds nothing to do; retry_errors=true redoes only the failed attempt.
+    again = engine()
+    run_eval(config(run_dir), systems=scripted_systems(again))
+    assert solved(again) == set()
+    retry = engine()
+    metrics = run_eval(config(run_dir, "runner.retry_errors=true"), systems=scripted_systems(retry))
+    assert solved(retry) == {PROBLEMS[2].id}
+    assert metrics.n_errors == 0 and metrics.n_attempts == 5
+    assert all(r.error is None for r in read_records(run_dir / "records.jsonl"))
+
+
+def test_too_many_errors_stop_the_run_with_one_line(tmp_path):
+    run_dir = tmp_path / "run"
+    with pytest.raises(TooManyErrors) as err:
+        run_eval(config(run_dir, "runner.max_concurrency=1"), systems=scripted_systems(engine(0, 1, 3)))
+    line = str(err.value)
+    assert "\n" not in line and "max_error_fraction=0.2" in line
+    assert "commonest error (2x) engine: HTTP 500 after 4 retries" in line
+    kept = read_records(run_dir / "records.jsonl")  # finished work is not lost
+    assert len(kept) >= 2 and sum(r.error is not None for r in kept) == 2
+
+
+def test_a_config_error_inside_an_attempt_stops_at_once(tmp_path):
+    with pytest.raises(ConfigError, match="broken"):
+        run_eval(config(tmp_path / "run"), systems=scripted_systems(engine(1, error=ConfigError("broken"))))
+
+
+def test_array_shards_then_finalize_equal_one_process(tmp_path, single_process):
+    reference = tmp_path / "single"
+    run_eval(config(reference), systems=scripted_systems(engine()))
+    run_dir = tmp_path / "array"
+    single_process.setenv("SLURM_ARRAY_TASK_COUNT", "2")
+    single_process.setenv("SLURM_ARRAY_TASK_ID", "1")
+    assert run_eval(config(run_dir), systems=scripted_systems(engine())) is None  # tasks never merge
+    assert not (run_dir / "metrics.json").exists()
+    with pytest.raises(IncompleteRun, match=r"3 of 5 attempts have no record: demo-"):
+        finalize(run_dir)
+    assert finalize_main([str(run_dir)]) == 1
+    single_process.setenv("SLURM_ARRAY_TASK_ID", "0")
+    run_eval(config(run_dir), systems=scripted_systems(engine()))
+    assert finalize_main([str(run_dir)]) == 0
+    merged = read_records(run_dir / "records.jsonl")
+    assert not RunDir(run_dir).shard_files()
+    ref = read_records(reference / "records.jsonl")
+    assert [(r.key, r.answer, r.trace) for r in merged] == [(r.key, r.answer, r.trace) for r in ref]
+    assert (run_dir / "report.md").read_text().count("| accuracy |") == 1
+
+
+def test_a_single_process_rerun_counts_work_done_in_shard_files(tmp_path, single_process):
+    run_dir = tmp_path / "run"
+    single_process.setenv("SLURM_ARRAY_TASK_COUNT", "2")
+    single_process.setenv("SLURM_ARRAY_TASK_ID", "0")
+    run_eval(config(run_dir), systems=scripted_systems(engine()))
+    for key in ("SLURM_ARRAY_TASK_COUNT", "SLURM_ARRAY_TASK_ID"):
+        single_process.delenv(key)
+    rest = engine()
+    metrics = run_eval(config(run_dir), systems=scripted_systems(rest))
+    assert solved(rest) == {PROBLEMS[1].id, PROBLEMS[3].id}  # shard 0 did problems 0, 2, 4
+    assert metrics.complete and metrics.n_attempts == 5
+    keys = [r.key for r in read_records(run_dir / "records.jsonl")]
+    assert keys == sorted({(p.id, 0) for p in PROBLEMS})
+
+
+def test_finalize_names_conflicting_attempts(tmp_path):
+    run_dir = tmp_path / "run"
+    run_eval(config(run_dir), systems=scripted_systems(engine()))
+    rec = read_records(run_dir / "records.jsonl")[0]
+    rec.answer = "different"
+    with (run_dir / "records.shard0001-of-0002.jsonl").open("w") as fh:
+        fh.write(json.dumps(rec.to_dict()) + "\n")
+    with pytest.raises(Exception, match=f"recorded twice with different content: {rec.problem_id}#0"):
+        finalize(run_dir)

@@ -1,0 +1,205 @@
+"""Every command and override that README.md and docs/ mention is run or composed here.
+
+Commands come from fenced code blocks and inline code spans. Evaluation commands
+(``scale-eval``, ``python -m scale.cli.eval``, ``scale-demo``) and bare overrides
+(``router.tau=0.3``) are composed through Hydra against the shipped configs, as the CLI
+composes them, and their method/router/scorer are built; ``make`` targets are dry-run;
+console scripts and ``scripts/*.py`` are run with ``--help``. A command of a kind this
+file does not know fails the test, so new docs get checked too.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.errors import HydraException
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from scale.build import build
+from scale.paths import CONFIG_DIR, REPO_ROOT
+
+DOCS = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
+# Top-level configs a bare override may belong to (eval.yaml, and e.g. train_difficulty.yaml).
+PRIMARY_CONFIGS = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+EVAL = ("scale-eval", "python -m scale.cli.eval", "scale-demo", "python -m scale.cli.demo")
+HELP = ("scale-finalize", "python -m scale.cli.finalize", "scale-report", "python -m scale.cli.report")
+# Shell lines that are about the environment, not this project's interface.
+SKIP = ("pip ", "pip3 ", "cd ", "export ", "git ", "source ", "ln ", "cp ", "ls ", "cat ", ".venv/bin/pip ")
+OVERRIDE = re.compile(r"^[+~]{0,2}(?P<key>[a-z_][\w.]*(?:/[\w.]+)?)=\S.*$")
+GROUPS = sorted(p.name for p in CONFIG_DIR.iterdir() if p.is_dir())
+
+
+def _roots() -> set[str]:
+    """Keys an override may start with: config groups and every primary config's top-level keys."""
+    import yaml
+
+    roots = set(GROUPS) | {"hydra"}
+    for name in PRIMARY_CONFIGS:
+        data = yaml.safe_load((CONFIG_DIR / f"{name}.yaml").read_text()) or {}
+        roots |= {k for k in data if k != "defaults"}
+    return roots
+
+
+ROOTS = _roots()
+PLACEHOLDER = re.compile(r"\b(?:[A-Z][A-Z0-9_]{1,}|N|M|K|X)\b")
+
+
+def _spans(text: str) -> tuple[list[str], list[str]]:
+    """(command lines from fenced blocks, inline code spans) of one Markdown file."""
+    lines: list[str] = []
+    for block in re.findall(r"```[a-z]*\n(.*?)```", text, re.S):
+        joined = re.sub(r"\\\n\s*", " ", block)
+        for line in joined.splitlines():
+            line = line.split(" #", 1)[0].strip()
+            if line and not line.startswith("#"):
+                lines.append(line)
+    prose = re.sub(r"```.*?```", "", text, flags=re.S)
+    inline = [s.strip() for s in re.findall(r"`([^`\n]+)`", prose)]
+    return lines, inline
+
+
+def _items() -> list[tuple[str, str]]:
+    out: set[tuple[str, str]] = set()
+    for doc in DOCS:
+        lines, inline = _spans(doc.read_text(encoding="utf-8"))
+        name = doc.relative_to(REPO_ROOT).as_posix()
+        for line in lines:
+            if _kind(line) is not None:
+                out.add((name, line))
+        for span in inline:
+            if _kind(span) is not None:
+                out.add((name, span))
+    return sorted(out)
+
+
+def _kind(text: str) -> str | None:
+    if text.startswith(EVAL):
+        return "eval"
+    if text.startswith(HELP):
+        return "help"
+    if re.match(r"^make [a-z]", text) or text == "make":
+        return "make"
+    if re.match(r"^(python|\.venv/bin/python|accelerate launch.*) scripts/\w+\.py", text):
+        return "script"
+    if text.startswith(SKIP):
+        return None
+    tokens = text.split()
+    matches = [OVERRIDE.match(t) for t in tokens]
+    if tokens and all(matches) and all(m["key"].split(".")[0].split("/")[0] in ROOTS for m in matches):
+        return "override"
+    if re.match(r"^(scale-\w+ |sbatch \S+\.sbatch|bash slurm/)", text):
+        return "unknown"
+    return None
+
+
+ITEMS = _items()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _hydra():
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
+        yield
+
+
+def _compose(config_name: str, overrides: list[str]) -> dict:
+    cfg = compose(config_name=config_name, overrides=overrides)
+    return OmegaConf.to_container(cfg, resolve=True)
+
+
+def _eval_overrides(command: str) -> list[str]:
+    words = shlex.split(command)
+    prog = 3 if words[0] == "python" else 1
+    args = [w for w in words[prog:] if w not in ("-m", "--multirun", "...")]
+    if "--config-dir" in args:  # a folder on the user's disk (the flag itself: test_packaging.py)
+        i = args.index("--config-dir")
+        del args[i:i + 2]
+        args = [a for a in args if not a.startswith("experiment=")]
+    if words[0] in ("scale-demo",) or "scale.cli.demo" in command:
+        args = ["experiment=demo", *args]
+    return args
+
+
+def _build_parts(c: dict, command: str) -> None:
+    """Build what needs no model: the method (with its scorer and router)."""
+    if PLACEHOLDER.search(command) or c.get("router", {}).get("match_run") or \
+            c.get("difficulty", {}).get("name") == "classifier":
+        return  # a placeholder value, a run dir or an adapter that only exists on the user's disk
+    build(c["method"], "method")
+
+
+def _alternatives(tokens: list[str]) -> list[list[str]]:
+    """``method=cot_s1|cot_s2`` is prose for two overrides: check each."""
+    out: list[list[str]] = [[]]
+    for token in tokens:
+        key, _, value = token.partition("=")
+        options = value.split("|") if "|" in value and not value.startswith(("[", "{")) else [value]
+        out = [[*prefix, f"{key}={v}"] for prefix in out for v in options]
+    return out
+
+
+def _check_override(doc: str, text: str, overrides: list[str]) -> None:
+    """An inline override must compose with some primary config, maybe after picking the
+    option of its group it belongs to (``router.match_run=...`` needs ``router=random``)."""
+    errors = []
+    for name in PRIMARY_CONFIGS:
+        group = overrides[0].lstrip("+~").split(".")[0]
+        choices = [[]] + ([[f"{group}={o.stem}"] for o in sorted((CONFIG_DIR / group).glob("*.yaml"))]
+                          if name == "eval" and group in GROUPS and "." in overrides[0] else [])
+        for extra in choices:
+            try:
+                c = _compose(name, [*extra, *overrides])
+            except (HydraException, OmegaConfBaseException) as err:
+                errors.append(f"{name} {extra}: {str(err).splitlines()[0]}")
+                continue
+            if name == "eval":
+                _build_parts(c, text)
+            return
+    pytest.fail(f"{doc}: `{text}` composes with no config: {errors}")
+
+
+def _run(cmd: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, check=False)
+
+
+def test_docs_mention_commands():
+    kinds = {_kind(t) for _, t in ITEMS}
+    assert {"eval", "make", "override"} <= kinds, kinds
+
+
+@pytest.mark.parametrize(("doc", "text"), ITEMS, ids=[f"{d}: {t[:60]}" for d, t in ITEMS])
+def test_documented_command_runs_or_composes(doc, text):
+    kind = _kind(text)
+    if kind == "eval":
+        c = _compose("eval", _eval_overrides(text))
+        _build_parts(c, text)
+    elif kind == "override":
+        for variant in _alternatives(shlex.split(text)):
+            _check_override(doc, text, variant)
+    elif kind == "make":
+        target = text.split()[1] if len(text.split()) > 1 else "help"
+        proc = _run(["make", "-n", target.split("=")[0]] if "=" not in target else ["make", "-n", *text.split()[1:]])
+        assert proc.returncode == 0, f"{doc}: `{text}`: {proc.stderr[-500:]}"
+    elif kind == "help":
+        words = shlex.split(text)
+        module = "scale.cli." + (words[2].split(".")[-1] if words[0] == "python" else words[0].split("-", 1)[1])
+        proc = _run([sys.executable, "-m", module, "--help"])
+        assert proc.returncode == 0, f"{doc}: `{text}`: {proc.stderr[-500:]}"
+    elif kind == "script":
+        script = next(w for w in shlex.split(text) if w.startswith("scripts/") and w.endswith(".py"))
+        assert (REPO_ROOT / script).is_file(), f"{doc}: `{text}`: no {script}"
+        proc = _run([sys.executable, script, "--help"])
+        assert proc.returncode == 0, f"{doc}: `{text}`: {proc.stderr[-500:]}"
+    else:
+        pytest.fail(f"{doc}: `{text}` is a command this test does not know how to check; teach it")
+
+
+def test_placeholder_pattern_sees_placeholders():
+    assert PLACEHOLDER.search("router.match_run=RUN_DIR") and not PLACEHOLDER.search("router.tau=0.3")
+    assert Path(CONFIG_DIR / "eval.yaml").is_file()
