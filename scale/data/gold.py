@@ -50,7 +50,8 @@ def has_final_answer(text: str) -> bool:
 
 
 def normalize_gold(raw: object) -> str:
-    """Gold answer as a clean string: ``27.0 -> "27"``, ``"... #### 1,234" -> "1234"``, ``"$x$" -> "x"``.
+    """Gold answer as a clean string: ``27.0 -> "27"``, ``"... #### 1,234" -> "1234"``,
+    ``"$x$" -> "x"``.
 
     A worked solution with a box (MATH's ``solution`` field) gives its last box's content.
     Raises ValueError naming the value if it is None, empty, a bool or not a str/number.

@@ -10,8 +10,10 @@ from typing import Any
 class Problem:
     """One benchmark problem with a normalised gold answer.
 
-    ``condition`` optionally holds the givens apart from the final question (SCALE's
-    decomposition replaces its outline's last step by the question).
+    ``question`` is always the whole problem text. Pre-split rows (the SCALE authors' format:
+    ``condition`` + ``question``) also keep their parts: ``condition`` holds the givens and
+    ``final_question`` the final sub-question (SCALE's decomposition replaces its outline's
+    last step by it); both are None for ordinary rows.
     """
 
     id: str
@@ -19,3 +21,4 @@ class Problem:
     answer: str
     condition: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    final_question: str | None = None

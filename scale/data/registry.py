@@ -33,23 +33,79 @@ def register(spec: BenchmarkSpec) -> BenchmarkSpec:
     return spec
 
 
-register(BenchmarkSpec("aime24", "HuggingFaceH4/aime_2024", "train", "aime24.jsonl",
-                       "problem", "answer", id_field="id", expected_rows=30))
-register(BenchmarkSpec("aime25", "math-ai/aime25", "test", "aime25.jsonl",
-                       "problem", "answer", expected_rows=30))
-register(BenchmarkSpec("amc23", "math-ai/amc23", "test", "amc23.jsonl",
-                       "problem", "answer", id_field="id", expected_rows=40,
-                       alt_question_fields=("question",)))
-register(BenchmarkSpec("math500", "HuggingFaceH4/MATH-500", "test", "math500.jsonl",
-                       "problem", "answer", id_field="unique_id", expected_rows=500))
-register(BenchmarkSpec("gsm8k", "openai/gsm8k", "test", "gsm8k.jsonl",
-                       "question", "answer", id_field="idx", hub_config="main",
-                       expected_rows=1319))
-register(BenchmarkSpec("gsm8k_train", "openai/gsm8k", "train", "gsm8k_train.jsonl",
-                       "question", "answer", hub_config="main", expected_rows=7473))
+register(
+    BenchmarkSpec(
+        "aime24",
+        "HuggingFaceH4/aime_2024",
+        "train",
+        "aime24.jsonl",
+        "problem",
+        "answer",
+        id_field="id",
+        expected_rows=30,
+    )
+)
+register(
+    BenchmarkSpec(
+        "aime25", "math-ai/aime25", "test", "aime25.jsonl", "problem", "answer", expected_rows=30
+    )
+)
+register(
+    BenchmarkSpec(
+        "amc23",
+        "math-ai/amc23",
+        "test",
+        "amc23.jsonl",
+        "problem",
+        "answer",
+        id_field="id",
+        expected_rows=40,
+        alt_question_fields=("question",),
+    )
+)
+register(
+    BenchmarkSpec(
+        "math500",
+        "HuggingFaceH4/MATH-500",
+        "test",
+        "math500.jsonl",
+        "problem",
+        "answer",
+        id_field="unique_id",
+        expected_rows=500,
+    )
+)
+register(
+    BenchmarkSpec(
+        "gsm8k",
+        "openai/gsm8k",
+        "test",
+        "gsm8k.jsonl",
+        "question",
+        "answer",
+        id_field="idx",
+        hub_config="main",
+        expected_rows=1319,
+    )
+)
+register(
+    BenchmarkSpec(
+        "gsm8k_train",
+        "openai/gsm8k",
+        "train",
+        "gsm8k_train.jsonl",
+        "question",
+        "answer",
+        hub_config="main",
+        expected_rows=7473,
+    )
+)
 # Written for this project: short multi-step word problems for offline demos.
-register(BenchmarkSpec("demo", "", "", "demo.jsonl", "question", "answer", id_field="id",
-                       expected_rows=10))
+register(
+    BenchmarkSpec(
+        "demo", "", "", "demo.jsonl", "question", "answer", id_field="id", expected_rows=10
+    )
+)
 
 
 def get_spec(name: str) -> BenchmarkSpec:

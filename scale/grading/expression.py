@@ -44,7 +44,8 @@ _TOKEN_RE = re.compile(
 # Kinds next to which a space does not end a run (LaTeX ignores spaces; "3 + 4", "2 \pi").
 _SPACE_OK = frozenset({"op", "opcmd", "cmd", "text", "env"})
 _UNARY = frozenset({"-", "+", "−", "\\pm", "\\mp"})
-_MATHY_RE = re.compile(r"\d|\\(?:pi|infty|sqrt|frac|dfrac|tfrac|binom|begin)(?![A-Za-z])|[π∞√]")
+_VALUE_CMDS = "pi|infty|sqrt|frac|dfrac|tfrac|binom|begin"
+_MATHY_RE = re.compile(rf"\d|\\(?:{_VALUE_CMDS})(?![A-Za-z])|[π∞√]")
 _THOUSANDS_RE = re.compile(r"-?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?")
 
 
@@ -107,7 +108,11 @@ def _finish(text: str, run: list[_Tok], unclosed: list[int]) -> Expr | None:
     """Turn one run of tokens into an expression, or None if it holds no value."""
     if unclosed:  # "(the answer 5": keep what follows the last bracket left open
         run = run[unclosed[-1] + 1 :]
-    while run and run[0].kind in ("op", "opcmd", "comma") and text[run[0].start : run[0].end] not in _UNARY:
+    while (
+        run
+        and run[0].kind in ("op", "opcmd", "comma")
+        and text[run[0].start : run[0].end] not in _UNARY
+    ):
         run = run[1:]
     while run and run[-1].kind in ("op", "opcmd", "comma"):
         run = run[:-1]

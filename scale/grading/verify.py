@@ -245,7 +245,7 @@ class Grader:
     # -- public API -----------------------------------------------------------------
 
     def equivalent(self, a: str, b: str) -> tuple[bool, str]:
-        """Whether answer strings ``a`` (reference) and ``b`` (candidate) are mathematically equal."""
+        """Whether answers ``a`` (reference) and ``b`` (candidate) are mathematically equal."""
         fast = fast_equivalent(a, b)
         if fast is not None:
             return fast

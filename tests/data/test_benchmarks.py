@@ -9,7 +9,14 @@ import pytest
 from scale.data import BENCHMARKS, load_benchmark
 from scale.errors import DataError
 
-EXPECTED = {"aime24": 30, "aime25": 30, "amc23": 40, "math500": 500, "gsm8k": 1319, "gsm8k_train": 7473}
+EXPECTED = {
+    "aime24": 30,
+    "aime25": 30,
+    "amc23": 40,
+    "math500": 500,
+    "gsm8k": 1319,
+    "gsm8k_train": 7473,
+}
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -47,13 +54,21 @@ def test_demo_set_ships_with_package():
 
 def test_local_path_overrides_source(tmp_path):
     f = tmp_path / "mine.jsonl"
-    f.write_text('{"problem": "1+1?", "answer": 2}\n\n{"question": "2+2?", "answer": "4"}\n')
+    f.write_text('{"problem": "1+1?", "answer": 2}\n\n{"problem": "2+2?", "answer": "4"}\n')
     problems = load_benchmark(path=f)
     assert [p.answer for p in problems] == ["2", "4"]
-    # A named set's mapping applies to a local copy of it.
+    assert [p.id for p in problems] == ["mine-1", "mine-3"]  # the file's name, line numbers
+    # A local copy of a named set: its own fields are read, the name labels the problems.
     g = tmp_path / "gsm.jsonl"
     g.write_text(json.dumps({"question": "q", "answer": "work\n#### 1,234"}) + "\n")
-    assert load_benchmark("gsm8k", path=g)[0].answer == "1234"
+    (problem,) = load_benchmark("gsm8k", path=g)
+    assert (problem.answer, problem.id) == ("1234", "gsm8k-1")
+
+
+def test_field_map_comes_from_the_first_row(tmp_path):
+    f = tmp_path / "mixed.jsonl"
+    f.write_text('{"problem": "1+1?", "answer": 2}\n{"question": "2+2?", "answer": "4"}\n')
+    assert _err(path=f) == f"{f}:2: missing field 'problem'"
 
 
 def _err(**kwargs) -> str:
@@ -80,7 +95,9 @@ def test_missing_field_names_line_and_field(tmp_path):
     assert _err(path=f) == f"{f}:2: missing field 'answer'"
     g = tmp_path / "noq.jsonl"
     g.write_text('{"answer": "1"}\n')
-    assert "noq.jsonl:1: missing field 'problem'" in _err(path=g)
+    msg = _err(path=g)
+    assert "noq.jsonl:1: missing field 'problem' (also tried 'question', 'prompt')" in msg
+    assert "the row has 'answer'" in msg and "data.fields.question=NAME" in msg
 
 
 def test_non_object_row(tmp_path):

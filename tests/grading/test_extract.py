@@ -57,7 +57,9 @@ def test_extract_boxed_all(text: str, expected: list[str]) -> None:
         pytest.param(
             "so the answer is 0.5. Done", "0.5", "final_answer_phrase", id="decimal-not-sentence"
         ),
-        pytest.param("I computed 12 then 1,234 in total", "1234", "last_expression", id="last-number"),
+        pytest.param(
+            "I computed 12 then 1,234 in total", "1234", "last_expression", id="last-number"
+        ),
         pytest.param("x went from 3 to -7", "-7", "last_expression", id="negative-number"),
         pytest.param(r"\boxed{1+", "1", "last_expression", id="unbalanced-falls-back"),
         pytest.param("no digits at all", None, "none", id="nothing"),
@@ -136,8 +138,9 @@ def test_many_unbalanced_boxes_stay_fast() -> None:
     ("text", "answer"),
     [
         pytest.param("Final Answer: The largest $n$ is 34.", "34", id="after-is"),
-        pytest.param("Final Answer: The final answer is $12$. I hope it is correct.", "12",
-                     id="minerva"),
+        pytest.param(
+            "Final Answer: The final answer is $12$. I hope it is correct.", "12", id="minerva"
+        ),
         pytest.param("The answer is 42 apples.", "42", id="leading-number"),
         pytest.param("The answer is 5 since 2+3 = 5.", "5", id="leading-not-later"),
         pytest.param("The answer is: there are 3 solutions.", "3", id="after-are"),
@@ -147,8 +150,11 @@ def test_many_unbalanced_boxes_stay_fast() -> None:
         pytest.param("Final answer: (C)", "(C)", id="choice"),
         pytest.param("**Final Answer:**\n\n$$\n\\frac{5}{6}\n$$", "\\frac{5}{6}", id="next-line"),
         pytest.param("The final answer: the sum equals 210.", "210", id="equals-word"),
-        pytest.param("Final Answer: the minimum is $-\\frac{9}{4}$, attained at $x = 1$.",
-                     "-\\frac{9}{4}", id="first-after-is"),
+        pytest.param(
+            "Final Answer: the minimum is $-\\frac{9}{4}$, attained at $x = 1$.",
+            "-\\frac{9}{4}",
+            id="first-after-is",
+        ),
     ],
 )
 def test_phrase_cuts_the_answer_out(text: str, answer: str) -> None:
@@ -164,14 +170,20 @@ def test_phrase_cuts_the_answer_out(text: str, answer: str) -> None:
         pytest.param("the pair is (7, 6).", "(7, 6)", id="tuple"),
         pytest.param("we need x \\geq 5", "x \\geq 5", id="relation"),
         pytest.param("the set is [2, \\infty).", "[2, \\infty)", id="interval"),
-        pytest.param("$\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix}$",
-                     "\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix}", id="matrix"),
+        pytest.param(
+            "$\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix}$",
+            "\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix}",
+            id="matrix",
+        ),
         pytest.param("so 48/2 = 24 clips", "24", id="after-equals"),
         pytest.param("it is $2 \\pi$ wide", "2 \\pi", id="space-before-command"),
         pytest.param("I got 5 m", "5", id="unit-letter"),
         pytest.param("$x = 3$ and so the total is 12.", "12", id="later-plain-number"),
-        pytest.param("the point $\\left( 3, \\frac{\\pi}{2} \\right)$",
-                     "\\left( 3, \\frac{\\pi}{2} \\right)", id="left-right"),
+        pytest.param(
+            "the point $\\left( 3, \\frac{\\pi}{2} \\right)$",
+            "\\left( 3, \\frac{\\pi}{2} \\right)",
+            id="left-right",
+        ),
         pytest.param("the discount is 25%.", "25%", id="percent"),
         pytest.param("pairs (option C) are fine 7", "7", id="words-in-brackets"),
         pytest.param("The total is $18.", "18", id="currency-dollar"),
@@ -186,27 +198,61 @@ def test_last_expression(text: str, answer: str) -> None:
     ("text", "answer", "how"),
     [
         pytest.param("$x=\\boxed{1}$ or $x=\\boxed{-2}$", "1, -2", "boxed_last_of_n", id="or"),
-        pytest.param("$\\boxed{2}$, $\\boxed{3}$, and $\\boxed{5}$.", "2, 3, 5", "boxed_last_of_n",
-                     id="commas-and"),
-        pytest.param("x_1 = \\boxed{2},\\quad x_2 = \\boxed{3}", "2, 3", "boxed_last_of_n",
-                     id="subscripts"),
-        pytest.param("\\boxed{1} \\text{ or } \\boxed{-2}", "1, -2", "boxed_last_of_n",
-                     id="text-or"),
+        pytest.param(
+            "$\\boxed{2}$, $\\boxed{3}$, and $\\boxed{5}$.",
+            "2, 3, 5",
+            "boxed_last_of_n",
+            id="commas-and",
+        ),
+        pytest.param(
+            "x_1 = \\boxed{2},\\quad x_2 = \\boxed{3}", "2, 3", "boxed_last_of_n", id="subscripts"
+        ),
+        pytest.param(
+            "\\boxed{1} \\text{ or } \\boxed{-2}", "1, -2", "boxed_last_of_n", id="text-or"
+        ),
         pytest.param("\\boxed{5} and \\boxed{5}", "5", "boxed_last_of_n", id="duplicates"),
-        pytest.param("First \\boxed{3}, wait, actually \\boxed{4}.", "4", "boxed_last_of_n",
-                     id="words-between"),
-        pytest.param("a = \\boxed{3} and the area is \\boxed{12}", "12", "boxed_last_of_n",
-                     id="and-then-words"),
-        pytest.param("\\boxed{12} so far; the final answer is 7.", "7", "final_answer_phrase",
-                     id="final-phrase-after-box"),
-        pytest.param("The final answer is 7. Re-check: \\boxed{8}.", "8", "boxed",
-                     id="box-after-final-phrase"),
-        pytest.param("\\boxed{6}. To check the answer: 2 \\cdot 3 = 6.", "6", "boxed",
-                     id="plain-answer-phrase-does-not-override"),
-        pytest.param("\\boxed{5}. I hope the final answer is correct.", "5", "boxed",
-                     id="final-phrase-without-math"),
-        pytest.param("The final answer is $\\boxed{24}$.\nThe final answer is 24.", "24", "boxed",
-                     id="phrase-repeats-box"),
+        pytest.param(
+            "First \\boxed{3}, wait, actually \\boxed{4}.",
+            "4",
+            "boxed_last_of_n",
+            id="words-between",
+        ),
+        pytest.param(
+            "a = \\boxed{3} and the area is \\boxed{12}",
+            "12",
+            "boxed_last_of_n",
+            id="and-then-words",
+        ),
+        pytest.param(
+            "\\boxed{12} so far; the final answer is 7.",
+            "7",
+            "final_answer_phrase",
+            id="final-phrase-after-box",
+        ),
+        pytest.param(
+            "The final answer is 7. Re-check: \\boxed{8}.",
+            "8",
+            "boxed",
+            id="box-after-final-phrase",
+        ),
+        pytest.param(
+            "\\boxed{6}. To check the answer: 2 \\cdot 3 = 6.",
+            "6",
+            "boxed",
+            id="plain-answer-phrase-does-not-override",
+        ),
+        pytest.param(
+            "\\boxed{5}. I hope the final answer is correct.",
+            "5",
+            "boxed",
+            id="final-phrase-without-math",
+        ),
+        pytest.param(
+            "The final answer is $\\boxed{24}$.\nThe final answer is 24.",
+            "24",
+            "boxed",
+            id="phrase-repeats-box",
+        ),
     ],
 )
 def test_final_boxes_and_order(text: str, answer: str, how: str) -> None:

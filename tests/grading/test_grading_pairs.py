@@ -24,7 +24,9 @@ KNOWN_MISSES = {
 
 def _param(pair: Pair) -> object:
     key = f"{pair.cls}/{pair.id}"
-    marks = [pytest.mark.xfail(reason=KNOWN_MISSES[key], strict=True)] if key in KNOWN_MISSES else []
+    marks = (
+        [pytest.mark.xfail(reason=KNOWN_MISSES[key], strict=True)] if key in KNOWN_MISSES else []
+    )
     return pytest.param(pair, id=key, marks=marks)
 
 
