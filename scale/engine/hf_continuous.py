@@ -10,9 +10,9 @@ as is; what it does not, this module adds through its per-request logits-process
   (the same draw as the other schedulers: counter-based, keyed by seed and position)
   and hands the manager a one-hot row, which its greedy step picks. The uniform number
   is computed on the host from the request's state, so nothing syncs inside the step.
-- stop strings: a stop string that is one token of the vocabulary (``</think>``) joins the
-  request's end-of-turn ids and ends it in the manager; any other is watched on the
-  streamed tokens and the request is cancelled the step it appears.
+- stop strings: a stop string that is one added token (``</think>``) joins the request's
+  end-of-turn ids and ends it in the manager; any other is watched on the streamed
+  tokens and the request is cancelled the step it appears.
 
 A reader thread routes the manager's outputs to the callers' event loops; a caller that
 is cancelled cancels its request. Differences from the other schedulers: a top-p nucleus
@@ -197,12 +197,16 @@ class ContinuousScheduler:
             raise
 
     def _split_stops(self, stops: tuple[str, ...]) -> tuple[list[int], list[str]]:
-        """Stop strings that are one vocabulary token (ended by the manager) and the others."""
+        """Stop strings that are one added token like ``</think>`` (ended by the manager) and the others.
+
+        Only added tokens qualify: their text never comes out of other tokens, while a plain
+        vocabulary piece ("ry") can end a longer token ("ory") that a token id would miss.
+        """
+        added = {t.content: i for i, t in self.tokenizer.added_tokens_decoder.items()}
         ids, other = [], []
         for stop in stops:
-            enc = self.tokenizer(stop, add_special_tokens=False)["input_ids"]
-            if len(enc) == 1 and self.tokenizer.decode(enc) == stop:
-                ids.append(enc[0])
+            if stop in added:
+                ids.append(added[stop])
             else:
                 other.append(stop)
         return ids, other

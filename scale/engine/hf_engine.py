@@ -204,15 +204,13 @@ class HFEngine(Engine):
             completion.meta.update(thinking_tokens=len(thought), thinking_cap=think_cap)
             return completion
         forced = think.stop_string is None  # budget ran out before the model closed the thought
-        if forced:
-            thought = thought + close_ids
-        answer_cap = min(budget.answer_tokens, room - len(thought))
-        if answer_cap < 1:  # the window ends with the thought
-            res = RowResult(thought, "length")
-            completion = self._completion(prompt, thought, res, True)
-            completion.forced = forced
+        closed = thought + close_ids if forced else thought
+        answer_cap = min(budget.answer_tokens, room - len(closed))
+        if answer_cap < 1:  # the window ends with the thought: no room to close it and answer
+            completion = self._completion(prompt, thought, RowResult(thought, "length"), True)
             completion.meta.update(thinking_tokens=len(thought), thinking_cap=think_cap, answer_cap=0)
             return completion
+        thought = closed
         sampling = request.sampling
         if sampling.seed is not None:
             sampling = dataclasses.replace(sampling, seed=derive_seed(sampling.seed, 1))
@@ -330,6 +328,7 @@ class HFEngine(Engine):
         budget = self.kv_budget
         assert budget is not None
         merged = False
+        rows_before, width_before = len(batch), batch.width
         try:
             batch.drop(lambda s: not s.ticket.future.cancelled())
             done += batch.admit([j.row for j in admit], admit)
@@ -341,12 +340,12 @@ class HFEngine(Engine):
                 done += batch.step()
                 budget.tick()
         except torch.OutOfMemoryError as err:
-            rows, width = len(batch), batch.width
             lost = batch.take_lost()
             newcomers = [] if merged else admit
             prefill = sum(len(j.row.prompt_ids) for j in newcomers)
-            budget.on_oom(rows + len(newcomers), max([width, *(len(j.row.prompt_ids) for j in newcomers)]),
-                          prefill if newcomers else 0)
+            rows = max(rows_before, len(batch) + len(lost)) + len(newcomers)
+            width = max([width_before, batch.width, *(len(j.row.prompt_ids) for j in newcomers)])
+            budget.on_oom(rows, width, prefill)
             batch.prefixes.clear()
             _empty_cache(self.model)
             log.warning("out of memory at %d rows x %d tokens (+%d prompt tokens joining); KV budget now "

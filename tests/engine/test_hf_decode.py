@@ -14,10 +14,10 @@ import pytest
 import torch
 
 from scale.engine.hf_batching import Row, generate_rows
-from scale.engine.hf_decode import DecodeBatch
+from scale.engine.hf_decode import DecodeBatch, _GrowLayer
 from scale.engine.hf_engine import HFEngine
 from scale.engine.types import GenerationRequest, SamplingParams
-from scale.errors import ConfigError
+from scale.errors import ConfigError, EngineError
 
 pytestmark = pytest.mark.tiny
 
@@ -117,18 +117,100 @@ def test_cancelled_caller_leaves_the_batch(engine):
     assert _same(got, _alone(engine, keep))
 
 
-def test_out_of_memory_restarts_rows_in_smaller_batches(engine, monkeypatch):
-    reqs = [_req(f"Memory {i}", 6 + i, temperature=0.8, seed=i) for i in range(4)]
+def test_finished_rows_resolve_when_freeing_their_cache_fails(tiny_model_dir, monkeypatch):
+    """An out-of-memory error while a finished row's cache row is freed must not lose that row."""
+    engine = HFEngine("tiny-qwen3", max_batch_size=8, scheduler="iteration")
+    reqs = [_req("Short.", 2), _req("A bit longer.", 6), _req("The longest of the three.", 9)]
     alone = [_alone(engine, r) for r in reqs]
-    real_step, calls = DecodeBatch.step, {"n": 0}
+    real_evict, real_assign = DecodeBatch._evict, _GrowLayer.assign
+    state = {"armed": False, "fired": 0}
 
-    def flaky_step(self):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise torch.OutOfMemoryError("CUDA out of memory (injected)")
-        return real_step(self)
+    def evict(self, gone):
+        state["armed"] = state["fired"] == 0  # the first eviction's cache copy fails
+        try:
+            return real_evict(self, gone)
+        finally:
+            state["armed"] = False
 
-    monkeypatch.setattr(DecodeBatch, "step", flaky_step)
+    def assign(self, keys, values):
+        if state["armed"]:
+            state["armed"] = False
+            state["fired"] += 1
+            raise torch.OutOfMemoryError("CUDA out of memory (injected into the eviction copy)")
+        return real_assign(self, keys, values)
+
+    monkeypatch.setattr(DecodeBatch, "_evict", evict)
+    monkeypatch.setattr(_GrowLayer, "assign", assign)
+
+    async def run():
+        return await asyncio.wait_for(asyncio.gather(*(engine.generate(r) for r in reqs)), timeout=60)
+
+    out = asyncio.run(run())
+    assert state["fired"] == 1
+    # The row that had finished came back; the others were restarted and redrew the same tokens.
+    assert all(_same(a, b) for a, b in zip(out, alone))
+
+
+def _flaky_forward(engine, monkeypatch, fail_at: set[int]):
+    """Make the model's forward raise CUDA out-of-memory at the given decode calls (1-based)."""
+    real = engine.model.forward
+    seen = {"decode": 0, "prefill_rows": [], "budgets": []}
+
+    def forward(*args, **kwargs):
+        ids = kwargs["input_ids"]
+        if ids.shape[1] == 1:
+            seen["decode"] += 1
+            seen["budgets"].append(engine.kv_budget.budget)
+            if seen["decode"] in fail_at:
+                raise torch.OutOfMemoryError("CUDA out of memory (injected)")
+        else:
+            seen["prefill_rows"].append(ids.shape[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(engine.model, "forward", forward)
+    return seen
+
+
+def test_out_of_memory_preempts_the_newest_row_and_capacity_returns(tiny_model_dir, monkeypatch):
+    engine = HFEngine("tiny-qwen3", max_batch_size=8, scheduler="iteration", prefix_cache_tokens=0,
+                      oom_quiet_steps=4)
+    budget = engine.kv_budget
+    budget.cap = budget.budget = budget.projected(8, 64)  # room for 8 rows of 64 tokens
+    reqs = [_req(f"Memory test number {i}.", 12 + i, temperature=0.8, seed=i) for i in range(4)]
+    alone = [_alone(engine, r) for r in reqs]
+    seen = _flaky_forward(engine, monkeypatch, fail_at={3, 4})
+
+    async def run():
+        engine.batch_sizes.clear()
+        out = await asyncio.wait_for(asyncio.gather(*(engine.generate(r) for r in reqs)), timeout=120)
+        return out, list(engine.batch_sizes)
+
+    out, sizes = asyncio.run(run())
+    # Each out-of-memory step pre-empts only the newest row: 4 rows, then 3, then 2 keep decoding.
+    assert sizes[:5] == [4, 4, 4, 3, 2], sizes
+    assert budget.oom_count == 2 and min(seen["budgets"]) < budget.cap
+    # The two pre-empted rows are prefilled again, nobody else: no row is lost or restarted twice.
+    assert seen["prefill_rows"][0] == 4 and sum(seen["prefill_rows"][1:]) == 2, seen["prefill_rows"]
+    # Pre-empted rows restart and, seeded, redraw the same tokens.
+    assert all(_same(a, b) for a, b in zip(out, alone))
+    # After quiet steps the budget is back to its cap, and the batch fills again.
+    more = [_req(f"After the storm {i}.", 12) for i in range(6)]
+
+    async def again():
+        engine.batch_sizes.clear()
+        await asyncio.gather(*(engine.generate(r) for r in more))
+        return list(engine.batch_sizes)
+
+    assert budget.budget == budget.cap and not budget.shrunk
+    assert max(asyncio.run(again())) == 6
+
+
+def test_rows_are_admitted_by_kv_memory(tiny_model_dir):
+    engine = HFEngine("tiny-qwen3", max_batch_size=8, scheduler="iteration", prefix_cache_tokens=0)
+    budget = engine.kv_budget
+    budget.cap = budget.budget = budget.projected(2, 48)  # room for two rows of up to 48 tokens
+    reqs = [_req(f"Admission by memory, request {i}.", 6) for i in range(4)]
+    alone = [_alone(engine, r) for r in reqs]
 
     async def run():
         engine.batch_sizes.clear()
@@ -136,9 +218,15 @@ def test_out_of_memory_restarts_rows_in_smaller_batches(engine, monkeypatch):
         return out, list(engine.batch_sizes)
 
     out, sizes = asyncio.run(run())
-    assert sizes[:3] == [4, 4, 4] and max(sizes[3:]) == 2, sizes
-    # Restarted rows redraw the same seeded tokens.
+    assert max(sizes) == 2, sizes
     assert all(_same(a, b) for a, b in zip(out, alone))
+
+
+def test_one_row_too_big_for_the_device_fails_with_its_size(tiny_model_dir, monkeypatch):
+    engine = HFEngine("tiny-qwen3", scheduler="iteration", prefix_cache_tokens=0)
+    _flaky_forward(engine, monkeypatch, fail_at=set(range(1, 1000)))
+    with pytest.raises(EngineError, match=r"out of memory with a single row \(\d+ prompt tokens, budget 8\)"):
+        asyncio.run(asyncio.wait_for(engine.generate(_req("Too big.", 8)), timeout=60))
 
 
 def test_failed_step_fails_its_callers_and_the_engine_serves_on(engine, monkeypatch):
@@ -159,7 +247,7 @@ def test_failed_step_fails_its_callers_and_the_engine_serves_on(engine, monkeypa
         return failed, after
 
     failed, after = asyncio.run(run())
-    assert all(isinstance(f, RuntimeError) and "kernel exploded" in str(f) for f in failed)
+    assert all(isinstance(f, RuntimeError) and "kernel exploded" in str(f) for f in failed), failed
     assert after.response_tokens == 4
 
 

@@ -6,8 +6,10 @@ import asyncio
 
 import pytest
 
+from scale.engine.hf_batching import Row
 from scale.engine.hf_engine import HFEngine
-from scale.engine.reasoning import split_reasoning
+from scale.engine.hf_sampling import derive_seed
+from scale.engine.reasoning import THINK_CLOSE, split_reasoning
 from scale.engine.types import BudgetForcing, GenerationRequest, SamplingParams
 from scale.errors import ConfigError
 from scale.ledger import Ledger
@@ -16,9 +18,12 @@ from scale.systems import System, SystemConfig
 pytestmark = pytest.mark.tiny
 
 
-@pytest.fixture(scope="module", params=["iteration", "static"])
+@pytest.fixture(scope="module", params=["iteration", "static", "continuous"])
 def engine(request, tiny_model_dir):
-    return HFEngine("tiny-qwen3", max_batch_size=8, scheduler=request.param)
+    # continuous: a small paged cache (the default reserves a share of free memory, GBs on CPU)
+    engine = HFEngine("tiny-qwen3", max_batch_size=8, scheduler=request.param, cb_cache_tokens=8192)
+    yield engine
+    asyncio.run(engine.aclose())
 
 
 def _req(i: int, max_new: int = 12, thinking: bool = False, **kw) -> GenerationRequest:
@@ -40,7 +45,8 @@ def test_batched_greedy_equals_one_by_one(engine):
         return batched, sizes, single
 
     batched, sizes, single = asyncio.run(run())
-    assert max(sizes) > 1, f"requests were not batched: {sizes}"
+    if engine.scheduler != "continuous":  # the manager batches inside transformers
+        assert max(sizes) > 1, f"requests were not batched: {sizes}"
     for b, s, r in zip(batched, single, reqs):
         assert (b.text, b.reasoning, b.response_tokens) == (s.text, s.reasoning, s.response_tokens)
         # Per-request budgets are honoured inside one batch.
@@ -147,3 +153,66 @@ def test_seeded_sampling_is_batch_invariant(engine):
     assert alone.text == in_batch.text and alone.response_tokens == in_batch.response_tokens
     other_seed = asyncio.run(engine.generate(_req(4, max_new=10, temperature=0.8, top_p=0.9, top_k=50, seed=8)))
     assert other_seed.text != alone.text
+
+
+def test_forced_answer_draws_with_its_own_seed(engine):
+    """Budget forcing: the answer phase draws with a seed derived from the request's, not the same one."""
+    sampling = SamplingParams(max_new_tokens=99, temperature=1.0, seed=42)
+    req = GenerationRequest(({"role": "user", "content": "Think: 9 * 9?"},), sampling, {"enable_thinking": True},
+                            budget=BudgetForcing(thinking_tokens=6, answer_tokens=8))
+    close = engine.tokenizer("\n</think>\n\n", add_special_tokens=False)["input_ids"]
+
+    async def run():
+        forced = await engine.generate(req)
+        prompt = engine.render(req, open_thought=True)
+        thought = (await engine._submit(Row(prompt, 6, (THINK_CLOSE,), sampling))).token_ids + close
+        answers = {}
+        for name, seed in (("derived", derive_seed(42, 1)), ("same", 42)):
+            row = Row(prompt + thought, 8, (), SamplingParams(max_new_tokens=8, temperature=1.0, seed=seed))
+            answers[name] = (await engine._submit(row)).token_ids
+        return forced, answers
+
+    forced, answers = asyncio.run(run())
+    assert forced.forced and forced.response_tokens == 6 + len(close) + 8
+    decode = engine.tokenizer.decode
+    assert forced.text == decode(answers["derived"], skip_special_tokens=True).strip()
+    assert answers["derived"] != answers["same"]
+
+
+def _ctx_req(context_length, margin=0, max_new=20, budget=None):
+    return GenerationRequest(({"role": "user", "content": "Context window test."},), SamplingParams(max_new_tokens=max_new),
+                             {"enable_thinking": budget is not None}, budget=budget, context_length=context_length,
+                             context_margin=margin)
+
+
+def test_context_window_caps_every_call(engine):
+    prompt = len(engine.render(_ctx_req(None)))
+    capped = asyncio.run(engine.generate(_ctx_req(prompt + 7, margin=2)))
+    assert capped.response_tokens == 5 and capped.finish_reason == "length"
+    assert capped.meta["max_new_tokens"] == 5
+    roomy = asyncio.run(engine.generate(_ctx_req(prompt + 1000, margin=2, max_new=6)))
+    assert roomy.response_tokens == 6 and roomy.meta["max_new_tokens"] == 6
+
+
+def test_prompt_without_room_is_a_context_overflow(engine):
+    prompt = len(engine.render(_ctx_req(None)))
+    for length, margin in ((prompt, 0), (prompt + 3, 3), (prompt - 10, 0)):
+        c = asyncio.run(engine.generate(_ctx_req(length, margin)))
+        assert (c.finish_reason, c.text, c.response_tokens, c.prompt_tokens) == ("context_overflow", "", 0, prompt)
+        assert c.meta["max_new_tokens"] == 0
+
+
+def test_forced_thought_and_answer_fit_the_window(engine):
+    budget = BudgetForcing(thinking_tokens=30, answer_tokens=6)
+    prompt = len(engine.render(_ctx_req(None, budget=budget), open_thought=True))
+    close = len(engine.tokenizer(budget.close_text, add_special_tokens=False)["input_ids"])
+    c = asyncio.run(engine.generate(_ctx_req(prompt + 20, budget=budget)))
+    # The thought leaves room for the closing text and the whole answer budget.
+    assert c.forced and c.meta["thinking_cap"] == 20 - close - 6
+    assert c.response_tokens == 20 and c.meta["answer_cap"] == 6
+    tight = asyncio.run(engine.generate(_ctx_req(prompt + 3, budget=budget)))
+    assert tight.response_tokens <= 3
+
+
+def test_auto_scheduler_is_iteration_on_cpu(tiny_model_dir):
+    assert HFEngine("tiny-qwen3", scheduler="auto").scheduler == "iteration"

@@ -1,0 +1,86 @@
+"""engine.scheduler=continuous: one persistent transformers manager, fed as requests arrive (tier 2).
+
+    pytest tests/engine/test_hf_continuous.py
+
+The behaviour shared with the other schedulers (greedy and seeded sampling equal alone
+and batched, stop strings, budget forcing, context caps) runs in test_hf_engine.py and
+test_hf_schedulers.py; this file covers what is particular to the manager.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from scale.engine.hf_engine import HFEngine
+from scale.engine.types import GenerationRequest, SamplingParams
+
+pytestmark = pytest.mark.tiny
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_model_dir):
+    engine = HFEngine("tiny-qwen3", scheduler="continuous", cb_cache_tokens=8192)
+    yield engine
+    asyncio.run(engine.aclose())
+
+
+def _req(text: str, max_new: int, **kw) -> GenerationRequest:
+    return GenerationRequest(({"role": "user", "content": text},), SamplingParams(max_new_tokens=max_new, **kw),
+                             {"enable_thinking": False})
+
+
+def test_one_manager_serves_every_sampling_setting(engine):
+    reqs = [_req("greedy", 4), _req("hot", 5, temperature=1.2, seed=1), _req("nucleus", 6, temperature=0.7, top_p=0.8),
+            _req("top-k", 7, temperature=0.5, top_k=5, seed=2)]
+
+    async def run():
+        out = await asyncio.gather(*(engine.generate(r) for r in reqs))
+        first = engine.continuous.manager
+        out += await asyncio.gather(*(engine.generate(r) for r in reqs))
+        return out, first
+
+    out, first = asyncio.run(run())
+    assert [c.response_tokens for c in out] == [4, 5, 6, 7] * 2
+    assert engine.continuous.manager is first
+    assert sum(t.name == "hf-continuous-results" for t in threading.enumerate()) == 1
+
+
+def test_requests_join_while_a_long_one_runs(engine):
+    long = _req("Tell a long story about numbers.", 300)
+    late = [_req("Hi.", 4), _req("Short one, sampled.", 6, temperature=0.9, seed=3)]
+
+    async def run():
+        order: list[str] = []
+
+        async def tagged(name, req):
+            c = await engine.generate(req)
+            order.append(name)
+            return c
+
+        first = asyncio.create_task(tagged("long", long))
+        await asyncio.sleep(0.3)  # the long request is decoding
+        assert not first.done()
+        rest = await asyncio.gather(*(tagged(f"late{i}", r) for i, r in enumerate(late)))
+        return await first, rest, order
+
+    got_long, got_late, order = asyncio.run(run())
+    assert order[-1] == "long", f"late requests waited for the long one: {order}"
+    assert got_long.response_tokens == 300 and [c.response_tokens for c in got_late] == [4, 6]
+
+
+def test_cancelled_caller_cancels_its_request(engine):
+    async def run():
+        task = asyncio.create_task(engine.generate(_req("Cancel me.", 2000)))
+        await asyncio.sleep(0.3)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return await engine.generate(_req("Still serving.", 5))
+
+    before = engine.continuous.cancelled_total
+    after = asyncio.run(run())
+    assert engine.continuous.cancelled_total == before + 1 and after.response_tokens == 5
+    assert not engine.continuous._requests  # nothing left waiting for a result
