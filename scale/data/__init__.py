@@ -2,12 +2,10 @@
 
 from scale.data.fields import FieldMap
 from scale.data.gold import normalize_gold
-from scale.data.label import data_label, register_resolver
+from scale.data.label import data_label
 from scale.data.load import load_benchmark, load_from_config, source_path
 from scale.data.problem import Problem
 from scale.data.registry import BENCHMARKS, BenchmarkSpec, get_spec
-
-register_resolver()  # configs/data/*.yaml name a path's run after the file (scale/data/label.py)
 
 __all__ = [
     "BENCHMARKS",

@@ -18,7 +18,7 @@ from scale.data.gold import has_final_answer, normalize_gold
 from scale.data.label import data_label
 from scale.data.problem import Problem
 from scale.data.readers import Row, read_rows
-from scale.data.registry import BenchmarkSpec, get_spec
+from scale.data.registry import BENCHMARKS, BenchmarkSpec, get_spec
 from scale.errors import DataError
 from scale.paths import shared_data_dir
 
@@ -142,16 +142,24 @@ def load_benchmark(
     """Problems of benchmark ``name``, or of the file ``path``, in file order.
 
     With ``path`` the file brings its own fields (``fields`` entries, else detected from the
-    first row) and ``name`` only labels the problems (default: the file's name). Without a
-    local file a registered set is loaded from the Hub. Rows repeating an id (one per sample)
-    merge into one problem when question and answer agree.
+    first row) and its name labels the problems (``math500-<id>``); ``name`` is not used then
+    (in a config it names the run). Without a local file a registered set is loaded from the
+    Hub. Rows repeating an id (one per sample) merge into one problem when question and
+    answer agree.
     """
     if not name and path is None:
         raise DataError("give a benchmark name (data.name) or a file (data.path)")
     limit = _check_limit(limit)
     if path is not None:
         source = Path(path).expanduser()
-        label = name or data_label(source)
+        label = data_label(source)
+        if name and name != label and name in BENCHMARKS:
+            log.warning(
+                "reading %s with its own fields; data.name=%r only names the run "
+                "(data.name=LABEL names it after the file)",
+                source,
+                name,
+            )
         rows = read_rows(source)
         spec_fields = None
     else:

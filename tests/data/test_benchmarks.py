@@ -58,11 +58,11 @@ def test_local_path_overrides_source(tmp_path):
     problems = load_benchmark(path=f)
     assert [p.answer for p in problems] == ["2", "4"]
     assert [p.id for p in problems] == ["mine-1", "mine-3"]  # the file's name, line numbers
-    # A local copy of a named set: its own fields are read, the name labels the problems.
+    # A local copy of a named set: its own fields are read, its name labels the problems.
     g = tmp_path / "gsm.jsonl"
     g.write_text(json.dumps({"question": "q", "answer": "work\n#### 1,234"}) + "\n")
     (problem,) = load_benchmark("gsm8k", path=g)
-    assert (problem.answer, problem.id) == ("1234", "gsm8k-1")
+    assert (problem.answer, problem.id) == ("1234", "gsm-1")
 
 
 def test_field_map_comes_from_the_first_row(tmp_path):

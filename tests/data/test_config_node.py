@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import ast
+import logging
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 import scale.data
-from scale.data import data_label, load_from_config
+from scale.data import data_label, load_benchmark, load_from_config
 from scale.data.fields import FIELD_KEYS
 from scale.data.load import CONFIG_KEYS
 from scale.errors import DataError
@@ -35,22 +36,31 @@ def _compose(overrides: list[str]) -> dict:
     return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
 
 
-def test_a_path_names_the_run_after_the_file(shared_data):
-    plain = _compose([])
-    assert plain["data"]["name"] == "demo"
+def test_readme_command_data_path_with_the_default_name(shared_data, caplog):
+    # scale-eval data.path=../shared/data/math500.jsonl: data.name stays "demo" (it names the
+    # run), the file is read with its own fields and labels the problems.
     cfg = _compose([f"data.path={shared_data / 'math500.jsonl'}", "data.limit=2"])
-    assert cfg["data"]["name"] == "math500"
-    assert "demo" not in cfg["name"] and "demo" not in cfg["run_dir"]
-    problems = load_from_config(cfg["data"])
-    assert [p.id.split("-")[0] for p in problems] == ["math500", "math500"]
-    named = _compose(["data=aime24", "data.path=/x/mine.parquet", "data.name=custom"])
-    assert named["data"]["name"] == "custom"
+    assert cfg["data"]["name"] == "demo"
+    with caplog.at_level(logging.INFO, logger="scale.data.load"):
+        problems = load_from_config(cfg["data"])
+    assert [p.id for p in problems] == [
+        "math500-test/precalculus/807.json",
+        "math500-test/intermediate_algebra/1994.json",
+    ]
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("fields question='problem'" in m for m in messages) == 1
+    assert any("data.name='demo' only names the run" in m for m in messages)
+    # The same file by path and by name gives the same ids: runs can be compared.
+    assert [p.id for p in load_benchmark("math500", limit=2)] == [p.id for p in problems]
 
 
 def test_fields_override_from_the_command_line(tmp_path):
     f = tmp_path / "own.jsonl"
     f.write_text('{"q": "What is 2+2?", "gold": "4"}\n')
-    cfg = _compose([f"data.path={f}", "data.fields.question=q", "data.fields.answer=gold"])
+    cfg = _compose(
+        [f"data.path={f}", "data.name=own", "data.fields.question=q", "data.fields.answer=gold"]
+    )
+    assert cfg["name"].endswith("-own")
     (p,) = load_from_config(cfg["data"])
     assert (p.id, p.question, p.answer) == ("own-1", "What is 2+2?", "4")
 

@@ -43,8 +43,7 @@ def test_shared_file_by_path_matches_the_registered_set(shared_data, name):
 
 
 def test_readme_example_data_path_with_the_default_name(shared_data, caplog):
-    # scale-eval data.path=../shared/data/math500.jsonl: the data node keeps the default
-    # config's fields node; the resolver names the set after the file (see test_config_node).
+    # The node as configs/data/math500.yaml gives it with data.path set (see test_config_node).
     node = {
         "name": "math500",
         "path": str(shared_data / "math500.jsonl"),
