@@ -153,13 +153,6 @@ def load_benchmark(
     if path is not None:
         source = Path(path).expanduser()
         label = data_label(source)
-        if name and name != label and name in BENCHMARKS:
-            log.warning(
-                "reading %s with its own fields; data.name=%r only names the run "
-                "(data.name=LABEL names it after the file)",
-                source,
-                name,
-            )
         rows = read_rows(source)
         spec_fields = None
     else:
@@ -191,6 +184,13 @@ def load_benchmark(
             break
     if not problems:
         raise DataError(f"no problems in {source}")
+    if path is not None and name and name != label and name in BENCHMARKS:
+        log.warning(
+            "read %s with its own fields; data.name=%r only names the run "
+            "(data.name=LABEL names it after the file)",
+            source,
+            name,
+        )
     if repeats:
         log.info(
             "%s: %d repeated rows (same id, question and answer) merged into %d problems",
