@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["canonical", "fast_equivalent", "is_thousands", "mv_form", "split_top_level"]
+__all__ = [
+    "canonical",
+    "fast_equivalent",
+    "is_thousands",
+    "list_items",
+    "mv_form",
+    "split_top_level",
+]
 
 _LEFT_RIGHT_RE = re.compile(r"\\(?:left|right)(?![A-Za-z])")
 _DEGREE_RE = re.compile(r"\^\s*(?:\{\s*\\circ\s*\}|\\circ)|°")
@@ -61,7 +68,8 @@ def split_top_level(answer: str) -> list[str]:
     return [item.strip() for item in items]
 
 
-def _list_items(answer: str) -> list[str] | None:
+def list_items(answer: str) -> list[str] | None:
+    """The items of a list answer (two or more), or None for a single answer."""
     if is_thousands(answer):
         return None
     items = split_top_level(_prepare(answer))
@@ -99,19 +107,29 @@ def fast_equivalent(a: str, b: str) -> tuple[bool, str] | None:
         except ValueError:  # int() refuses strings of more than 4300 digits
             return None
         return same, "equal" if same else "not_equal"
-    la, lb = _list_items(a), _list_items(b)
+    la, lb = list_items(a), list_items(b)
     if la is not None and lb is not None:
         if {canonical(x) for x in la} == {canonical(x) for x in lb}:
             return True, "equal"  # lists compare as sets, as Math-Verify does
-    elif (la is not None and _INT_RE.fullmatch(cb)) or (lb is not None and _INT_RE.fullmatch(ca)):
-        items = la if la is not None else lb
-        if len({canonical(x) for x in items or ()}) > 1:
-            return False, "not_equal"  # "0, 100" is not 100
+    elif la is not None or lb is not None:
+        # A list holding a plain integer other than the single answer: "0, 100" is not 100.
+        items, single = (la, cb) if la is not None else (lb, ca)
+        value = _int_value(single)
+        if value is not None and any(
+            v is not None and v != value for v in (_int_value(canonical(x)) for x in items or ())
+        ):
+            return False, "not_equal"
     return None
+
+
+def _int_value(canonical_form: str) -> int | None:
+    if not _INT_RE.fullmatch(canonical_form) or len(canonical_form) > 1000:
+        return None
+    return int(canonical_form)
 
 
 def mv_form(answer: str) -> str:
     """The answer as Math-Verify should read it: a list keeps ", " between its items, so that
     ``0,100`` is the list {0, 100} and not a decimal comma."""
-    items = _list_items(answer)
+    items = list_items(answer)
     return answer if items is None else ", ".join(items)

@@ -23,7 +23,7 @@ from types import TracebackType
 
 from scale.data.gold import normalize_gold
 from scale.grading.extract import extract_answer
-from scale.grading.fastpath import fast_equivalent, mv_form
+from scale.grading.fastpath import fast_equivalent, list_items, mv_form
 
 __all__ = ["Grader", "Verdict"]
 
@@ -249,7 +249,18 @@ class Grader:
         fast = fast_equivalent(a, b)
         if fast is not None:
             return fast
-        return self._pool_equivalent(mv_form(a), mv_form(b))
+        same, reason = self._pool_equivalent(mv_form(a), mv_form(b))
+        items = list_items(b)
+        if same or reason != "not_equal" or items is None or list_items(a) is not None:
+            return same, reason
+        # One answer restated in several forms ("\boxed{15\frac{39}{40}}, or
+        # \boxed{\frac{639}{40}}") equals a single gold when every form does; a hedge
+        # between different values does not.
+        for item in items:
+            same, reason = self.equivalent(a, item)
+            if not same:
+                return False, reason
+        return True, "equal"
 
     def grade(self, response: str, gold: str) -> Verdict:
         """Extract the answer from ``response`` and compare it with ``gold``."""

@@ -285,6 +285,15 @@ PAIRS: list[Pair] = [
     _p("boxes", "equations-in-boxes", "$\\boxed{x=1}$ or $\\boxed{x=-2}$", "1,-2", True),
     _p("boxes", "sentence-between", "We find \\boxed{2}. Then the sum is \\boxed{7}.", "7", True),
     _p("boxes", "list-in-one-box", "\\boxed{-2, 1}", "1, -2", True),
+    _p(
+        "boxes",
+        "one-answer-two-forms",
+        "so $d = \\boxed{15\\frac{39}{40}},$ or $\\boxed{\\frac{639}{40}}$ inches.",
+        "\\frac{639}{40}",
+        True,
+    ),
+    _p("boxes", "one-answer-two-forms-int", "\\boxed{4} or \\boxed{2^2}", "4", True),
+    _p("boxes", "two-forms-one-wrong", "\\boxed{4} or \\boxed{2^3}", "4", False),
     # --- order: an intermediate box against a later "final answer is" --------------------------
     _p(
         "order",

@@ -64,6 +64,9 @@ def test_canonical_keeps_lists_apart_from_numbers() -> None:
         ("32,349", "32349", (True, "equal")),
         ("32, 349", "32349", (False, "not_equal")),
         ("0, 100", "100", (False, "not_equal")),
+        ("100", "0, 100", (False, "not_equal")),
+        ("25", "025, 25", None),  # every item is 25: the grader checks each form
+        ("4", "4, 2^2", None),
         ("1, -2", "-2, 1", (True, "equal")),
         ("1, 2", "1, 3", None),  # Math-Verify decides
         ("\\frac{1}{2}", "0.5", None),
