@@ -1,4 +1,4 @@
-"""Engine for an OpenAI-compatible chat server (vLLM, SGLang, ``transformers serve``).
+"""Engine for an OpenAI-compatible server (vLLM, SGLang, ``transformers serve``).
 
 Plain ``httpx`` against ``POST {base_url}/chat/completions`` (non-streaming):
 
@@ -9,17 +9,21 @@ Plain ``httpx`` against ``POST {base_url}/chat/completions`` (non-streaming):
 * failures surface as one-line :class:`~scale.errors.EngineError` messages.
 
 Request body: ``model``, ``messages``, ``temperature``, ``top_p``, ``max_tokens``, plus
-``seed`` (when set), ``stop`` (when non-empty), ``top_k`` (when > 0; vLLM/SGLang accept
-it, ``transformers serve`` rejects it with 422), ``chat_template_kwargs`` (the request's
-``template_kwargs``, when non-empty) and ``extra_body`` merged on top.
+``seed`` (when set), ``stop`` (when non-empty), ``top_k`` (when > 0 and ``send_top_k``;
+vLLM/SGLang accept it, ``transformers serve`` rejects it with 422),
+``chat_template_kwargs`` (the request's ``template_kwargs``, when non-empty) and
+``extra_body`` merged on top.
 
 Reasoning comes from ``message.reasoning_content`` / ``message.reasoning`` (server-side
 reasoning parsers) or from ``<think>...</think>`` left inline in the content. A thought
 whose opening tag was in the prompt and that never closed (cut by ``max_tokens``) cannot
 be told apart from an answer here and stays in ``text``.
 
-Budget forcing (``request.budget``) needs control over the token stream; it lives in the
-in-process HF engine and is refused here with a ConfigError.
+Context window: a request with ``context_length`` is capped at ``context_length - prompt
+tokens - context_margin`` new tokens, the prompt counted as :mod:`scale.engine.openai_prompt`
+describes; a prompt that leaves no room, or a server's "maximum context length" 400,
+comes back as a ``context_overflow`` completion. Budget forcing (``request.budget``)
+runs in two calls (:mod:`scale.engine.openai_forcing`).
 """
 
 from __future__ import annotations
@@ -33,13 +37,20 @@ from typing import Any
 
 import httpx
 
+from scale.engine.openai_prompt import PromptTokenizer, is_context_error
 from scale.engine.reasoning import split_reasoning
 from scale.engine.types import Completion, Engine, GenerationRequest
 from scale.errors import ConfigError, EngineError
 
+FORCING_MODES = ("auto", "completions", "continue_final_message")
+
 log = logging.getLogger(__name__)
 
 _MAX_ERROR_CHARS = 300
+
+
+class ContextOverflow(Exception):
+    """The server refused the prompt for the context window (an HTTP 4xx saying so)."""
 
 
 class _Retryable(Exception):
@@ -107,9 +118,13 @@ class OpenAIEngine(Engine):
                  max_concurrency: int = 16, timeout_s: float = 600.0, max_retries: int = 4,
                  backoff_s: float = 0.5, backoff_max_s: float = 8.0,
                  extra_body: dict | None = None, name: str | None = None,
-                 send_top_k: bool = True) -> None:
+                 send_top_k: bool = True, tokenizer: str | None = None,
+                 budget_forcing: str = "auto") -> None:
         self.base_url = _validate_base_url(base_url)
         self.url = f"{self.base_url}/chat/completions"
+        self.completions_url = f"{self.base_url}/completions"
+        root = self.base_url[: -len("/v1")] if self.base_url.endswith("/v1") else self.base_url
+        self.tokenize_url = f"{root}/tokenize"
         if not isinstance(model, str) or not model:
             raise ConfigError(f"openai engine: model must be a non-empty string, got {model!r}")
         if max_concurrency < 1:
@@ -124,6 +139,9 @@ class OpenAIEngine(Engine):
             )
         if extra_body is not None and not isinstance(extra_body, dict):
             raise ConfigError(f"openai engine: extra_body must be a mapping, got {type(extra_body).__name__}")
+        if budget_forcing not in FORCING_MODES:
+            raise ConfigError(f"openai engine: budget_forcing must be one of {list(FORCING_MODES)}, "
+                              f"got {budget_forcing!r}")
         self.name = name or model
         self.model = model
         self.api_key = api_key
@@ -135,6 +153,10 @@ class OpenAIEngine(Engine):
         self.extra_body = dict(extra_body or {})
         # `transformers serve` rejects fields outside the OpenAI schema (HTTP 422): send_top_k=false.
         self.send_top_k = send_top_k
+        # Prompt counts and rendering: a local tokenizer (engine.tokenizer, else the model name if it resolves).
+        self.prompt_tokenizer = PromptTokenizer(tokenizer or model, required=tokenizer is not None)
+        self.budget_forcing = budget_forcing
+        self._server_tokenize: bool | None = None  # None = not tried yet
         # Observability: HTTP requests in flight now / at most, and attempts made in total.
         self.in_flight = 0
         self.max_in_flight_seen = 0
@@ -178,22 +200,23 @@ class OpenAIEngine(Engine):
             delay = max(delay, min(retry_after, max(self.backoff_max_s, cap)))
         return delay
 
-    def body(self, request: GenerationRequest) -> dict[str, Any]:
-        """The JSON body sent for ``request`` (public for inspection and tests)."""
+    def sampling_fields(self, request: GenerationRequest, max_tokens: int, seed: int | None = None) -> dict:
+        """temperature, top_p, max_tokens, seed, top_k, stop: shared by chat and completions bodies."""
         s = request.sampling
-        body: dict[str, Any] = {
-            "model": self.model,
-            "messages": [dict(m) for m in request.messages],
-            "temperature": s.temperature,
-            "top_p": s.top_p,
-            "max_tokens": s.max_new_tokens,
-        }
-        if s.seed is not None:
-            body["seed"] = s.seed
+        body: dict[str, Any] = {"temperature": s.temperature, "top_p": s.top_p, "max_tokens": max_tokens}
+        seed = s.seed if seed is None else seed
+        if seed is not None:
+            body["seed"] = seed
         if request.stop:
             body["stop"] = list(request.stop)
         if s.top_k > 0 and self.send_top_k:
             body["top_k"] = s.top_k
+        return body
+
+    def body(self, request: GenerationRequest, max_tokens: int | None = None) -> dict[str, Any]:
+        """The JSON body sent for ``request`` (public for inspection and tests)."""
+        body: dict[str, Any] = {"model": self.model, "messages": [dict(m) for m in request.messages]}
+        body.update(self.sampling_fields(request, request.sampling.max_new_tokens if max_tokens is None else max_tokens))
         if request.template_kwargs:
             body["chat_template_kwargs"] = dict(request.template_kwargs)
         body.update(self.extra_body)
@@ -202,44 +225,87 @@ class OpenAIEngine(Engine):
     # -- generation -------------------------------------------------------------------
     async def generate(self, request: GenerationRequest) -> Completion:
         if request.budget is not None:
-            raise ConfigError(
-                f"engine {self.name!r} (openai): budget forcing is not supported over an "
-                "OpenAI-compatible server; use the hf engine or drop the budget"
-            )
-        body = self.body(request)
+            from scale.engine.openai_forcing import generate_forced
+
+            return await generate_forced(self, request)
+        start = time.perf_counter()
+        prompt_tokens, source = await self.prompt_count(request)
+        cap = request.sampling.max_new_tokens
+        if prompt_tokens is not None:
+            cap = min(cap, room(request, prompt_tokens))
+            if cap < 1:
+                return overflow(request, prompt_tokens, source)
+        try:
+            data, attempts = await self.post(self.url, self.body(request, cap))
+        except ContextOverflow as err:
+            return overflow(request, prompt_tokens or 0, source, str(err))
+        completion = self._parse(data, request)
+        completion.seconds = time.perf_counter() - start
+        completion.meta["attempts"] = attempts
+        completion.meta["max_new_tokens"] = cap
+        if source:
+            completion.meta["prompt_tokens_source"] = source
+        return completion
+
+    async def prompt_count(self, request: GenerationRequest) -> tuple[int | None, str | None]:
+        """The prompt's token count when the request has a context window (and its source)."""
+        if request.context_length is None:
+            return None, None
+        if self.prompt_tokenizer.available:
+            return self.prompt_tokenizer.count(list(request.messages), dict(request.template_kwargs)), "tokenizer"
+        if self._server_tokenize is not False:
+            body = {"model": self.model, "messages": [dict(m) for m in request.messages],
+                    "add_generation_prompt": True}
+            if request.template_kwargs:
+                body["chat_template_kwargs"] = dict(request.template_kwargs)
+            try:
+                data, _ = await self.post(self.tokenize_url, body, retries=1)
+                count = data.get("count") if isinstance(data, dict) else None
+                if count is None and isinstance(data, dict) and isinstance(data.get("tokens"), list):
+                    count = len(data["tokens"])
+                if isinstance(count, int):
+                    self._server_tokenize = True
+                    return count, "server"
+            except (EngineError, ContextOverflow) as err:
+                log.info("%s: no usable /tokenize (%s); a context overflow shows as the server's 400",
+                         self.tokenize_url, err)
+            self._server_tokenize = False
+        return None, None
+
+    async def post(self, url: str, body: dict[str, Any], retries: int | None = None) -> tuple[Any, int]:
+        """POST with retries; returns the decoded JSON body and the attempts it took."""
         client, semaphore = self._ensure_client()
-        attempts = 1 + self.max_retries
+        attempts = 1 + (self.max_retries if retries is None else retries)
         last_error = ""
         for attempt in range(1, attempts + 1):
             try:
                 async with semaphore:
-                    data, seconds = await self._attempt(client, body)
-                completion = self._parse(data, request)
+                    data, _ = await self._attempt(client, body, url)
+                if url != self.tokenize_url:
+                    _check_shape(data, url)
+                return data, attempt
             except _Retryable as err:
                 last_error = str(err)
                 if attempt == attempts:
                     break
                 delay = self._delay(attempt, err.retry_after)
                 log.warning("%s: attempt %d/%d failed (%s); retrying in %.2fs",
-                            self.url, attempt, attempts, last_error, delay)
+                            url, attempt, attempts, last_error, delay)
                 await asyncio.sleep(delay)
-                continue
-            completion.seconds = seconds
-            completion.meta["attempts"] = attempt
-            return completion
         noun = "attempt" if attempts == 1 else "attempts"
-        raise EngineError(f"POST {self.url} failed after {attempts} {noun}: {last_error}")
+        raise EngineError(f"POST {url} failed after {attempts} {noun}: {last_error}")
 
-    async def _attempt(self, client: httpx.AsyncClient, body: dict[str, Any]) -> tuple[dict, float]:
+    async def _attempt(self, client: httpx.AsyncClient, body: dict[str, Any], url: str | None = None) -> tuple[dict, float]:
         """One HTTP round trip; returns the decoded body and its wall time."""
+        url = url or self.url
         self.attempts_total += 1
         self.in_flight += 1
         self.max_in_flight_seen = max(self.max_in_flight_seen, self.in_flight)
         start = time.perf_counter()
         try:
-            response = await client.post(self.url, json=body)
+            response = await client.post(url, json=body)
         except httpx.UnsupportedProtocol as err:  # not transient
-            raise EngineError(f"POST {self.url}: {_one_line(err)}") from err
+            raise EngineError(f"POST {url}: {_one_line(err)}") from err
         except httpx.TimeoutException as err:
             raise _Retryable(f"{type(err).__name__} after {self.timeout_s:g}s") from err
         except httpx.TransportError as err:
@@ -251,9 +317,10 @@ class OpenAIEngine(Engine):
         if status == 429 or status >= 500:
             raise _Retryable(f"HTTP {status}: {_server_message(response)}", _retry_after(response))
         if status >= 400:
-            raise EngineError(
-                f"POST {self.url} failed with HTTP {status} (not retried): {_server_message(response)}"
-            )
+            message = _server_message(response)
+            if is_context_error(message):
+                raise ContextOverflow(f"HTTP {status}: {message}")
+            raise EngineError(f"POST {url} failed with HTTP {status} (not retried): {message}")
         try:
             data = response.json()
         except (ValueError, UnicodeDecodeError) as err:
@@ -263,19 +330,11 @@ class OpenAIEngine(Engine):
         return data, seconds
 
     def _parse(self, data: Any, request: GenerationRequest) -> Completion:
-        """Completion from a chat-completions body; malformed bodies are retryable."""
-        if not isinstance(data, dict):
-            raise _Retryable(f"response is not a JSON object: {_one_line(json.dumps(data), 120)}")
-        choices = data.get("choices")
-        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-            raise _Retryable(f"response has no choices: {_one_line(json.dumps(data), 120)}")
-        choice = choices[0]
-        message = choice.get("message")
-        if not isinstance(message, dict):
-            raise _Retryable(f"choice has no message: {_one_line(json.dumps(choice), 120)}")
+        """Completion from a chat-completions body (its shape checked by :func:`_check_shape`)."""
+        _check_shape(data, self.url)
+        choice = data["choices"][0]
+        message = choice["message"]
         content = message.get("content") or ""
-        if not isinstance(content, str):
-            raise _Retryable(f"message content is not a string: {_one_line(json.dumps(content), 120)}")
         finish_raw = choice.get("finish_reason")
         finish_reason = "length" if finish_raw == "length" else "stop"
 
@@ -321,3 +380,39 @@ class OpenAIEngine(Engine):
             finish_reason=finish_reason,
             meta=meta,
         )
+
+
+def _check_shape(data: Any, url: str) -> None:
+    """A chat or text completion body with a first choice; anything else is retryable."""
+    if not isinstance(data, dict):
+        raise _Retryable(f"response is not a JSON object: {_one_line(json.dumps(data), 120)}")
+    choices = data.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise _Retryable(f"response has no choices: {_one_line(json.dumps(data), 120)}")
+    choice = choices[0]
+    if url.endswith("/chat/completions"):
+        message = choice.get("message")
+        if not isinstance(message, dict):
+            raise _Retryable(f"choice has no message: {_one_line(json.dumps(choice), 120)}")
+        if not isinstance(message.get("content") or "", str):
+            raise _Retryable(f"message content is not a string: {_one_line(json.dumps(message), 120)}")
+    elif not isinstance(choice.get("text") or "", str):
+        raise _Retryable(f"choice text is not a string: {_one_line(json.dumps(choice), 120)}")
+
+
+def room(request: GenerationRequest, prompt_tokens: int) -> int:
+    """New tokens the context window leaves after the prompt (a large number without a window)."""
+    if request.context_length is None:
+        return 1 << 62
+    return request.context_length - prompt_tokens - request.context_margin
+
+
+def overflow(request: GenerationRequest, prompt_tokens: int, source: str | None, error: str = "") -> Completion:
+    """The prompt leaves no room in the context window: nothing generated, no exception."""
+    meta: dict[str, Any] = {"max_new_tokens": 0, "context_length": request.context_length,
+                            "context_margin": request.context_margin}
+    if source:
+        meta["prompt_tokens_source"] = source
+    if error:
+        meta["context_error"] = error
+    return Completion(text="", prompt_tokens=prompt_tokens, finish_reason="context_overflow", meta=meta)

@@ -1,24 +1,32 @@
-"""OpenAIEngine against a real ``transformers serve`` (SmolLM2-135M-Instruct on CPU).
+"""OpenAIEngine: parsing, retries and request shapes (fast), and a real ``transformers serve``.
 
-One server per module (``smol_server`` in conftest.py). No mocks: the retry tests use the
-real server (killed and restarted), a port with nothing listening, and a tiny raw HTTP
-server that answers 503 / broken JSON before a good body.
+    pytest tests/engine/test_openai_engine.py -m "not slow"    # no model, no server process
+
+Tests marked ``slow``/``server`` run against SmolLM2-135M-Instruct behind ``transformers
+serve`` (one server per module: ``smol_server`` in conftest.py; the retry test kills and
+restarts it). The others need no model: a port with nothing listening, and a tiny raw HTTP
+server that answers what vLLM would (503, broken JSON, a context-length 400, /tokenize).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 
 import pytest
 
+from scale.engine.hf_sampling import derive_seed
 from scale.engine.openai_engine import OpenAIEngine
 from scale.engine.types import BudgetForcing, Completion, GenerationRequest, SamplingParams
 from scale.errors import ConfigError, EngineError
+from tests.helpers.raw_http import RawServer
 from tests.helpers.serve_process import free_port
 
-pytestmark = [pytest.mark.slow, pytest.mark.server, pytest.mark.timeout(240)]
+
+def server_test(fn):
+    """Marks a test that talks to the real ``transformers serve`` (tier 3)."""
+    return pytest.mark.slow(pytest.mark.server(pytest.mark.timeout(240)(fn)))
+
 
 QUESTION = [{"role": "user", "content": "What is 2+3? Answer briefly."}]
 
@@ -46,6 +54,7 @@ def _engine(server, **kwargs) -> OpenAIEngine:
 
 # -- a real server ----------------------------------------------------------------------
 
+@server_test
 def test_greedy_answer_and_usage_match_tokenizer(smol_server):
     from transformers import AutoTokenizer
 
@@ -66,6 +75,7 @@ def test_greedy_answer_and_usage_match_tokenizer(smol_server):
     assert out.prompt_tokens == len(ids)
 
 
+@server_test
 def test_greedy_is_deterministic(smol_server):
     engine = _engine(smol_server)
 
@@ -79,6 +89,7 @@ def test_greedy_is_deterministic(smol_server):
     assert a.response_tokens == b.response_tokens
 
 
+@server_test
 def test_concurrency_is_bounded_by_semaphore(smol_server):
     engine = _engine(smol_server, max_concurrency=4)
     requests = [_request([{"role": "user", "content": f"Name a number bigger than {i}."}],
@@ -96,6 +107,7 @@ def test_concurrency_is_bounded_by_semaphore(smol_server):
     assert engine.attempts_total == 8
 
 
+@server_test
 def test_max_tokens_is_honoured(smol_server):
     engine = _engine(smol_server)
     req = _request([{"role": "user", "content": "Write a long story about a dragon."}], max_new_tokens=5)
@@ -104,6 +116,7 @@ def test_max_tokens_is_honoured(smol_server):
     assert out.finish_reason == "length"
 
 
+@server_test
 def test_chat_template_kwargs_pass_through(smol_server):
     engine = _engine(smol_server)
     plain = _request(max_new_tokens=12)
@@ -120,6 +133,7 @@ def test_chat_template_kwargs_pass_through(smol_server):
     assert b.text == a.text
 
 
+@server_test
 def test_stop_string_is_cut_like_openai(smol_server):
     engine = _engine(smol_server)
     req = _request([{"role": "user", "content": "Count from 1 to 10, separated by commas."}],
@@ -131,6 +145,7 @@ def test_stop_string_is_cut_like_openai(smol_server):
     assert out.finish_reason == "stop"
 
 
+@server_test
 def test_client_error_fails_at_once(smol_server):
     # Unknown model name: the pinned server answers 400.
     engine = OpenAIEngine(smol_server.base_url, "no-such-model", max_retries=4, backoff_s=1.0)
@@ -152,6 +167,46 @@ def test_client_error_fails_at_once(smol_server):
     assert engine.attempts_total == 1
 
 
+@server_test
+def test_budget_forcing_over_transformers_serve(smol_server):
+    """The thought stops at thinking_tokens; the same turn goes on through /v1/completions."""
+    from scale.engine.hf_engine import HFEngine
+
+    engine = _engine(smol_server, send_top_k=False)
+    budget = BudgetForcing(thinking_tokens=8, answer_tokens=6)
+    req = GenerationRequest([{"role": "user", "content": "What is 12 times 12?"}],
+                            SamplingParams(temperature=0.0, max_new_tokens=999), budget=budget)
+    out = _run(engine, lambda: engine.generate(req))
+    assert out.meta["forcing_mode"] == "completions" and out.meta["attempts"] == 2
+    assert out.forced and out.finish_reason == "budget"
+    close = len(engine.prompt_tokenizer.get()(budget.close_text, add_special_tokens=False)["input_ids"])
+    assert out.reasoning_tokens == 8 + close == out.meta["thinking_tokens"]
+    assert 8 + close < out.response_tokens <= 8 + close + 6
+    assert out.reasoning and out.text and "</think>" not in out.text
+    # The same greedy thought as the in-process engine decodes from the same rendered prompt.
+    local = HFEngine("smollm2-135m-instruct", scheduler="iteration")
+    expected = asyncio.run(local.generate(req))
+    assert out.reasoning == expected.reasoning and out.prompt_tokens == expected.prompt_tokens
+
+
+@server_test
+def test_context_window_over_transformers_serve(smol_server):
+    engine = _engine(smol_server)
+    prompt = engine.prompt_tokenizer.count(QUESTION, {})
+
+    async def both():
+        capped = await engine.generate(_request(max_new_tokens=30, context_length=prompt + 7, context_margin=2))
+        sent = engine.attempts_total
+        over = await engine.generate(_request(max_new_tokens=30, context_length=prompt + 2, context_margin=2))
+        return capped, over, engine.attempts_total - sent
+
+    capped, over, calls = _run(engine, both)
+    assert capped.prompt_tokens == prompt and capped.response_tokens <= 5
+    assert capped.meta["max_new_tokens"] == 5 and capped.meta["prompt_tokens_source"] == "tokenizer"
+    assert (over.finish_reason, over.text, over.prompt_tokens, calls) == ("context_overflow", "", prompt, 0)
+
+
+@server_test
 def test_server_killed_mid_run_recovers(smol_server):
     """SIGKILL the server while requests are in flight, restart it; every request completes once."""
     # Retry window >= ~50 s (100 retries, 0.5-1 s apart): covers a restart on a loaded machine.
@@ -216,47 +271,125 @@ def test_retries_on_503_and_broken_json():
     good = {"id": "x1", "model": "m", "choices": [{"index": 0, "finish_reason": "stop",
             "message": {"role": "assistant", "content": "<think>2+3 is 5</think>The answer is 5."}}],
             "usage": {"prompt_tokens": 10, "completion_tokens": 12, "total_tokens": 22}}
-    replies = [(503, b'{"error": "busy"}'), (200, b'{"choices": [tru'), (200, b""),
-               (200, json.dumps(good).encode())]
-    seen: list[dict] = []
-
-    async def handle(reader, writer):
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                      if line.lower().startswith(b"content-length"))
-        seen.append(json.loads(await reader.readexactly(length)))
-        status, body = replies[min(len(seen), len(replies)) - 1]
-        writer.write(b"HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
-                     b"Connection: close\r\n\r\n%s" % (status, len(body), body))
-        await writer.drain()
-        writer.close()
+    replies = [(503, b'{"error": "busy"}'), (200, b'{"choices": [tru'), (200, b""), (200, good)]
 
     async def main():
-        server = await asyncio.start_server(handle, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        engine = OpenAIEngine(f"http://127.0.0.1:{port}/v1", "m", max_retries=4, backoff_s=0.01,
-                              backoff_max_s=0.02, extra_body={"repetition_penalty": 1.1})
-        try:
-            req = GenerationRequest(messages=QUESTION, stop=("\n\n",),
-                                    sampling=SamplingParams(temperature=0.6, top_p=0.95, top_k=20,
-                                                            seed=7, max_new_tokens=64),
-                                    template_kwargs={"enable_thinking": True})
-            return await engine.generate(req)
-        finally:
-            await engine.aclose()
-            server.close()
-            await server.wait_closed()
+        async with RawServer(lambda path, body: replies[min(len(server.seen), len(replies)) - 1]) as server:
+            engine = OpenAIEngine(server.base_url, "m", max_retries=4, backoff_s=0.01,
+                                  backoff_max_s=0.02, extra_body={"repetition_penalty": 1.1})
+            try:
+                req = GenerationRequest(messages=QUESTION, stop=("\n\n",),
+                                        sampling=SamplingParams(temperature=0.6, top_p=0.95, top_k=20,
+                                                                seed=7, max_new_tokens=64),
+                                        template_kwargs={"enable_thinking": True})
+                return await engine.generate(req), server.seen
+            finally:
+                await engine.aclose()
 
-    out = asyncio.run(main())
+    out, seen = asyncio.run(main())
     assert len(seen) == 4 and out.meta["attempts"] == 4
-    assert seen[0] == {"model": "m", "messages": QUESTION, "temperature": 0.6, "top_p": 0.95,
-                       "max_tokens": 64, "seed": 7, "stop": ["\n\n"], "top_k": 20,
-                       "chat_template_kwargs": {"enable_thinking": True},
-                       "repetition_penalty": 1.1}
+    assert seen[0] == ("/v1/chat/completions",
+                       {"model": "m", "messages": QUESTION, "temperature": 0.6, "top_p": 0.95,
+                        "max_tokens": 64, "seed": 7, "stop": ["\n\n"], "top_k": 20,
+                        "chat_template_kwargs": {"enable_thinking": True},
+                        "repetition_penalty": 1.1})
     assert out.text == "The answer is 5." and out.reasoning == "2+3 is 5"
     assert out.response_tokens == 12 and out.prompt_tokens == 10
     assert out.reasoning_tokens == round(12 * 8 / (8 + 16))
     assert out.meta["reasoning_tokens_estimated"] is True
+
+
+def _chat(content: str, finish: str = "stop", prompt: int = 10, completion: int = 5, **extra) -> dict:
+    return {"id": "r", "model": "m", "choices": [{"index": 0, "finish_reason": finish, **extra,
+                                                  "message": {"role": "assistant", "content": content}}],
+            "usage": {"prompt_tokens": prompt, "completion_tokens": completion}}
+
+
+VLLM_CONTEXT_400 = {"object": "error", "type": "BadRequestError", "code": 400,
+                    "message": "This model's maximum context length is 4096 tokens. However, you requested 5000 "
+                               "tokens (4990 in the messages, 10 in the completion). Please reduce the length."}
+
+
+def test_context_length_400_is_a_context_overflow():
+    """No local tokenizer, no /tokenize: the server's own 400 becomes a context_overflow, not an error."""
+
+    def reply(path, body):
+        return (404, {"detail": "Not Found"}) if path == "/tokenize" else (400, VLLM_CONTEXT_400)
+
+    async def main():
+        async with RawServer(reply) as server:
+            engine = OpenAIEngine(server.base_url, "no-such-local-model", max_retries=3, backoff_s=0.01)
+            try:
+                req = _request(max_new_tokens=10, context_length=4096)
+                return await engine.generate(req), await engine.generate(req), list(server.seen)
+            finally:
+                await engine.aclose()
+
+    first, second, seen = asyncio.run(main())
+    for c in (first, second):
+        assert (c.finish_reason, c.text, c.response_tokens) == ("context_overflow", "", 0)
+        assert "maximum context length is 4096" in c.meta["context_error"]
+    # /tokenize was tried once, found missing, and not asked again; the 400 was not retried.
+    assert [p for p, _ in seen] == ["/tokenize", "/v1/chat/completions", "/v1/chat/completions"]
+
+
+def test_server_tokenize_caps_max_tokens():
+    """With vLLM's /tokenize the engine knows the prompt length and caps max_tokens before the call."""
+
+    def reply(path, body):
+        if path == "/tokenize":
+            return 200, {"count": 50, "max_model_len": 100, "tokens": list(range(50))}
+        return 200, _chat("ok", finish="length", prompt=50, completion=int(body["max_tokens"]))
+
+    async def main():
+        async with RawServer(reply) as server:
+            engine = OpenAIEngine(server.base_url, "no-such-local-model")
+            try:
+                capped = await engine.generate(_request(max_new_tokens=64, context_length=100, context_margin=10))
+                roomy = await engine.generate(_request(max_new_tokens=8, context_length=100))
+                full = await engine.generate(_request(max_new_tokens=8, context_length=55, context_margin=5))
+                return capped, roomy, full, list(server.seen)
+            finally:
+                await engine.aclose()
+
+    capped, roomy, full, seen = asyncio.run(main())
+    assert capped.meta["max_new_tokens"] == 40 and capped.meta["prompt_tokens_source"] == "server"
+    assert roomy.meta["max_new_tokens"] == 8
+    assert full.finish_reason == "context_overflow" and full.prompt_tokens == 50
+    bodies = [b for p, b in seen if p == "/v1/chat/completions"]
+    assert [b["max_tokens"] for b in bodies] == [40, 8]  # the overflow never reached the server
+    assert seen[0][1] == {"model": "no-such-local-model", "messages": QUESTION, "add_generation_prompt": True}
+
+
+def test_budget_forcing_by_continuing_the_final_message():
+    """No local tokenizer: the thought, then the same assistant turn continued (vLLM/SGLang option)."""
+    replies = [_chat("Let me think about 2 and 3", finish="length", prompt=20, completion=8),
+               _chat("The answer is 5.", prompt=31, completion=4)]
+
+    async def main():
+        async with RawServer(lambda path, body: (200, replies[len(server.seen) - 1])) as server:
+            engine = OpenAIEngine(server.base_url, "no-such-local-model")
+            try:
+                req = GenerationRequest(QUESTION, SamplingParams(temperature=0.6, seed=11, max_new_tokens=999),
+                                        {"enable_thinking": True}, stop=("\n\n",),
+                                        budget=BudgetForcing(thinking_tokens=8, answer_tokens=6))
+                return await engine.generate(req), list(server.seen)
+            finally:
+                await engine.aclose()
+
+    out, seen = asyncio.run(main())
+    (_, think), (_, answer) = seen
+    assert think["messages"] == [*QUESTION, {"role": "assistant", "content": "<think>\n"}]
+    assert (think["continue_final_message"], think["add_generation_prompt"]) == (True, False)
+    assert (think["max_tokens"], think["stop"], think["seed"]) == (8, ["</think>"], 11)
+    assert think["chat_template_kwargs"] == {"enable_thinking": True}
+    assert answer["messages"][-1]["content"] == "<think>\nLet me think about 2 and 3\n</think>\n\n"
+    assert (answer["max_tokens"], answer["stop"]) == (6, ["\n\n"])
+    assert answer["seed"] == derive_seed(11, 1)  # the answer does not replay the thought's draws
+    assert out.forced and out.finish_reason == "budget" and out.meta["forcing_mode"] == "continue_final_message"
+    assert (out.reasoning, out.text) == ("Let me think about 2 and 3", "The answer is 5.")
+    # thought 8 + closing (31 - 20 - 8 = 3, as the server counted it) + answer 4
+    assert (out.response_tokens, out.reasoning_tokens, out.prompt_tokens) == (15, 11, 20)
 
 
 # -- parsing and settings (pure) --------------------------------------------------------
@@ -303,6 +436,11 @@ def test_settings_are_validated():
         OpenAIEngine("http://127.0.0.1:8000/v1", "m", max_concurrency=0)
     engine = OpenAIEngine("https://example.invalid/v1/", "m")
     assert engine.url == "https://example.invalid/v1/chat/completions"
+    assert engine.tokenize_url == "https://example.invalid/tokenize"
+    with pytest.raises(ConfigError, match="budget_forcing.*'prefill'"):
+        OpenAIEngine("http://127.0.0.1:8000/v1", "m", budget_forcing="prefill")
+    # completions mode renders the prompt locally: without a tokenizer it is refused by name.
+    engine = OpenAIEngine("http://127.0.0.1:8000/v1", "no-such-local-model", budget_forcing="completions")
     budget = GenerationRequest(messages=QUESTION, budget=BudgetForcing(thinking_tokens=8))
-    with pytest.raises(ConfigError, match="budget forcing"):
+    with pytest.raises(ConfigError, match="budget_forcing=completions.*engine.tokenizer"):
         asyncio.run(engine.generate(budget))
