@@ -1,8 +1,9 @@
 """Cost ledger: one entry per model call, and the per-problem figures derived from it.
 
 Definitions (also in the README):
-- ``tok_paper``: response tokens of the solving calls (System 1 + System 2 steps) — the
-  paper's Tok. ``tpi``: tok_paper / number of solved steps.
+- ``tok_paper``: response tokens of the solving calls (System 1 + System 2 steps; an
+  InftyThink round's summary too) — this project's reading of the paper's Tok.
+  ``tpi``: tok_paper / number of solved steps.
 - ``tok_total``: every response token, outlines, selection and scoring included.
 - ``prompt_tokens``: every prompt token (prefill cost).
 - ``s2_fraction``: share of solved steps routed to System 2.
@@ -13,7 +14,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-SOLVING_STAGES = frozenset({"solve"})
+# A method's own output: the steps (rounds) and InftyThink's summaries between rounds.
+SOLVING_STAGES = frozenset({"solve", "summarize"})
 
 
 @dataclass

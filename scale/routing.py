@@ -1,25 +1,36 @@
 """Routers: which steps go to System 2.
 
-- ``threshold``: S2 when score > tau (the paper, tau = 0.5).
-- ``fraction``: the hardest fraction q of all steps in the run (dataset-wide budget).
-- ``random``: a random set of steps of the same fraction — the control the paper lacks;
-  ``match_run`` takes the fraction from an earlier run's metrics.json (its s2_fraction).
+- ``threshold``: S2 when score > tau (the paper, tau = 0.5; ``tau: null`` = the scorer's
+  own threshold).
+- ``fraction``: the hardest fraction q of the *scored* steps of the run (dataset-wide budget).
+- ``random``: a random set of scored steps of the same fraction — the control the paper
+  lacks; ``match_run`` takes the fraction, and every fixed decision, from an earlier run.
 - ``all_s1`` / ``all_s2``: uniform extremes.
 
-Each is built from its ``configs/router/*.yaml`` node (``_target_`` + arguments).
+A router sees each step's :class:`~scale.difficulty.StepScore`. Scores the method fixed
+itself (the last step pinned at 0.9, the one-step fallback at 1.0: ``score.fixed``) are not
+evidence of difficulty, so ``fraction`` and ``random`` never spend their budget on them:
+those steps keep their fixed decision (score > the scorer's threshold, so the pinned last
+step goes to System 2 as under the paper's tau; with ``match_run``, the decision that run
+took for the same attempt), and the fraction applies to the scored steps only. The control
+then differs from SCALE in exactly one thing: which scored steps go to System 2.
 
-Dataset-wide routers wait until every attempt of the run has its scores (a barrier),
-then rank all steps together; ties break by a stable hash so reruns route identically.
+Each router is built from its ``configs/router/*.yaml`` node (``_target_`` + arguments).
+Dataset-wide routers wait until every attempt of the run has its scores (a barrier), then
+rank all scored steps together; ties break by a stable hash so reruns route identically.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import zlib
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from scale.errors import ConfigError
+from scale.difficulty.base import DifficultyScorer, StepScore
+from scale.errors import ConfigError, DataError
 
 
 def _u(key: str) -> float:
@@ -30,24 +41,40 @@ def _u(key: str) -> float:
 class Router:
     name = "router"
     dataset_wide = False
+    # The scorer's threshold (bind): where fixed scores are decided, and tau=null's value.
+    default_tau: float = 0.5
+
+    def bind(self, scorer: DifficultyScorer) -> None:
+        """Called once by the method with its scorer (a router may route at its threshold)."""
+        self.default_tau = float(getattr(scorer, "threshold", 0.5))
 
     def expect(self, n_attempts: int) -> None:
         """Number of attempts that will call ``route`` (dataset-wide routers wait for all)."""
 
-    async def route(self, key: str, scores: list[float]) -> list[bool]:
+    def fixed_route(self, key: str, index: int, score: StepScore, n_steps: int) -> bool:
+        """The decision for a step whose score the method fixed (not a scorer's output)."""
+        return score.value > self.default_tau
+
+    async def route(self, key: str, scores: Sequence[StepScore]) -> list[bool]:
+        """True = System 2, one per step; ``key`` names the attempt (``problem|sample``)."""
         raise NotImplementedError
 
 
 class ThresholdRouter(Router):
     name = "threshold"
 
-    def __init__(self, tau: float = 0.5) -> None:
-        if not 0 <= tau <= 1:
-            raise ConfigError(f"router.tau must be in [0, 1], got {tau}")
-        self.tau = tau
+    def __init__(self, tau: float | None = 0.5) -> None:
+        if tau is not None and not 0 <= tau <= 1:
+            raise ConfigError(f"router.tau must be in [0, 1] or null, got {tau}")
+        self._tau = tau
 
-    async def route(self, key: str, scores: list[float]) -> list[bool]:
-        return [s > self.tau for s in scores]
+    @property
+    def tau(self) -> float:
+        """The threshold in use: the configured one, else the scorer's (``tau: null``)."""
+        return self.default_tau if self._tau is None else self._tau
+
+    async def route(self, key: str, scores: Sequence[StepScore]) -> list[bool]:
+        return [s.value > self.tau for s in scores]
 
 
 class ConstantRouter(Router):
@@ -57,21 +84,22 @@ class ConstantRouter(Router):
         self.s2 = s2
         self.name = "all_s2" if s2 else "all_s1"
 
-    async def route(self, key: str, scores: list[float]) -> list[bool]:
+    async def route(self, key: str, scores: Sequence[StepScore]) -> list[bool]:
         return [self.s2] * len(scores)
 
 
 class _BarrierRouter(Router):
-    """Collects every attempt's scores, then picks exactly round(q * total steps) steps."""
+    """Collects every attempt's scores, then sends exactly round(q * scored steps) scored
+    steps to System 2; fixed steps keep their fixed decision (module docstring)."""
 
     dataset_wide = True
 
-    def __init__(self, q: float) -> None:
-        if not 0 <= q <= 1:
+    def __init__(self, q: float | None) -> None:
+        if q is not None and not 0 <= q <= 1:
             raise ConfigError(f"router fraction must be in [0, 1], got {q}")
         self.q = q
         self._expected: int | None = None
-        self._scores: dict[str, list[float]] = {}
+        self._scores: dict[str, list[StepScore]] = {}
         self._chosen: set[tuple[str, int]] | None = None
         self._ready: asyncio.Event | None = None
 
@@ -84,7 +112,7 @@ class _BarrierRouter(Router):
     def rank_key(self, key: str, step: int, score: float) -> tuple:
         raise NotImplementedError
 
-    async def route(self, key: str, scores: list[float]) -> list[bool]:
+    async def route(self, key: str, scores: Sequence[StepScore]) -> list[bool]:
         if self._expected is None:
             raise RuntimeError(f"{self.name} router needs expect(n_attempts) before routing")
         if self._ready is None:
@@ -94,12 +122,15 @@ class _BarrierRouter(Router):
             self._decide()
         await self._ready.wait()
         assert self._chosen is not None
-        return [(key, i) in self._chosen for i in range(len(scores))]
+        n = len(scores)
+        return [self.fixed_route(key, i, s, n) if s.fixed else (key, i) in self._chosen
+                for i, s in enumerate(scores)]
 
     def _decide(self) -> None:
-        steps = [(k, i, s) for k, ss in self._scores.items() for i, s in enumerate(ss)]
-        n = round(self.q * len(steps))
-        ranked = sorted(steps, key=lambda t: self.rank_key(*t))
+        assert self.q is not None
+        scored = [(k, i, s.value) for k, ss in self._scores.items() for i, s in enumerate(ss) if not s.fixed]
+        n = round(self.q * len(scored))
+        ranked = sorted(scored, key=lambda t: self.rank_key(*t))
         self._chosen = {(k, i) for k, i, _ in ranked[:n]}
         assert self._ready is not None
         self._ready.set()
@@ -108,23 +139,82 @@ class _BarrierRouter(Router):
 class FractionRouter(_BarrierRouter):
     name = "fraction"
 
+    def __init__(self, q: float) -> None:
+        super().__init__(q)
+
     def rank_key(self, key: str, step: int, score: float) -> tuple:
         return (-score, _u(f"{key}|{step}"))
 
 
+@dataclass
+class MatchedRun:
+    """What a like-for-like control takes from the run it matches (read via scale.rundir)."""
+
+    path: str
+    s2_scored: int = 0  # scored steps that run sent to System 2
+    n_scored: int = 0  # scored steps in all
+    fixed: dict[tuple[str, str], bool] = field(default_factory=dict)  # (attempt, how) -> S2
+    fixed_common: dict[str, bool] = field(default_factory=dict)  # how -> commonest decision
+
+    @property
+    def fraction(self) -> float:
+        return self.s2_scored / self.n_scored if self.n_scored else 0.0
+
+    @classmethod
+    def read(cls, path: str) -> MatchedRun:
+        """Per attempt: which steps were scored or fixed, and where each was routed."""
+        from scale.rundir import RunDir
+
+        records = [r for r in RunDir(path).collect().records.values() if r.error is None]
+        out = cls(path)
+        votes: dict[str, Counter[bool]] = {}
+        for rec in records:
+            key = f"{rec.problem_id}|{rec.sample_idx}"
+            for step in rec.trace.get("steps", []):
+                to_s2 = step.get("mode") == "s2"
+                how = str(step.get("score_how", ""))
+                if step.get("fixed", how in ("fixed", "fallback")):
+                    out.fixed[(key, how)] = to_s2
+                    votes.setdefault(how, Counter())[to_s2] += 1
+                else:
+                    out.n_scored += 1
+                    out.s2_scored += to_s2
+        if not records:
+            raise DataError(f"router.match_run: {path} holds no finished SCALE attempts to match")
+        out.fixed_common = {how: c.most_common(1)[0][0] for how, c in votes.items()}
+        return out
+
+
 class RandomRouter(_BarrierRouter):
+    """The control: scored steps to System 2 at random, at a given or matched fraction."""
+
     name = "random"
 
     def __init__(self, fraction: float | None = None, match_run: str | None = None, seed: int = 0) -> None:
         if match_run:
-            metrics = Path(match_run) / "metrics.json"
-            if not metrics.is_file():
-                raise ConfigError(f"router.match_run: no metrics.json in {match_run}")
-            fraction = float(json.loads(metrics.read_text())["s2_fraction"])
-        if fraction is None:
+            if not Path(match_run).is_dir():
+                raise ConfigError(f"router.match_run: no run directory {match_run}")
+        elif fraction is None:
             raise ConfigError("router=random needs router.fraction or router.match_run")
-        super().__init__(fraction)
+        super().__init__(None if match_run else fraction)
+        self.match_run = match_run or None
+        self.matched: MatchedRun | None = None
         self.seed = seed
+
+    def expect(self, n_attempts: int) -> None:
+        super().expect(n_attempts)
+        if self.match_run and self.matched is None:  # read at start-up, before any attempt
+            self.matched = MatchedRun.read(self.match_run)
+            self.q = self.matched.fraction
+
+    def fixed_route(self, key: str, index: int, score: StepScore, n_steps: int) -> bool:
+        m = self.matched
+        if m is not None:
+            if (key, score.how) in m.fixed:
+                return m.fixed[(key, score.how)]
+            if score.how in m.fixed_common:  # the control's attempt fixed a step the match did not
+                return m.fixed_common[score.how]
+        return super().fixed_route(key, index, score, n_steps)
 
     def rank_key(self, key: str, step: int, score: float) -> tuple:
         return (_u(f"{self.seed}|{key}|{step}"),)

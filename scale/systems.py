@@ -43,6 +43,9 @@ class SystemConfig:
     # every call is capped at context_length - prompt tokens - context_margin new tokens.
     context_length: int | None = None
     context_margin: int = 0
+    # False: the model gets no system message (DeepSeek-R1 distills' model card; the SCALE
+    # authors send QwQ and R1 none): any system text opens the first user turn instead.
+    system_message: bool = True
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -74,6 +77,8 @@ class System:
         msgs = list(messages)
         if cfg.system_prompt and not (msgs and msgs[0]["role"] == "system"):
             msgs.insert(0, {"role": "system", "content": cfg.system_prompt})
+        if not cfg.system_message:
+            msgs = fold_system(msgs)
         sampling = dataclasses.replace(cfg.sampling, **overrides) if overrides else cfg.sampling
         budget = cfg.budget
         if budget is not None and "max_new_tokens" in overrides:
@@ -94,8 +99,21 @@ class System:
         return completion
 
 
+def fold_system(messages: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The system messages' text put at the head of the first user turn (``system\nuser``)."""
+    heads = [m["content"] for m in messages if m["role"] == "system"]
+    rest = [dict(m) for m in messages if m["role"] != "system"]
+    if not heads:
+        return rest
+    first = next((m for m in rest if m["role"] == "user"), None)
+    if first is None:
+        return [{"role": "user", "content": "\n".join(heads)}, *rest]
+    first["content"] = "\n".join([*heads, first["content"]])
+    return rest
+
+
 _SYSTEM_KEYS = ("engine", "sampling", "template_kwargs", "system_prompt", "budget", "stop", "name",
-                "context_length", "context_margin")
+                "context_length", "context_margin", "system_message")
 
 
 def system_config_from_dict(name: str, mode: str, raw: Mapping[str, Any]) -> SystemConfig:
@@ -121,6 +139,7 @@ def system_config_from_dict(name: str, mode: str, raw: Mapping[str, Any]) -> Sys
         stop=tuple(check_value(f"{where}.stop", raw.get("stop") or (), tuple[str, ...])),
         context_length=check_value(f"{where}.context_length", raw.get("context_length"), int | None),
         context_margin=check_value(f"{where}.context_margin", raw.get("context_margin", 0), int),
+        system_message=check_value(f"{where}.system_message", raw.get("system_message", True), bool),
     )
 
 

@@ -74,6 +74,12 @@ def check_system(system: str) -> str:
     return system
 
 
+def finish_failures(finish_reason: str) -> list[str]:
+    """Failure kinds of a call's ending: ``truncated`` (budget spent), ``context_overflow``
+    (the prompt left no room in the model's context; nothing was generated)."""
+    return {"length": ["truncated"], "context_overflow": ["context_overflow"]}.get(finish_reason, [])
+
+
 def answer_of(text: str) -> tuple[str | None, list[str]]:
     """Extracted final answer and failure kinds (``no_answer`` when nothing was found)."""
     extraction = extract_answer(text)

@@ -2,26 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from scale.data.problem import Problem
 from scale.ledger import Ledger
-from scale.methods.base import Attempt, Context, Method, answer_of, check_system
-from scale.prompts import COT_USER
+from scale.methods.base import Attempt, Context, Method, answer_of, check_system, finish_failures
+from scale.prompts import Prompts
 
 
 class CoT(Method):
     name = "cot"
 
-    def __init__(self, system: str = "s2") -> None:
+    def __init__(self, system: str = "s2", prompts: Mapping[str, Any] | Prompts | None = None) -> None:
         self.system = check_system(system)
+        self.prompts = Prompts.from_config(prompts, "method.prompts")
 
     async def run(self, problem: Problem, sample_idx: int, ctx: Context) -> Attempt:
         system = getattr(ctx.systems, self.system)
         ledger = Ledger()
         overrides = {} if system.config.sampling.greedy else {"seed": ctx.seed_for(problem, sample_idx)}
-        c = await system.ask([{"role": "user", "content": COT_USER.format(question=problem.question)}],
-                             stage="solve", ledger=ledger, **overrides)
+        messages = self.prompts.chat("cot_system", "cot_user", question=problem.question)
+        c = await system.ask(messages, stage="solve", ledger=ledger, **overrides)
         answer, failures = answer_of(c.text)
-        if c.finish_reason == "length":
-            failures.append("truncated")
+        failures += finish_failures(c.finish_reason)
         return Attempt(answer=answer, response=c.text, ledger=ledger, failures=failures,
-                       trace={"system": self.system, "reasoning_chars": len(c.reasoning)})
+                       trace={"system": self.system, "reasoning_chars": len(c.reasoning),
+                              "finish_reason": c.finish_reason})

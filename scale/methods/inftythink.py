@@ -1,18 +1,25 @@
 """InftyThink (arXiv 2503.06692): iterative reasoning in bounded segments joined by summaries.
 
-Each round is one System 2 call capped at ``segment_tokens`` new tokens. Round 1 sees the
-question; later rounds see the question plus the previous round's summary. A round whose
-visible text holds a ``\\boxed{}`` answer ends the attempt. Otherwise the next summary is
-the text after the last "Summary:" marker (visible text first, then the thinking text);
-without a marker it is the tail of the visible text (else of the thinking text), counted
-as ``summary_missing``. After ``max_rounds`` rounds without a box the attempt ends with
-``max_rounds`` and the last round's fallback extraction (answer phrase / last number).
-Every round is a "solve" call with ``step=round`` so Tpi = tokens per round.
+Each round is one call on ``system`` capped at ``segment_tokens`` new tokens, from the
+question (round 1) or the question plus the summary so far. A round whose visible text
+holds a ``\\boxed{}`` answer ends the attempt. Otherwise the same model writes the summary
+in a second call (stage ``summarize``, at most ``summary_tokens``): the problem and the
+round's partial reasoning (its thinking, then its visible text) in, the summary out; the
+next round starts from question + summary. A thinking model stopped inside ``<think>``
+never writes a summary of its own, hence the separate call. A summary call that returns
+no visible text (it spent its budget thinking) falls back to the tail of its own thought,
+else of the partial reasoning, counted as ``summary_missing``. After ``max_rounds`` rounds
+without a box the attempt ends with ``max_rounds`` and the last round's fallback
+extraction (answer phrase / last number).
+
+Every round is a "solve" call with ``step=round``; summaries are the method's own output
+too, so they count in ``tok_paper`` and Tpi (tok_paper / rounds). Why 8 x 8192 + 2048 by
+default: docs/fidelity.md (InftyThink row).
 """
 
 from __future__ import annotations
 
-import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,49 +27,33 @@ from scale.data.problem import Problem
 from scale.errors import ConfigError
 from scale.grading.extract import extract_answer
 from scale.ledger import Ledger
-from scale.methods.base import Attempt, Context, Method, check_system
-from scale.prompts import INFTY_FIRST, INFTY_NEXT
+from scale.methods.base import Attempt, Context, Method, check_system, finish_failures
+from scale.prompts import Prompts
 
-# "Summary:", "**Summary:**", "**Summary**:", "SUMMARY :" ...
-_MARKER_RE = re.compile(r"summary\s*\**\s*:", re.IGNORECASE)
 _BOXED_KINDS = frozenset({"boxed", "boxed_last_of_n", "fbox"})
 TRACE_SUMMARY_CHARS = 300  # how much of each summary the trace keeps
+SUMMARY_SALT = 100  # seed salt of round r's summary call: SUMMARY_SALT + r
 
 
 @dataclass(frozen=True)
 class Summary:
     text: str
-    source: str  # "marker_visible" | "marker_reasoning" | "tail_visible" | "tail_reasoning" | "empty"
+    source: str  # "summary" | "tail_summary_reasoning" | "tail_partial" | "empty"
 
     @property
-    def from_marker(self) -> bool:
-        return self.source.startswith("marker")
+    def written(self) -> bool:
+        """The summary call answered with visible text (no fallback)."""
+        return self.source == "summary"
 
 
-def after_marker(text: str) -> str | None:
-    """Text after the last "Summary:" marker, stripped; None without a marker or when empty."""
-    last = None
-    for last in _MARKER_RE.finditer(text):  # noqa: B007 - scanning for the last match
-        pass
-    if last is None:
-        return None
-    rest = text[last.end():].lstrip("* \t\r\n").strip()
-    return rest or None
-
-
-def extract_summary(visible: str, reasoning: str = "", max_chars: int = 4000) -> Summary:
-    """The summary that seeds the next round (see the module docstring for the order).
-
-    A marked summary keeps its first ``max_chars`` characters; a tail fallback keeps the
-    last ``max_chars`` of the text (the most recent reasoning).
-    """
-    for text, where in ((visible, "visible"), (reasoning, "reasoning")):
-        marked = after_marker(text)
-        if marked is not None:
-            return Summary(marked[:max_chars].strip(), f"marker_{where}")
-    for text, where in ((visible, "visible"), (reasoning, "reasoning")):
+def pick_summary(visible: str, reasoning: str, partial: str, max_chars: int) -> Summary:
+    """The summary call's visible text (first ``max_chars``); without one, the tail of its
+    thought, else the tail of the partial reasoning it was asked to summarise."""
+    if visible.strip():
+        return Summary(visible.strip()[:max_chars].strip(), "summary")
+    for text, source in ((reasoning, "tail_summary_reasoning"), (partial, "tail_partial")):
         if text.strip():
-            return Summary(text.strip()[-max_chars:].strip(), f"tail_{where}")
+            return Summary(text.strip()[-max_chars:].strip(), source)
     return Summary("", "empty")
 
 
@@ -73,16 +64,36 @@ def _short(text: str, n: int = TRACE_SUMMARY_CHARS) -> str:
 class InftyThink(Method):
     name = "inftythink"
 
-    def __init__(self, max_rounds: int = 6, segment_tokens: int = 4096, system: str = "s2",
-                 summary_chars: int = 4000) -> None:
+    def __init__(self, max_rounds: int = 8, segment_tokens: int = 8192, summary_tokens: int = 2048,
+                 system: str = "s2", summary_system: str | None = None, summary_chars: int = 8000,
+                 prompts: Mapping[str, Any] | Prompts | None = None) -> None:
         for key, value in (("max_rounds", max_rounds), ("segment_tokens", segment_tokens),
-                           ("summary_chars", summary_chars)):
+                           ("summary_tokens", summary_tokens), ("summary_chars", summary_chars)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"method.{key} must be an integer >= 1, got {value!r}")
         self.max_rounds = max_rounds
         self.segment_tokens = segment_tokens
+        self.summary_tokens = summary_tokens
         self.system = check_system(system)
+        self.summary_system = check_system(summary_system or system)
         self.summary_chars = summary_chars
+        self.prompts = Prompts.from_config(prompts, "method.prompts")
+
+    @property
+    def uses_systems(self) -> set[str]:
+        return {self.system, self.summary_system}
+
+    async def summarize(self, problem: Problem, sample_idx: int, partial: str, r: int, ctx: Context,
+                        ledger: Ledger) -> tuple[Summary, int, str]:
+        """Round ``r``'s summary: (summary, its call's response tokens, its finish reason)."""
+        system = getattr(ctx.systems, self.summary_system)
+        prompt = self.prompts.fill("infty_summarize", question=problem.question, partial=partial)
+        overrides: dict[str, Any] = {"max_new_tokens": self.summary_tokens}
+        if not system.config.sampling.greedy:
+            overrides["seed"] = ctx.seed_for(problem, sample_idx, salt=SUMMARY_SALT + r)
+        c = await system.ask([{"role": "user", "content": prompt}], stage="summarize", ledger=ledger,
+                             **overrides)
+        return pick_summary(c.text, c.reasoning, partial, self.summary_chars), c.response_tokens, c.finish_reason
 
     async def run(self, problem: Problem, sample_idx: int, ctx: Context) -> Attempt:
         system = getattr(ctx.systems, self.system)
@@ -96,9 +107,9 @@ class InftyThink(Method):
         boxed = False
         for r in range(self.max_rounds):
             if summary is None:
-                prompt = INFTY_FIRST.format(question=problem.question)
+                prompt = self.prompts.fill("infty_first", question=problem.question)
             else:
-                prompt = INFTY_NEXT.format(question=problem.question, summary=summary)
+                prompt = self.prompts.fill("infty_next", question=problem.question, summary=summary)
             overrides: dict[str, Any] = {"max_new_tokens": self.segment_tokens}
             if not greedy:
                 overrides["seed"] = ctx.seed_for(problem, sample_idx, salt=r)
@@ -113,24 +124,29 @@ class InftyThink(Method):
                 "boxed": boxed, "summary_in": None if summary is None else _short(summary),
             }
             rounds.append(info)
-            if boxed:
+            if c.finish_reason == "context_overflow":
+                failures.append("context_overflow")
+                break  # the question (and summary) fill the window: no round can run
+            if boxed or r + 1 == self.max_rounds:  # a summary is only needed when a round follows
                 break
-            if r + 1 < self.max_rounds:  # a summary is only needed when another round follows
-                s = extract_summary(c.text, c.reasoning, self.summary_chars)
-                if not s.from_marker:
-                    failures.append("summary_missing")
-                info["summary_out"] = _short(s.text)
-                info["summary_source"] = s.source
-                info["summary_chars"] = len(s.text)
-                summary = s.text
-        if not boxed:
+            partial = "\n\n".join(t for t in (c.reasoning.strip(), c.text.strip()) if t)
+            s, tokens, finish = await self.summarize(problem, sample_idx, partial, r, ctx, ledger)
+            if not s.written:
+                failures.append("summary_missing")
+            failures += [f for f in finish_failures(finish) if f == "context_overflow"]
+            info.update(summary_out=_short(s.text), summary_source=s.source, summary_chars=len(s.text),
+                        summary_tokens=tokens, summary_finish_reason=finish)
+            summary = s.text
+        if not boxed and len(rounds) == self.max_rounds:
             failures.append("max_rounds")
         if answer is None:
             failures.append("no_answer")
         trace = {
             "system": self.system,
+            "summary_system": self.summary_system,
             "max_rounds": self.max_rounds,
             "segment_tokens": self.segment_tokens,
+            "summary_tokens": self.summary_tokens,
             "n_rounds": len(rounds),
             "boxed": boxed,
             "rounds": rounds,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from scale.data.problem import Problem
@@ -17,8 +17,8 @@ from scale.engine.types import Completion
 from scale.errors import ConfigError
 from scale.grading.extract import extract_answer
 from scale.ledger import Ledger
-from scale.methods.base import Attempt, Context, Method, check_system
-from scale.prompts import COT_USER
+from scale.methods.base import Attempt, Context, Method, check_system, finish_failures
+from scale.prompts import Prompts
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +65,12 @@ def winning_group(groups: list[list[int]]) -> list[int] | None:
 class Majority(Method):
     name = "majority"
 
-    def __init__(self, k: int = 8, system: str = "s2") -> None:
+    def __init__(self, k: int = 8, system: str = "s2", prompts: Mapping[str, Any] | Prompts | None = None) -> None:
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ConfigError(f"method.k must be an integer >= 1, got {k!r}")
         self.k = k
         self.system = check_system(system)
+        self.prompts = Prompts.from_config(prompts, "method.prompts")
         self._warned_greedy = False
 
     async def run(self, problem: Problem, sample_idx: int, ctx: Context) -> Attempt:
@@ -80,7 +81,7 @@ class Majority(Method):
             log.warning("majority: system %s decodes greedily, so its %d samples will agree; "
                         "give it a temperature > 0", self.system, self.k)
         seeds = [ctx.seed_for(problem, sample_idx, salt=i) for i in range(self.k)]
-        messages = [{"role": "user", "content": COT_USER.format(question=problem.question)}]
+        messages = self.prompts.chat("cot_system", "cot_user", question=problem.question)
         # One ledger per sample, merged in sample order, so records do not depend on which
         # call finished first.
         ledgers = [Ledger() for _ in range(self.k)]
@@ -105,7 +106,7 @@ class Majority(Method):
             answer, response = None, completions[0].text
         else:
             answer, response = answers[best[0]], completions[best[0]].text
-        failures.extend("truncated" for c in completions if c.finish_reason == "length")
+        failures.extend(f for c in completions for f in finish_failures(c.finish_reason))
         trace: dict[str, Any] = {
             "system": self.system,
             "k": self.k,

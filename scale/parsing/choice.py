@@ -1,5 +1,8 @@
 """Parse which of ``n`` candidate outlines ("Outline 1" ... "Outline n") a model chose.
 
+"Version N" counts as "Outline N" (the SCALE authors label their candidates ``version1`` ...,
+so a prompt file in their wording gets replies such as ``version3``).
+
 Order of evidence, after stripping ``<think>`` reasoning:
 
 1. ``\\boxed{N}`` / ``\\boxed{Outline N}`` (the last one);
@@ -27,14 +30,14 @@ _WORDS = {
     "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12,
 }  # fmt: skip
 _N = r"(?P<label>\d{1,6}(?![\d])|" + "|".join(_WORDS) + r"\b)"
-_OUTLINE = r"\boutline\s*(?:no\.?|number|#)?\s*" + _N
+_OUTLINE = r"\b(?:outline|version)\s*(?:no\.?|number|#)?\s*" + _N
 _KW = (
     r"\b(?:choose|chose|chosen|choice|select|selected|selection|pick|picked|prefer|"
     r"preferred|best|winner|answer|final|go\s+with|going\s+with)\b"
 )
 _FLAGS = re.IGNORECASE
 
-_BOXED = re.compile(r"\\boxed\s*\{\s*(?:\\text(?:bf)?\s*\{\s*)?(?:outline\s*#?\s*)?" + _N, _FLAGS)
+_BOXED = re.compile(r"\\boxed\s*\{\s*(?:\\text(?:bf)?\s*\{\s*)?(?:(?:outline|version)\s*#?\s*)?" + _N, _FLAGS)
 _FINAL = [
     # "I choose Outline 2", "The best is Outline 4 because ..." (within one sentence)
     re.compile(_KW + r"[^\n.!?]{0,60}?" + _OUTLINE, _FLAGS),

@@ -11,8 +11,11 @@ that yields at least one step wins:
    with a regex when nothing parses (unescaped quotes, truncated replies).
 3. ``numbered_list``: ``1. ...``, ``1) ...``, ``Step 1: ...``, ``- ...`` lines.
 
-Steps are ordered by the number in their key (``step10`` after ``step2``), stripped, empty
-ones dropped, and truncated to ``max_steps``. Nothing here raises on any input string.
+Steps are ordered by the number in their key (``step10`` after ``step2``) and stripped;
+a step with no word in it (empty, ``[``, ``{ "step21.step12``, a lone number: debris of
+broken JSON, not a goal) is dropped. More than ``max_steps`` steps keep the first
+``max_steps - 1`` and the last one (the step SCALE replaces by the problem's question), and
+the result says it was truncated. Nothing here raises on any input string.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ParsedOutline", "parse_outline", "strip_think"]
+__all__ = ["ParsedOutline", "has_word", "parse_outline", "strip_think"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,7 @@ class ParsedOutline:
     steps: tuple[str, ...]
     how: str
     error: str | None = None
+    truncated: int = 0  # steps dropped to fit max_steps (0: none)
 
     @property
     def ok(self) -> bool:
@@ -305,8 +309,18 @@ def _steps_from_value(value: Any, depth: int = 0) -> list[str]:
     return []
 
 
+# A word: two letters in a row, once step labels ("step21") are taken out.
+_STEP_LABEL = re.compile(r"(?i)\bstep[\s_#-]*\d+")
+_WORD = re.compile(r"[^\W\d_]{2}")
+
+
+def has_word(step: str) -> bool:
+    """False for JSON debris (``[``, ``{ "step21.step12``), numbers and punctuation."""
+    return bool(_WORD.search(_STEP_LABEL.sub(" ", step)))
+
+
 def _clean(steps: list[str]) -> list[str]:
-    return [s.strip() for s in steps if isinstance(s, str) and s.strip()]
+    return [s.strip() for s in steps if isinstance(s, str) and has_word(s)]
 
 
 def _from_json(text: str) -> tuple[list[str], str] | None:
@@ -379,8 +393,9 @@ def _from_list(text: str) -> list[str]:
 def parse_outline(text: str, max_steps: int = 12) -> ParsedOutline:
     """Parse a decomposition reply into at most ``max_steps`` ordered steps.
 
-    More than ``max_steps`` steps are truncated to the first ``max_steps`` (no merging).
-    Zero steps, a non-string input or ``max_steps < 1`` give ``how="failed"``. Never raises.
+    More than ``max_steps`` steps keep the first ``max_steps - 1`` and the last (no merging;
+    ``truncated`` counts the dropped ones). Zero steps, a non-string input or
+    ``max_steps < 1`` give ``how="failed"``. Never raises.
     """
     try:
         if not isinstance(text, str):
@@ -397,6 +412,9 @@ def parse_outline(text: str, max_steps: int = 12) -> ParsedOutline:
         if found is None:
             return ParsedOutline((), "failed", "no JSON steps or list items found")
         steps, how = found
-        return ParsedOutline(tuple(steps[:max_steps]), how)
+        if len(steps) <= max_steps:
+            return ParsedOutline(tuple(steps), how)
+        kept = [*steps[:max_steps - 1], steps[-1]]
+        return ParsedOutline(tuple(kept), how, truncated=len(steps) - max_steps)
     except Exception as exc:  # last-resort guard: model output must never crash a run
         return ParsedOutline((), "failed", f"parser error: {type(exc).__name__}")

@@ -14,6 +14,10 @@ Any other number outside [0, 1] is clamped, so "8" gives 1.0 with ``how="clamped
 guessing at 1-10 scales, keeping the mapping predictable. Only when no finite number
 appears are words used: easy/simple/trivial/routine -> 0.2, medium/moderate -> 0.5,
 hard/difficult/challenging -> 0.8 (the last such word wins). NaN/inf never count.
+
+``bare`` tells whether the reply (``<think>`` stripped, whitespace trimmed) was nothing but
+one plain number in [0, 1]: the only reply the SCALE authors accept (``float(reply)``),
+re-sampling anything else. Every other accepted parse is *lenient* (scorers count it).
 """
 
 from __future__ import annotations
@@ -32,12 +36,19 @@ class ParsedScore:
     """Result of :func:`parse_score`.
 
     ``value`` is in [0, 1] or None; ``how`` is ``"number" | "clamped" | "percent" |
-    "fraction" | "word" | "failed"``; ``raw`` is the matched substring ("" when failed).
+    "fraction" | "word" | "failed"``; ``raw`` is the matched substring ("" when failed);
+    ``bare``: the whole reply was one plain number in [0, 1] (see the module docstring).
     """
 
     value: float | None
     how: str
     raw: str
+    bare: bool = False
+
+    @property
+    def lenient(self) -> bool:
+        """A value was found, but not as a bare number in [0, 1]."""
+        return self.value is not None and not self.bare
 
 
 _FAILED = ParsedScore(None, "failed", "")
@@ -53,6 +64,8 @@ _CANDIDATE = re.compile(
     rf"|{_START}(?P<x>{_NUM}){_END}",
     re.IGNORECASE,
 )
+# What ``float()`` reads as a plain decimal: "0.3", ".5", "1", "+0.25", "1e-1" (no words).
+_BARE = re.compile(r"^[-+]?(?:\d{1,30}(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d{1,4})?$")
 _BOXED = re.compile(r"\\boxed\s*\{(?P<body>[^{}]*(?:\{[^{}]*\}[^{}]*)*)\}")
 _KEYWORD = re.compile(r"\b(?:score|difficulty|rating|rate|rated|answer)\b", re.IGNORECASE)
 _KEYWORD_WINDOW = 40  # characters after a keyword in which its number must start
@@ -146,6 +159,11 @@ def parse_score(text: str) -> ParsedScore:
         if not isinstance(text, str):
             return _FAILED
         body = strip_think(text)
+        stripped = body.strip()
+        if _BARE.match(stripped):
+            value = _finite(stripped)
+            if value is not None and 0.0 <= value <= 1.0:
+                return ParsedScore(value + 0.0, "number", stripped, bare=True)
         chosen = _pick(body)
         if chosen is not None:
             return _result(chosen)

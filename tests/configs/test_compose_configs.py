@@ -208,7 +208,7 @@ def test_classifier_slot_composes_and_asks_for_its_adapter():
 
 
 @pytest.mark.parametrize(("override", "message"), [
-    ("router.tau=abc", "router.tau: expected a number, got 'abc'"),
+    ("router.tau=abc", "router.tau: expected a number or null, got 'abc'"),
     ("method.n_outlines=many", "method.n_outlines: expected an integer, got 'many'"),
     ("difficulty.max_new_tokens=1.5", "difficulty.max_new_tokens: expected an integer, got 1.5"),
     ("method.select=maybe", "method.select: expected true/false, got 'maybe'"),

@@ -11,13 +11,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
-from scale.build import build
 from scale.errors import ConfigError
 from scale.grading import Grader
 from scale.methods.base import Context
-from scale.methods.inftythink import InftyThink, after_marker, extract_summary
+from scale.methods.inftythink import InftyThink, pick_summary
 from scale.methods.majority import Majority, exact_equivalent, group_answers, winning_group
 from scale.paths import CONFIG_DIR as CONFIGS
+from scale.testing.config import build_method
 
 # --------------------------------------------------------------------------- config checks
 
@@ -27,6 +27,8 @@ from scale.paths import CONFIG_DIR as CONFIGS
     (Majority, {"system": "s3"}, "'s3'"),
     (InftyThink, {"max_rounds": 0}, "max_rounds"),
     (InftyThink, {"segment_tokens": 0}, "segment_tokens"),
+    (InftyThink, {"summary_tokens": 0}, "summary_tokens"),
+    (InftyThink, {"summary_system": "s9"}, "'s9'"),
     (InftyThink, {"system": "s3"}, "'s3'"),
     (InftyThink, {"summary_chars": -5}, "-5"),
 ])
@@ -40,9 +42,9 @@ def test_bad_config_is_refused_by_value(cls, kwargs, named):
 
 def test_registered_and_built_from_yaml():
     for name in ("majority", "inftythink"):
-        cfg = OmegaConf.to_container(OmegaConf.load(CONFIGS / "method" / f"{name}.yaml"))
-        method = build(cfg, "method")
+        method = build_method(name)
         assert method.name == name
+        assert method.prompts.label == "default"
     with open(CONFIGS / "method" / "majority.yaml") as f:
         assert f.readline().startswith("# Used by: scale-eval method=majority")
 
@@ -85,25 +87,15 @@ def test_groups_partition_the_answered_indices(answers):
 # --------------------------------------------------------------------------- summaries
 
 
-def test_summary_after_last_marker():
-    text = "work... Summary: first try\nmore work\n**Summary:** x = 3 and y = 4.\n"
-    assert after_marker(text) == "x = 3 and y = 4."
-    assert after_marker("no marker here") is None
-    assert after_marker("ends with SUMMARY:  ") is None  # empty summary = no summary
-    s = extract_summary("Let x = 3.\nsummary : we know x = 3", "thinking")
-    assert (s.text, s.source, s.from_marker) == ("we know x = 3", "marker_visible", True)
-
-
-def test_summary_fallbacks():
-    s = extract_summary("", "long thinking... Summary: a = 1")
-    assert (s.text, s.source) == ("a = 1", "marker_reasoning")
-    s = extract_summary("abcdefghij", "reasoning", max_chars=4)
-    assert (s.text, s.source, s.from_marker) == ("ghij", "tail_visible", False)
-    s = extract_summary("  ", "0123456789", max_chars=3)
-    assert (s.text, s.source) == ("789", "tail_reasoning")
-    assert extract_summary("", "").source == "empty"
-    s = extract_summary("Summary: " + "z" * 50, max_chars=10)
-    assert s.text == "z" * 10 and s.from_marker
+def test_summary_is_the_summary_calls_visible_text_else_a_counted_tail():
+    s = pick_summary("  x = 3 and y = 4.  ", "thought", "partial", max_chars=100)
+    assert (s.text, s.source, s.written) == ("x = 3 and y = 4.", "summary", True)
+    assert pick_summary("z" * 50, "", "", max_chars=10).text == "z" * 10  # the head of a long one
+    s = pick_summary("", "0123456789", "partial", max_chars=3)  # cut while thinking: its thought's tail
+    assert (s.text, s.source, s.written) == ("789", "tail_summary_reasoning", False)
+    s = pick_summary(" ", "", "abcdef", max_chars=4)
+    assert (s.text, s.source) == ("cdef", "tail_partial")
+    assert pick_summary("", "", "", 5).source == "empty"
 
 
 # --------------------------------------------------------------------------- tiny Qwen3 (tier 2)
@@ -157,21 +149,26 @@ def test_majority_tiny_runs_k_calls_reproducibly(tiny_systems):
 
 @pytest.mark.tiny
 def test_inftythink_tiny_runs_max_rounds(tiny_systems):
-    method = InftyThink(max_rounds=2, segment_tokens=16)
+    method = InftyThink(max_rounds=2, segment_tokens=16, summary_tokens=12)
     ctx = Context(systems=tiny_systems, seed=0)
     attempt = asyncio.run(method.run(_problem(), 0, ctx))
     calls = attempt.ledger.calls
-    assert [(c.stage, c.step, c.mode) for c in calls] == [("solve", 0, "s2"), ("solve", 1, "s2")]
-    assert all(c.response_tokens <= 16 for c in calls)
+    # Round 0, the same model's summary of it, round 1 (no summary after the last round).
+    assert [(c.stage, c.step, c.mode) for c in calls] == [("solve", 0, "s2"), ("summarize", None, "s2"),
+                                                          ("solve", 1, "s2")]
+    assert [c.response_tokens <= n for c, n in zip(calls, (16, 12, 16))] == [True] * 3
     assert "max_rounds" in attempt.failures
-    assert attempt.failures.count("summary_missing") == 1  # only round 0 seeds another round
     trace = attempt.trace
     assert trace["n_rounds"] == 2 and not trace["boxed"]
     assert [r["boxed"] for r in trace["rounds"]] == [False, False]
-    assert trace["rounds"][0]["summary_source"].startswith("tail_")
-    assert trace["rounds"][1]["summary_in"] == trace["rounds"][0]["summary_out"]
+    first = trace["rounds"][0]
+    assert attempt.failures.count("summary_missing") == (first["summary_source"] != "summary")
+    assert trace["rounds"][1]["summary_in"] == first["summary_out"]
+    assert first["summary_tokens"] == calls[1].response_tokens
     cost = attempt.ledger.summary()
-    assert cost["n_steps"] == 2
+    assert cost["n_steps"] == 2 and cost["s2_steps"] == 2
+    # The summary is the method's own output: it counts in tok_paper (and so in Tpi).
+    assert cost["tok_paper"] == sum(c.response_tokens for c in calls)
     assert cost["tpi"] == pytest.approx(cost["tok_paper"] / 2)
 
 
@@ -189,7 +186,7 @@ def test_baselines_on_smollm2_demo(smollm2_dir, grader):
     cfg["s2"]["sampling"]["max_new_tokens"] = 32
     systems = build_systems(cfg, {"_target_": "scale.engine.hf_engine.HFEngine", "max_batch_size": 16})
     problems = load_benchmark("demo", limit=2)
-    methods = [Majority(k=2), InftyThink(max_rounds=2, segment_tokens=64)]
+    methods = [Majority(k=2), InftyThink(max_rounds=2, segment_tokens=64, summary_tokens=64)]
     ctx = Context(systems=systems, seed=0, grader=grader)
 
     async def go():
@@ -207,14 +204,15 @@ def test_baselines_on_smollm2_demo(smollm2_dir, grader):
         assert rec.method == method.name
         assert rec.answer is None or isinstance(rec.answer, str)
         assert isinstance(rec.response, str)
-        assert all(c["stage"] == "solve" for c in rec.ledger)
+        assert all(c["stage"] in ("solve", "summarize") for c in rec.ledger)
         assert rec.cost["tok_paper"] > 0
         if method.name == "majority":
             assert len(rec.ledger) == 2 and rec.trace["equivalence"] == "grader"
             assert len(rec.trace["answers"]) == 2
         else:
-            steps = [c["step"] for c in rec.ledger]
+            steps = [c["step"] for c in rec.ledger if c["stage"] == "solve"]
             assert steps == list(range(len(steps))) and 1 <= len(steps) <= 2
+            assert sum(c["stage"] == "summarize" for c in rec.ledger) == len(steps) - 1
             assert all(c["response_tokens"] <= 64 for c in rec.ledger)
             assert rec.trace["n_rounds"] == len(steps)
             assert rec.trace["boxed"] == ("max_rounds" not in rec.failures)
