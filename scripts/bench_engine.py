@@ -1,21 +1,23 @@
 """Engine throughput: one-by-one vs each batching scheduler, side by side in one run.
 
     python scripts/bench_engine.py                                   # CPU, embedded SmolLM2, 16 concurrent
-    python scripts/bench_engine.py --concurrency 1,4,16 --json-out runs/bench/engine.json
-    python scripts/bench_engine.py --arch qwen3-1.7b --random-init --dtype bfloat16 \
-        --device cuda --concurrency 1,16,64 --json-out runs/bench/engine-h200.json
+    python scripts/bench_engine.py --concurrency 16,64 --json-out runs/bench/engine.json
+    bash scripts/bench_engine_h200.sh                                # one GPU, both Qwen3 shapes, <= 10 min
 
 The same mixed-budget requests (demo questions with distinct suffixes; budgets cycled from
 ``--max-new-tokens``) go through ``HFEngine`` four ways: ``sequential`` awaits them one
-at a time on the default (iteration) engine, and ``iteration``, ``static`` and
-``continuous`` gather them on an engine with that ``scheduler`` (one decode step at a
-time with rows joining and leaving / one padded ``generate`` / transformers' paged
-continuous batching). Throughput is useful tokens/s: generated response tokens (eos
-included, nothing past a row's stop) over wall seconds. CPU target with the embedded
-model: the default scheduler (iteration) >= 3x sequential at 16 concurrent requests.
+at a time on the iteration engine, and ``iteration``, ``static`` and ``continuous``
+gather them on an engine with that ``scheduler`` (one decode step at a time with rows
+joining and leaving / one padded ``generate`` / one persistent transformers
+continuous-batching manager). Throughput is useful tokens/s: generated response tokens
+(eos included, nothing past a row's stop) over wall seconds. CPU target with the
+embedded model: the iteration scheduler >= 3x sequential at 16 concurrent requests.
 
 ``--arch`` builds a randomly initialised model of that shape (no Hub access) and adds a
-roofline check: per-token decode time at batch 1 vs parameter bytes / copy bandwidth.
+roofline: the batch-1 decode step of plain ``generate`` vs parameter bytes / copy
+bandwidth, and beside every run the tokens/s that streaming the weights and the rows'
+KV cache once per decode step would allow at that bandwidth (the weight+KV roofline).
+Random weights never emit end-of-turn, so every request spends its budget.
 """
 
 from __future__ import annotations
@@ -53,6 +55,10 @@ ARCHS: dict[str, dict[str, Any]] = {
                        num_key_value_heads=8, head_dim=128, intermediate_size=6144,
                        vocab_size=151936, tie_word_embeddings=True, max_position_embeddings=40960,
                        rms_norm_eps=1e-6, rope_parameters={"rope_type": "default", "rope_theta": 1e6}),
+    "qwen3-8b": dict(hidden_size=4096, num_hidden_layers=36, num_attention_heads=32,
+                     num_key_value_heads=8, head_dim=128, intermediate_size=12288,
+                     vocab_size=151936, tie_word_embeddings=False, max_position_embeddings=40960,
+                     rms_norm_eps=1e-6, rope_parameters={"rope_type": "default", "rope_theta": 1e6}),
     "tiny": dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
                  head_dim=32, intermediate_size=384, vocab_size=0, tie_word_embeddings=True,
                  max_position_embeddings=4096),
@@ -75,6 +81,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-batch-size", type=int, default=None,
                    help="engine max_batch_size (default: the largest concurrency)")
     p.add_argument("--batch-wait-s", type=float, default=0.01, help="engine batch_wait_s")
+    p.add_argument("--sequential-max", type=int, default=None,
+                   help="run the one-at-a-time mode only up to this concurrency; larger ones are compared "
+                        "with the largest sequential run (tokens/s one at a time hardly depends on the count)")
+    p.add_argument("--cb-cache-tokens", type=int, default=None,
+                   help="continuous: paged cache size in tokens (default: 65536 on CPU, memory share on CUDA)")
     sampling = p.add_mutually_exclusive_group()
     sampling.add_argument("--greedy", dest="sampled", action="store_false", default=False,
                           help="greedy decoding (default)")
@@ -109,6 +120,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.roofline = bool(args.arch)
     if args.copy_gib is None:
         args.copy_gib = 4.0 if args.device.startswith("cuda") else 0.25
+    if args.cb_cache_tokens is None and not args.device.startswith("cuda"):
+        args.cb_cache_tokens = 65536  # on CPU a memory share of RAM is GBs to allocate
     return args
 
 
@@ -197,62 +210,100 @@ def make_engine(args: argparse.Namespace, model: str, scheduler: str) -> HFEngin
     return HFEngine(model, dtype=args.dtype, device=args.device,
                     max_batch_size=args.max_batch_size or max(args.concurrency),
                     batch_wait_s=args.batch_wait_s, scheduler=scheduler,
-                    attn_implementation=args.attn_implementation)
+                    attn_implementation=args.attn_implementation, cb_cache_tokens=args.cb_cache_tokens)
 
 
 def _scheduler(mode: str) -> str:
     return DEFAULT if mode == "sequential" else mode
 
 
+def _wanted(args: argparse.Namespace, mode: str, n: int) -> bool:
+    return not (mode == "sequential" and args.sequential_max is not None and n > args.sequential_max)
+
+
 async def throughput(args: argparse.Namespace, model: str) -> tuple[list[dict], dict[str, str], dict | None]:
-    """The roofline (optional), then every mode at every concurrency on the same requests."""
+    """The roofline (optional), then every mode at every concurrency on the same requests.
+
+    One engine per scheduler at a time (loaded, warmed up, run at every concurrency, closed),
+    so a GPU holds one copy of the model and one KV cache.
+    """
     requests = make_requests(max(args.concurrency), args.max_new_tokens, args.sampled, args.seed)
-    engines: dict[str, HFEngine] = {}
     unavailable: dict[str, str] = {}
     runs: list[dict[str, Any]] = []
     roof = None
-    try:
-        if args.roofline:  # first: continuous batching later reserves most free memory for its cache
-            print("roofline: copy bandwidth and batch-1 decode ...", flush=True)
-            engines[DEFAULT] = make_engine(args, model, DEFAULT)
-            roof = roofline(engines[DEFAULT].model, engines[DEFAULT].tokenizer, args.device,
-                            args.decode_tokens, int(args.copy_gib * GiB), args.reps)
-        for mode in args.modes:
-            key = _scheduler(mode)
-            if key not in engines:
-                engines[key] = make_engine(args, model, key)
-            if args.warmup:
-                try:
-                    await asyncio.wait_for(warm_up(engines[key], requests, mode), args.mode_timeout_s)
-                except Exception as err:  # continuous batching may not run on this device
-                    if mode != "continuous":
-                        raise
-                    unavailable[mode] = _one_line(err)
-                    continue
-        for n in args.concurrency:
-            for mode in args.modes:
-                if mode in unavailable:
-                    continue
-                engine = engines[_scheduler(mode)]
-                try:
-                    run = await asyncio.wait_for(run_mode(engine, mode, requests[:n]), args.mode_timeout_s)
-                except Exception as err:
-                    if mode != "continuous":
-                        raise
-                    unavailable[mode] = _one_line(err)
-                    continue
-                runs.append(run)
-                print(f"  {mode:<10} c={n:<4} {run['wall_s']:8.2f} s  {run['tokens_per_s']:9.1f} tok/s",
-                      flush=True)
-    finally:
-        for engine in engines.values():
+    schedulers: dict[str, list[str]] = {}
+    for mode in args.modes:
+        schedulers.setdefault(_scheduler(mode), []).append(mode)
+    for scheduler, modes in schedulers.items():
+        try:
+            engine = make_engine(args, model, scheduler)
+        except Exception as err:  # e.g. continuous batching not available here
+            for mode in modes:
+                unavailable[mode] = _one_line(err)
+            continue
+        try:
+            if args.roofline and roof is None:
+                print("roofline: copy bandwidth and batch-1 decode ...", flush=True)
+                roof = roofline(engine.model, engine.tokenizer, args.device, args.decode_tokens,
+                                int(args.copy_gib * GiB), args.reps)
+            prompt_lens = [len(engine.render(r)) for r in requests]
+            for mode in modes:
+                if args.warmup:
+                    try:
+                        await asyncio.wait_for(warm_up(engine, requests, mode), args.mode_timeout_s)
+                    except Exception as err:
+                        if mode != "continuous":
+                            raise
+                        unavailable[mode] = _one_line(err)
+                        continue
+                for n in args.concurrency:
+                    if not _wanted(args, mode, n) or mode in unavailable:
+                        continue
+                    try:
+                        run = await asyncio.wait_for(run_mode(engine, mode, requests[:n]), args.mode_timeout_s)
+                    except Exception as err:
+                        if mode != "continuous":
+                            raise
+                        unavailable[mode] = _one_line(err)
+                        continue
+                    if roof is not None:
+                        run.update(kv_roofline(roof, prompt_lens[:n], [r.sampling.max_new_tokens for r in requests[:n]],
+                                               run["tokens_per_s"]))
+                    runs.append(run)
+                    bound = f"  (roofline {run['bound_tokens_per_s']:.0f} tok/s)" if "bound_tokens_per_s" in run else ""
+                    print(f"  {mode:<10} c={n:<4} {run['wall_s']:8.2f} s  {run['tokens_per_s']:9.1f} tok/s{bound}",
+                          flush=True)
+        finally:
             await close_engine(engine)
-    for n in args.concurrency:
-        base = next((r for r in runs if r["mode"] == "sequential" and r["concurrency"] == n), None)
-        for r in runs:
-            if r["concurrency"] == n:
-                r["ratio_vs_sequential"] = r["tokens_per_s"] / base["tokens_per_s"] if base else None
+            del engine
+            _empty_cache(args.device)
+    for r in runs:
+        base = _sequential_base([x for x in runs if x["mode"] == "sequential"], r["concurrency"])
+        r["ratio_vs_sequential"] = r["tokens_per_s"] / base["tokens_per_s"] if base else None
+        r["sequential_base_concurrency"] = base["concurrency"] if base else None
+        if r["concurrency"] == 1:
+            r["ms_per_token"] = 1e3 / r["tokens_per_s"] if r["tokens_per_s"] else None
     return runs, unavailable, roof
+
+
+def _sequential_base(seq: list[dict], n: int) -> dict | None:
+    """The sequential run at concurrency ``n``, else the largest one below it."""
+    below = [r for r in seq if r["concurrency"] <= n]
+    return max(below, key=lambda r: r["concurrency"]) if below else None
+
+
+def kv_roofline(roof: dict, prompt_lens: list[int], budgets: list[int], measured: float) -> dict[str, float]:
+    """Tokens/s if every decode step streamed the weights plus the live rows' KV cache once.
+
+    All rows start together and spend their budgets (random weights emit no end-of-turn):
+    at step t the rows with budget > t are live and hold prompt + t tokens of cache.
+    """
+    weights, per_token, bandwidth = roof["param_bytes"], roof["kv_bytes_per_token"], roof["copy_bytes_per_s"]
+    total = 0.0
+    for t in range(max(budgets)):
+        total += weights + per_token * sum(p + t for p, b in zip(prompt_lens, budgets) if b > t)
+    bound = sum(budgets) / (total / bandwidth)
+    return {"bound_tokens_per_s": bound, "fraction_of_bound": measured / bound}
 
 
 async def close_engine(engine: HFEngine) -> None:
@@ -262,12 +313,16 @@ async def close_engine(engine: HFEngine) -> None:
 # -- roofline ------------------------------------------------------------------------------
 def roofline(model, tokenizer, device: str, decode_tokens: int, copy_bytes: int, reps: int) -> dict:
     """Batch-1 decode step time vs the time to stream every parameter once from memory."""
+    from scale.engine.hf_layout import cache_layout
+
     param_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+    kv_bytes_per_token = cache_layout(model).bytes_per_token
     bandwidth = copy_bandwidth(device, copy_bytes, reps)
     step = decode_step_time(model, tokenizer, device, decode_tokens, reps)
     bound = param_bytes / bandwidth["bytes_per_s"]
     return {
         "param_bytes": param_bytes, "param_count": sum(p.numel() for p in model.parameters()),
+        "kv_bytes_per_token": kv_bytes_per_token,
         **{f"copy_{k}": v for k, v in bandwidth.items()}, **step,
         "bound_step_s": bound, "step_over_bound": step["decode_step_s"] / bound,
         "batch1_tokens_per_s": 1.0 / step["decode_step_s"], "bound_tokens_per_s": 1.0 / bound,
@@ -358,13 +413,19 @@ def bench_environment(args: argparse.Namespace) -> dict[str, Any]:
 def print_report(result: dict[str, Any]) -> None:
     print(f"\nmodel {result['model']}  dtype {result['dtype']}  device {result['env']['device']}  "
           f"budgets {result['budgets']}  {'sampled' if result['sampled'] else 'greedy'}")
-    header = f"{'mode':<11}{'conc':>5}{'wall s':>9}{'tokens':>8}{'tok/s':>9}{'req/s':>8}{'calls':>6}{'x seq':>7}"
+    header = (f"{'mode':<11}{'conc':>5}{'wall s':>9}{'tokens':>8}{'tok/s':>9}{'req/s':>8}{'calls':>6}{'x seq':>7}"
+              f"{'roof tok/s':>11}{'of roof':>8}")
     print(header)
     print("-" * len(header))
     for r in result["runs"]:
         ratio = f"{r['ratio_vs_sequential']:.2f}" if r.get("ratio_vs_sequential") else "-"
+        roof = (f"{r['bound_tokens_per_s']:>11.0f}{r['fraction_of_bound']:>8.1%}" if "bound_tokens_per_s" in r
+                else f"{'-':>11}{'-':>8}")
         print(f"{r['mode']:<11}{r['concurrency']:>5}{r['wall_s']:>9.2f}{r['generated_tokens']:>8}"
-              f"{r['tokens_per_s']:>9.1f}{r['requests_per_s']:>8.2f}{r['generate_calls']:>6}{ratio:>7}")
+              f"{r['tokens_per_s']:>9.1f}{r['requests_per_s']:>8.2f}{r['generate_calls']:>6}{ratio:>7}{roof}")
+    for r in result["runs"]:
+        if r.get("ms_per_token"):
+            print(f"batch-1 {r['mode']}: {r['ms_per_token']:.2f} ms per generated token (prefill included)")
     for mode, why in result["unavailable"].items():
         print(f"{mode}: unavailable on this device: {why}")
     for n, ratios in result["ratios"].items():
@@ -377,8 +438,8 @@ def print_report(result: dict[str, Any]) -> None:
     if roof:
         print(f"\nroofline: {roof['param_bytes'] / GiB:.3f} GiB of parameters, copy bandwidth "
               f"{roof['copy_bytes_per_s'] / GiB:.1f} GiB/s -> bound {roof['bound_step_s'] * 1e3:.3f} ms/token; "
-              f"measured batch-1 decode {roof['decode_step_s'] * 1e3:.3f} ms/token "
-              f"= {roof['step_over_bound']:.1f}x the bound")
+              f"measured batch-1 decode (plain generate) {roof['decode_step_s'] * 1e3:.3f} ms/token "
+              f"= {roof['step_over_bound']:.1f}x the bound; KV cache {roof['kv_bytes_per_token'] / 1024:.1f} KiB/token")
 
 
 def main(args: argparse.Namespace) -> dict[str, Any]:
