@@ -10,15 +10,23 @@ import numpy as np
 from scale.rundir import Metrics, Record
 
 
+def bootstrap_means(values: Sequence[float], n_boot: int = 2000, seed: int = 0) -> np.ndarray:
+    """Means of ``n_boot`` resamples (with replacement) of ``values``, one per row; vectorised.
+
+    Resampling per-problem values resamples problems, not samples. The report's paired test
+    passes per-problem differences, so both methods see the same resampled problems.
+    """
+    data = np.asarray(values, dtype=float)
+    rng = np.random.default_rng(seed)
+    return data[rng.integers(0, len(data), size=(n_boot, len(data)))].mean(axis=1)
+
+
 def bootstrap_ci(values: Sequence[float], n_boot: int = 2000, alpha: float = 0.05,
                  seed: int = 0) -> tuple[float, float]:
     """Percentile bootstrap CI of the mean, resampling problems (not samples); vectorised."""
     if len(values) == 0:
         return (0.0, 0.0)
-    data = np.asarray(values, dtype=float)
-    rng = np.random.default_rng(seed)
-    means = data[rng.integers(0, len(data), size=(n_boot, len(data)))].mean(axis=1)
-    lo, hi = np.quantile(means, [alpha / 2, 1 - alpha / 2])
+    lo, hi = np.quantile(bootstrap_means(values, n_boot, seed), [alpha / 2, 1 - alpha / 2])
     return (float(lo), float(hi))
 
 

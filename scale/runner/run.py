@@ -30,6 +30,7 @@ from scale.runner.env import environment
 from scale.runner.finalize import finalize, wait_for_shards
 from scale.runner.shard import Shard, current_shard
 from scale.systems import Systems, build_systems
+from scale.tracking import after_run
 
 log = logging.getLogger(__name__)
 
@@ -256,7 +257,9 @@ def run_eval(cfg: dict[str, Any], systems: Systems | None = None,
         return None
     if shard.world > 1:  # launcher ranks run side by side: wait for the others
         wait_for_shards(run_dir, shard.world)
-    return finalize(run_dir.path, problems=problems, n_samples=settings.n_samples)
+    metrics = finalize(run_dir.path, problems=problems, n_samples=settings.n_samples)
+    after_run(cfg, run_dir.path, metrics)  # logger=...: a tracker sees the finished run (scale.tracking)
+    return metrics
 
 
 async def _run_and_close(method: Method, items: list[tuple[Problem, int]], ctx: Context, grader: Grader,

@@ -1,0 +1,83 @@
+"""The paper's own Tables 1-3 (``paper_tables.yaml`` in this package), matched to our cells.
+
+A cell of ours has a paper counterpart when its S1/S2 models are those of a paper row
+(``models``), its method is one the paper ran (CoT on System 2, InftyThink, MajVote,
+SCALE with the threshold router) and the dataset is one of the paper's columns.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from scale.report.identity import MethodId, SettingId
+
+PAPER_FILE = Path(__file__).with_name("paper_tables.yaml")
+
+
+@dataclass(frozen=True)
+class PaperCell:
+    acc: float  # percent
+    tok: float  # tokens per problem (Table 2/3: converted from thousands)
+    tpi: float | None = None
+    s2_percent: float | None = None  # Table 2: % of steps rated hard
+    base_acc: float | None = None  # Table 3: before fine-tuning
+
+
+@functools.cache
+def paper_data() -> dict[str, Any]:
+    return yaml.safe_load(PAPER_FILE.read_text(encoding="utf-8"))
+
+
+def paper_model(setting: SettingId) -> str | None:
+    """The paper row name whose S1/S2 models are this setting's."""
+    for name, models in paper_data()["models"].items():
+        if (models["s1"], models["s2"]) == (setting.s1_model, setting.s2_model):
+            return name
+    return None
+
+
+def table1_cell(setting: SettingId, method: MethodId, dataset: str) -> PaperCell | None:
+    model = paper_model(setting)
+    if model is None:
+        return None
+    for paper_method, kind in paper_data()["methods"].items():
+        if kind != method.kind or (kind == "scale" and (method.param != 0.5 or method.detail not in
+                                                        ("", "prompted"))):
+            continue
+        row = paper_data()["table1"].get(model, {}).get(paper_method, {})
+        if dataset in row:
+            acc, tok, tpi = row[dataset]
+            return PaperCell(acc=acc, tok=tok, tpi=tpi)
+    return None
+
+
+def table1_avg(setting: SettingId, method: MethodId) -> float | None:
+    model = paper_model(setting)
+    for paper_method, kind in paper_data()["methods"].items():
+        if model and kind == method.kind and (kind != "scale" or method.param == 0.5):
+            return paper_data()["table1"].get(model, {}).get(paper_method, {}).get("avg")
+    return None
+
+
+def table2_cell(setting: SettingId, tau: float | None, dataset: str) -> PaperCell | None:
+    model = paper_model(setting)
+    rows = paper_data()["table2"].get(model, {}) if model else {}
+    for key, row in rows.items():
+        if tau is not None and abs(float(key) - tau) < 1e-9 and dataset in row:
+            acc, tok_k, pct = row[dataset]
+            return PaperCell(acc=acc, tok=tok_k * 1000, s2_percent=pct)
+    return None
+
+
+def table3_cell(base: SettingId, dataset: str) -> PaperCell | None:
+    model = paper_model(base)
+    row = paper_data()["table3"].get(model, {}) if model else {}
+    if dataset not in row:
+        return None
+    base_acc, acc, tok_k = row[dataset]
+    return PaperCell(acc=acc, tok=tok_k * 1000, base_acc=base_acc)

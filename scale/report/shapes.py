@@ -1,0 +1,222 @@
+"""The paper's table shapes filled from our cells (and, with ``paper=True``, theirs beside).
+
+- Table 1: Acc (95% CI) / Tok [Tpi] per method x dataset, plus the mean accuracy.
+- Table 2: a router sweep (threshold tau, or fraction q): Acc / Tok / % of steps on System 2.
+- Table 3: base -> tuned accuracy, tuned Tok, for the pairs given.
+- Comparisons: paired differences with CI and p-value, and the token ratios.
+Incomplete cells say ``n of N attempts`` in the cell itself.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+
+from scale.report import paper as paper_mod
+from scale.report.cells import Cell, datasets_of
+from scale.report.identity import MethodId, SettingId
+from scale.report.stats import Comparison
+from scale.report.tables import Row, Table, ci, pct, tokens
+
+_TPI_KINDS = ("scale", "fraction", "random", "all_s1", "all_s2", "inftythink")
+
+
+def setting_labels(cells: list[Cell]) -> dict[SettingId, str]:
+    """Model label, plus System 2's budget where one model pair runs at several budgets."""
+    budgets: dict[tuple[str, str], set] = defaultdict(set)
+    for c in cells:
+        budgets[(c.setting.s1_model, c.setting.s2_model)].add(c.setting.s2_max_tokens)
+    out = {}
+    for c in cells:
+        label = c.setting.label
+        if len(budgets[(c.setting.s1_model, c.setting.s2_model)]) > 1:
+            label += f", S2 ≤ {c.setting.s2_max_tokens:,} tok" if c.setting.s2_max_tokens else ""
+        out[c.setting] = label
+    return out
+
+
+def _note(cell: Cell) -> str:
+    return f" [{cell.attempts_note}]" if cell.attempts_note else ""
+
+
+def _base_record(cell: Cell, labels: dict[SettingId, str]) -> dict:
+    m = cell.metrics
+    return {
+        "setting": labels[cell.setting], "s1_model": cell.setting.s1_model,
+        "s2_model": cell.setting.s2_model, "s2_max_new_tokens": cell.setting.s2_max_tokens,
+        "method": cell.method.label, "router_param": cell.method.param, "dataset": cell.dataset,
+        "accuracy": m.accuracy, "accuracy_ci95_lo": m.accuracy_ci95[0], "accuracy_ci95_hi": m.accuracy_ci95[1],
+        "tok_paper": m.tok_paper, "tpi": m.tpi, "tok_total": m.tok_total, "prompt_tokens": m.prompt_tokens,
+        "s2_fraction": m.s2_fraction, "n_problems": m.n_problems, "n_attempts": m.n_attempts,
+        "expected_attempts": m.expected_attempts, "complete": cell.complete, "runs": cell.paths,
+    }
+
+
+def table1_methods(cells: list[Cell], table1_tau: float) -> list[Cell]:
+    """Table 1 holds every method, SCALE's threshold router at ``table1_tau`` only (the
+    other taus are Table 2's rows)."""
+    return [c for c in cells if not (c.method.kind == "scale" and c.method.param != table1_tau)]
+
+
+def table1(cells: list[Cell], paper: bool = False, table1_tau: float = 0.5) -> Table:
+    cells = table1_methods(cells, table1_tau)
+    datasets = datasets_of(cells)
+    labels = setting_labels(cells)
+    table = Table("table1", "Table 1: accuracy % (95% CI) / Tok [Tpi] per problem",
+                  ["Model", "Method", *datasets, "Avg"])
+    rows: dict[tuple[SettingId, MethodId], dict[str, Cell]] = {}
+    for c in cells:
+        rows.setdefault((c.setting, c.method), {})[c.dataset] = c
+    for (setting, method), by_data in rows.items():
+        shown = []
+        for d in datasets:
+            c = by_data.get(d)
+            if c is None:
+                shown.append("–")
+                continue
+            m = c.metrics
+            tpi = f" [{tokens(m.tpi)}]" if method.kind in _TPI_KINDS else ""
+            shown.append(f"{pct(m.accuracy)} {ci(m.accuracy_ci95)} / {tokens(m.tok_paper)}{tpi}{_note(c)}")
+            table.records.append(_base_record(c, labels))
+        accs = [by_data[d].metrics.accuracy for d in datasets if d in by_data]
+        avg = pct(float(np.mean(accs)))
+        if len(accs) < len(datasets):
+            avg += f" ({len(accs)} of {len(datasets)})"
+        table.rows.append(Row([labels[setting], method.label, *shown, avg], group=labels[setting]))
+        if paper:
+            ref = [paper_mod.table1_cell(setting, method, d) for d in datasets]
+            if any(ref):
+                for rec in table.records[-len(by_data):]:
+                    p = paper_mod.table1_cell(setting, method, rec["dataset"])
+                    rec.update(paper_accuracy=p and p.acc, paper_tok=p and p.tok, paper_tpi=p and p.tpi)
+                avg_ref = paper_mod.table1_avg(setting, method)
+                table.rows.append(Row(["", "paper", *[
+                    "–" if p is None else f"{p.acc:.2f} / {tokens(p.tok)}" + (f" [{tokens(p.tpi)}]" if p.tpi else "")
+                    for p in ref], "–" if avg_ref is None else f"{avg_ref:.2f}"], paper=True, group=labels[setting]))
+    table.notes = [
+        "Acc: pass@1 averaged over samples, then problems; 95% percentile bootstrap CI over problems.",
+        "Tok: response tokens of the solving calls per problem (the paper's Tok); Tpi: per step "
+        "(InftyThink: per round). Every token, outlines and scoring included: tok_total in the CSV.",
+    ]
+    if any(not c.complete for c in cells):
+        table.notes.append("[n of N attempts]: an incomplete run, scored over the attempts it has.")
+    return table
+
+
+def sweep_groups(cells: list[Cell]) -> dict[tuple[SettingId, str, str], list[Cell]]:
+    """(setting, router kind, scorer) -> its cells, for routers swept over >= 2 values."""
+    groups: dict[tuple[SettingId, str, str], list[Cell]] = defaultdict(list)
+    for c in cells:
+        if c.method.kind in ("scale", "fraction") and c.method.param is not None:
+            groups[(c.setting, c.method.kind, c.method.detail)].append(c)
+    return {k: v for k, v in groups.items() if len({c.method.param for c in v}) >= 2}
+
+
+def table2(cells: list[Cell], paper: bool = False) -> Table | None:
+    groups = sweep_groups(cells)
+    if not groups:
+        return None
+    swept = [c for v in groups.values() for c in v]
+    datasets = datasets_of(swept)
+    labels = setting_labels(cells)
+    table = Table("table2", "Table 2: router sweep, accuracy % (95% CI) / Tok / % of steps on System 2",
+                  ["Model", "Router", *datasets])
+    for (setting, kind, _detail), members in groups.items():
+        by_param: dict[float, dict[str, Cell]] = defaultdict(dict)
+        for c in members:
+            by_param[c.method.param][c.dataset] = c  # type: ignore[index]
+        symbol = "τ" if kind == "scale" else "q"
+        for param in sorted(by_param):
+            by_data = by_param[param]
+            shown = []
+            for d in datasets:
+                c = by_data.get(d)
+                if c is None:
+                    shown.append("–")
+                    continue
+                m = c.metrics
+                shown.append(f"{pct(m.accuracy)} {ci(m.accuracy_ci95)} / {tokens(m.tok_paper)} / "
+                             f"{100 * m.s2_fraction:.1f}{_note(c)}")
+                rec = _base_record(c, labels)
+                if paper and kind == "scale":
+                    p = paper_mod.table2_cell(setting, param, d)
+                    rec.update(paper_accuracy=p and p.acc, paper_tok=p and p.tok, paper_s2_percent=p and p.s2_percent)
+                table.records.append(rec)
+            router = f"{members[0].method.label.split(' ' + symbol)[0]} {symbol}={param:g}"
+            table.rows.append(Row([labels[setting], router, *shown], group=f"{labels[setting]}|{kind}"))
+            if paper and kind == "scale":
+                ref = [paper_mod.table2_cell(setting, param, d) for d in datasets]
+                if any(ref):
+                    table.rows.append(Row(["", "paper", *[
+                        "–" if p is None else f"{p.acc:.2f} / {tokens(p.tok)} / {p.s2_percent:.1f}" for p in ref]],
+                        paper=True, group=f"{labels[setting]}|{kind}"))
+    table.notes = ["% S2: share of solved steps routed to System 2 (the paper: % of steps rated hard).",
+                   "The paper gives Tok in thousands; shown here as tokens."]
+    return table
+
+
+def table3(pairs: list[tuple[Cell, Cell]], paper: bool = False) -> Table | None:
+    """``pairs``: (base cell, tuned cell), same dataset."""
+    if not pairs:
+        return None
+    datasets = datasets_of([b for b, _ in pairs])
+    labels = setting_labels([c for pair in pairs for c in pair])
+    table = Table("table3", "Table 3: base → fine-tuned, accuracy % / tuned Tok",
+                  ["Model", "Method", *datasets])
+    rows: dict[tuple[SettingId, str], dict[str, tuple[Cell, Cell]]] = defaultdict(dict)
+    for base, tuned in pairs:
+        method = base.method.label if base.method == tuned.method else f"{base.method.label} → {tuned.method.label}"
+        rows[(base.setting, method)][base.dataset] = (base, tuned)
+    for (setting, method), by_data in rows.items():
+        shown = []
+        for d in datasets:
+            if d not in by_data:
+                shown.append("–")
+                continue
+            base, tuned = by_data[d]
+            shown.append(f"{pct(base.metrics.accuracy)}{_note(base)} → {pct(tuned.metrics.accuracy)} "
+                         f"{ci(tuned.metrics.accuracy_ci95)} / {tokens(tuned.metrics.tok_paper)}{_note(tuned)}")
+            rec = {**{f"base_{k}": v for k, v in _base_record(base, labels).items()},
+                   **{f"tuned_{k}": v for k, v in _base_record(tuned, labels).items()}}
+            if paper:
+                p = paper_mod.table3_cell(setting, d)
+                rec.update(paper_base_accuracy=p and p.base_acc, paper_tuned_accuracy=p and p.acc,
+                           paper_tuned_tok=p and p.tok)
+            table.records.append(rec)
+        table.rows.append(Row([labels[setting], method, *shown], group=labels[setting]))
+        if paper:
+            ref = [paper_mod.table3_cell(setting, d) for d in datasets]
+            if any(ref):
+                table.rows.append(Row(["", "paper", *[
+                    "–" if p is None else f"{p.base_acc:.2f} → {p.acc:.2f} / {tokens(p.tok)}" for p in ref]],
+                    paper=True, group=labels[setting]))
+    return table
+
+
+def comparisons_table(comps: list[Comparison]) -> Table | None:
+    if not comps:
+        return None
+    labels = setting_labels([c for comp in comps for c in (comp.a, comp.b)])
+    table = Table("comparisons", "Paired comparisons on the same problems (A − B)",
+                  ["Model", "Dataset", "A", "B", "Problems", "Acc A", "Acc B", "Δ pp (95% CI)", "p",
+                   "Tok A/B", "Total tok A/B"])
+    for comp in comps:
+        ratio = lambda r: "–" if r is None else f"{r:.2f}×"
+        lo, hi = comp.ci95
+        table.rows.append(Row([
+            labels[comp.a.setting], comp.a.dataset, comp.a.method.label + _note(comp.a),
+            comp.b.method.label + _note(comp.b), str(comp.n_problems), pct(comp.acc_a), pct(comp.acc_b),
+            f"{100 * comp.diff:+.2f} ({100 * lo:+.1f}, {100 * hi:+.1f})", f"{comp.p_value:.3f}",
+            ratio(comp.tok_ratio), ratio(comp.tok_total_ratio)], group=f"{labels[comp.a.setting]}|{comp.a.dataset}"))
+        table.records.append({
+            "setting": labels[comp.a.setting], "dataset": comp.a.dataset, "a": comp.a.method.label,
+            "b": comp.b.method.label, "a_runs": comp.a.paths, "b_runs": comp.b.paths,
+            "n_problems": comp.n_problems, "accuracy_a": comp.acc_a, "accuracy_b": comp.acc_b,
+            "diff": comp.diff, "diff_ci95_lo": lo, "diff_ci95_hi": hi, "p_value": comp.p_value,
+            "tok_paper_ratio": comp.tok_ratio, "tok_total_ratio": comp.tok_total_ratio,
+        })
+    table.notes = ["Δ: per-problem accuracy difference averaged over the problems both have; CI and p "
+                   "from a paired bootstrap over problems (10,000 resamples).",
+                   "Tok A/B: the paper's Tok (solving calls); total: every response token."]
+    return table

@@ -1,0 +1,32 @@
+"""Experiment trackers, called once by the runner after a run is finalized (``logger=...``).
+
+``logger=none`` (the default) builds nothing and imports nothing; ``logger=wandb`` builds
+:class:`scale.tracking.wandb_logger.WandbLogger` from the ``logger`` node (``_target_`` +
+arguments, :func:`scale.build.build`). A tracker never decides a run's fate: whatever it
+raises is logged as a warning, and the run dir is already complete when it is called.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from scale.rundir import Metrics
+
+log = logging.getLogger(__name__)
+
+
+def after_run(cfg: dict[str, Any], run_dir: str | Path, metrics: Metrics) -> None:
+    """Hand a finished run to the configured tracker, if any (the runner's one hook)."""
+    node = cfg.get("logger")
+    if not isinstance(node, dict) or not node.get("_target_"):
+        return
+    try:
+        from scale.build import build
+
+        tracker = build(node, "logger")
+        tracker.log_run(cfg, Path(run_dir), metrics)
+    except Exception as err:
+        log.warning("logger %s failed (the run dir is complete): %s: %s", node.get("name"),
+                    type(err).__name__, err)

@@ -1,0 +1,153 @@
+"""The report's logic without a model: paired bootstrap, run identity, the paper's numbers,
+Table 3 and the Figure 2 budget plot over run dirs made with the scripted engine."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from scale.data import load_benchmark
+from scale.paths import REPO_ROOT
+from scale.report import make_report
+from scale.report.identity import identify
+from scale.report.paper import paper_data, paper_model, table1_cell, table2_cell
+from scale.report.stats import paired_bootstrap
+from scale.runner.run import run_eval
+from scale.testing import Rule, ScriptedEngine, scripted_systems
+from scale.testing.config import compose
+
+PROBLEMS = load_benchmark("demo", limit=6)
+
+
+# -- paired bootstrap ---------------------------------------------------------------------
+def _loop_bootstrap(diffs: np.ndarray, n_boot: int, seed: int) -> tuple[tuple[float, float], float]:
+    """The same test written as a plain loop (the slow path the vectorised one must equal)."""
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(diffs), size=(n_boot, len(diffs)))
+    means = []
+    for row in idx:
+        means.append(sum(diffs[i] for i in row) / len(diffs))
+    observed = sum(diffs) / len(diffs)
+    extreme = sum(abs(m - observed) >= abs(observed) - 1e-12 for m in means)
+    lo, hi = np.quantile(means, [0.025, 0.975])
+    return (float(lo), float(hi)), min(1.0, (extreme + 1) / (n_boot + 1))
+
+
+def test_paired_bootstrap_equals_the_loop_version():
+    rng = np.random.default_rng(3)
+    diffs = rng.choice([-1.0, -0.5, 0.0, 0.5, 1.0], size=30, p=[0.1, 0.1, 0.4, 0.2, 0.2])
+    (lo, hi), p = paired_bootstrap(diffs, n_boot=2000, seed=0)
+    (llo, lhi), lp = _loop_bootstrap(diffs, 2000, 0)
+    assert (lo, hi, p) == pytest.approx((llo, lhi, lp))
+    assert lo <= diffs.mean() <= hi
+
+
+def test_paired_bootstrap_extremes():
+    assert paired_bootstrap(np.zeros(30)) == ((0.0, 0.0), 1.0)
+    ci, p = paired_bootstrap(np.ones(30), n_boot=999)
+    assert ci == (1.0, 1.0) and p == pytest.approx(1 / 1000)
+
+
+# -- identity and the paper's numbers ------------------------------------------------------
+@pytest.mark.parametrize(("experiment", "label", "setting", "paper_acc"), [
+    ("table1/qwen3_32b_scale_aime24", "SCALE τ=0.5", "Qwen3-32B", 82.92),
+    ("table1/qwq_32b_majority_aime25", "MajVote@8", "QwQ-32B (S1 Qwen3-32B)", 63.33),
+    ("table1/r1_qwen_32b_cot_amc23", "CoT (S2)", "DeepSeek-R1-Distill-Qwen-32B (S1 Qwen3-32B)", 95.00),
+    ("table1/r1_llama_70b_inftythink_aime24", "InftyThink", "DeepSeek-R1-Distill-Llama-70B (S1 Qwen3-32B)", 69.58),
+])
+def test_table1_configs_are_identified_and_matched_to_the_paper(experiment, label, setting, paper_acc):
+    ident = identify(compose(f"experiment={experiment}"), experiment)
+    assert (ident.method.label, ident.setting.label, ident.n_samples) == (label, setting, ident.n_samples)
+    cell = table1_cell(ident.setting, ident.method, ident.dataset)
+    assert cell is not None and cell.acc == paper_acc
+
+
+def test_sweep_and_control_configs_are_identified():
+    ident = identify(compose("experiment=table2_tau_sweep", "router.tau=0.3", "data=aime25"), "t2")
+    assert ident.method.label == "SCALE τ=0.3" and paper_model(ident.setting) == "Qwen3-32B"
+    assert table2_cell(ident.setting, 0.3, "aime25").acc == 61.67
+    ident = identify(compose("router=fraction", "router.q=0.25"), "f")
+    assert ident.method.label == "SCALE, hardest q q=0.25" or ident.method.label.endswith("q=0.25")
+    ident = identify(compose("router=random", "router.fraction=0.4"), "r")
+    assert (ident.method.kind, ident.method.param) == ("random", 0.4)
+    assert table1_cell(ident.setting, ident.method, "demo") is None  # smollm2: not a paper row
+
+
+def test_paper_file_equals_paper_md():
+    doc = REPO_ROOT.parent / "shared" / "docs" / "PAPER.md"
+    if not doc.is_file():
+        pytest.skip(f"{doc} not here")
+    text = doc.read_text()
+    t1 = text.split("## Table 1")[1].split("## Table 2")[0]
+    n = 0
+    for line in t1.splitlines():
+        m = re.match(r"\| (.+) (CoT|InftyThink|MajVote|SCALE) \| (.+) \| (.+) \| (.+) \| ([\d.]+) \|", line)
+        if not m:
+            continue
+        row = paper_data()["table1"][m[1]][m[2]]
+        for data, cell in zip(("aime24", "aime25", "amc23"), m.groups()[2:5]):
+            acc, tok, tpi = re.match(r"([\d.]+)/([\d,]+)(?:\[([\d,]+)\])?", cell).groups()
+            assert row[data] == [float(acc), int(tok.replace(",", "")),
+                                 int(tpi.replace(",", "")) if tpi else None], (m[1], m[2], data)
+        assert row["avg"] == float(m[6])
+        n += 1
+    assert n == 16
+    t2 = text.split("## Table 2")[1].split("## Table 3")[0]
+    rows = re.findall(r"\| ([\d.]+) \| ([\d./]+) \| ([\d./]+) \|", t2)
+    assert len(rows) == 8
+    for tau, a24, a25 in rows:
+        got = paper_data()["table2"]["Qwen3-32B"][float(tau)]
+        assert got["aime24"] == [float(x) for x in a24.split("/")]
+        assert got["aime25"] == [float(x) for x in a25.split("/")]
+    t3 = text.split("## Table 3")[1].split("## What")[0]
+    rows = re.findall(r"\| ([\w.-]+) \| ([\d.]+) → ([\d.]+)/([\d.]+) \| ([\d.]+) → ([\d.]+)/([\d.]+) \| "
+                      r"([\d.]+) → ([\d.]+)/([\d.]+) \|", t3)
+    assert len(rows) == 4
+    for model, *vals in rows:
+        got = paper_data()["table3"][model]
+        assert [*got["aime24"], *got["aime25"], *got["amc23"]] == [float(v) for v in vals]
+
+
+# -- Table 3 and Figure 2 over scripted run dirs ------------------------------------------
+def _engine(right: int) -> ScriptedEngine:
+    """CoT that answers the first ``right`` problems correctly, the others wrong."""
+    def reply(request):
+        text = json.dumps(request.messages)
+        for i, p in enumerate(PROBLEMS):
+            if json.dumps(p.question[:40])[1:-1] in text:
+                return f"\\boxed{{{p.answer if i < right else 'nope'}}}"
+        raise AssertionError("unknown problem")
+
+    return ScriptedEngine([Rule(stage="solve", reply=reply)])
+
+
+def _cot(run_dir: Path, right: int, *overrides: str) -> None:
+    cfg = compose("experiment=debug", "method=cot_s2", "~method.n_outlines", "~method.outline_max_tokens",
+                  "~method.resample_rounds", "data.limit=6", f"run_dir={run_dir}", "runner.progress=false",
+                  *overrides)
+    run_eval(cfg, systems=scripted_systems(_engine(right)))
+
+
+def test_table3_pairs_and_the_budget_figure(tmp_path):
+    _cot(tmp_path / "base", 1, "systems.engines.main.model=Qwen/Qwen2.5-32B-Instruct")
+    _cot(tmp_path / "tuned", 5, "systems.engines.main.model=/ckpt/qwen2.5-32b-scale-sft")
+    for budget, right in ((16, 2), (32, 3), (64, 6)):
+        _cot(tmp_path / f"b{budget}", right, f"systems.s2.sampling.max_new_tokens={budget}")
+    out = tmp_path / "report"
+    report = make_report([str(tmp_path / "b*"), str(tmp_path / "base")], out, paper=True,
+                         tuned=[(str(tmp_path / "base"), str(tmp_path / "tuned"))])
+    t3 = (out / "table3.md").read_text()
+    assert "| Qwen2.5-32B-Instruct | CoT (S2) | 16.67 → 83.33 (" in t3
+    assert "*16.67 → 53.33 / 22,000*" not in t3  # the paper's row is for its own datasets only
+    with (out / "table3.csv").open() as fh:
+        (row,) = list(csv.DictReader(fh))
+    assert float(row["base_accuracy"]) == pytest.approx(1 / 6) and float(row["tuned_accuracy"]) == pytest.approx(5 / 6)
+    assert (out / "figures" / "figure2_budget.png").stat().st_size > 10_000
+    t1 = (out / "table1.md").read_text()
+    assert "tiny-qwen3, S2 ≤ 16 tok" in t1 and "tiny-qwen3, S2 ≤ 64 tok" in t1
+    assert len(report.cells) == 5
