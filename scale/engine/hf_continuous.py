@@ -159,8 +159,8 @@ class ContinuousScheduler:
         self._closing.set()
         with self._lock:
             manager, self.manager = self.manager, None
-        if manager is not None:
-            manager.stop(block=True, timeout=30)
+        if manager is not None:  # a hard stop: requests still decoding are failed, not finished
+            manager.stop(block=True, timeout=30, hard_stop=True)
         if self._reader is not None:
             self._reader.join(timeout=10)
             self._reader = None

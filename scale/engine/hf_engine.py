@@ -166,7 +166,7 @@ class HFEngine(Engine):
                 await self._worker
             self._worker = None
         if self.continuous is not None:
-            self.continuous.close()
+            await asyncio.to_thread(self.continuous.close)
         self._executor.shutdown(wait=True)
 
     def clear_prefix_cache(self) -> None:

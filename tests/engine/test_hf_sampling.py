@@ -82,8 +82,9 @@ def test_wide_nucleus_falls_back_to_a_full_sort():
     """top-p without top-k on a flat distribution: the nucleus is wider than the candidates."""
     torch.manual_seed(1)
     logits = torch.randn(1, 4000) * 0.01
-    params = SamplingParams(temperature=1.0, top_p=0.5, seed=21)
-    draws = _draws(params, 3000, logits)
+    params = SamplingParams(temperature=1.0, top_p=0.5)
+    rows = logits.repeat(100, 1)  # 100 rows with their own seeds, 30 positions each
+    draws = [t for pos in range(30) for t in sample_rows(rows, [params] * 100, list(range(100)), [pos] * 100)]
     assert len(set(draws)) > 1100  # beyond the 1024 candidates looked at first
     nucleus = set(torch.sort(logits[0], descending=True).indices[:2100].tolist())
     assert set(draws) <= nucleus  # ~2000 tokens hold half the mass; the rest never comes
