@@ -309,9 +309,9 @@ def _steps_from_value(value: Any, depth: int = 0) -> list[str]:
     return []
 
 
-# A word: two letters in a row, once step labels ("step21") are taken out.
+# A word: a letter, once step labels ("step21") are taken out.
 _STEP_LABEL = re.compile(r"(?i)\bstep[\s_#-]*\d+")
-_WORD = re.compile(r"[^\W\d_]{2}")
+_WORD = re.compile(r"[^\W\d_]")
 
 
 def has_word(step: str) -> bool:

@@ -59,6 +59,12 @@ def test_parse_choice_cases(text: str, n: int, expected: int | None) -> None:
     assert parse_choice(text, n) == expected
 
 
+@pytest.mark.parametrize(("text", "expected"), [
+    ("version3", 2), ("Version 2", 1), ("**version1**", 0), ("\\boxed{version 4}", 3), ("version9", None)])
+def test_the_authors_version_labels(text: str, expected: int | None) -> None:
+    assert parse_choice(text, 8) == expected
+
+
 def test_non_string_input() -> None:
     assert parse_choice(None, 3) is None  # type: ignore[arg-type]
 

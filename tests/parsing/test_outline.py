@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scale.parsing import ParsedOutline, parse_outline, strip_think
+from scale.parsing.outline import has_word
 
 HOWS = {"json", "json_repaired", "numbered_list", "failed"}
 
@@ -66,7 +67,8 @@ CASES = [
     ("wrapped_steps", '{"steps": ["a", "b"]}', ("a", "b"), "json"),
     ("wrapped_outline", '{"outline": {"step1": "a", "step2": "b"}}', ("a", "b"), "json"),
     ("extra_unnumbered_key", '{"step1": "a", "step2": "b", "answer": "42"}', ("a", "b"), "json"),
-    ("number_value", '{"step1": 5, "step2": "b"}', ("5", "b"), "json"),
+    ("number_value_is_no_step", '{"step1": 5, "step2": "b"}', ("b",), "json"),
+    ("debris_steps_dropped", '{"step1": "[", "step2": "{ \\"step21.step12", "step3": "Find x"}', ("Find x",), "json"),
     (
         "think_block_stripped",
         '<think>maybe {"step1": "no"}</think>\n{"step1": "yes"}',
@@ -148,6 +150,7 @@ FAILURES = [
     ("all_steps_empty", '{"step1": "", "step2": "   "}'),
     ("think_only_closed", '<think>{"step1": "a"}</think>'),
     ("scalar_json", "42"),
+    ("json_debris", '[\n{ "step21.step12\n'),  # seen in make demo: no word, no step
 ]
 
 
@@ -160,11 +163,14 @@ def test_parse_outline_failures(text: str) -> None:
     assert not result.ok
 
 
-def test_truncates_to_max_steps() -> None:
+def test_truncation_keeps_the_last_step() -> None:
     text = json.dumps({f"step{i}": f"s{i}" for i in range(1, 16)})
     result = parse_outline(text, max_steps=12)
-    assert result.steps == tuple(f"s{i}" for i in range(1, 13))
-    assert result.how == "json"
+    # The last step is the one SCALE replaces by the question: it stays, the middle goes.
+    assert result.steps == (*(f"s{i}" for i in range(1, 12)), "s15")
+    assert (result.how, result.truncated) == ("json", 3)
+    assert parse_outline(text, max_steps=15).truncated == 0
+    assert parse_outline(text, max_steps=1).steps == ("s15",)
 
 
 def test_max_steps_below_one_fails() -> None:
@@ -223,10 +229,19 @@ _printable = st.text(st.characters(blacklist_categories=("Cc", "Cs")), min_size=
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(_printable.filter(str.strip), min_size=1, max_size=20))
+@given(st.lists(_printable.filter(has_word), min_size=1, max_size=20))
 def test_roundtrip_json(steps: list[str]) -> None:
-    """Any outline serialised the way the prompt asks comes back exactly."""
+    """Any outline serialised the way the prompt asks comes back exactly (the last step kept)."""
     text = json.dumps({f"step{i}": s for i, s in enumerate(steps, 1)})
     result = parse_outline(text, max_steps=12)
     assert result.how == "json"
-    assert result.steps == tuple(s.strip() for s in steps)[:12]
+    clean = tuple(s.strip() for s in steps)
+    assert result.steps == (clean if len(clean) <= 12 else (*clean[:11], clean[-1]))
+    assert result.truncated == max(0, len(clean) - 12)
+
+
+@pytest.mark.parametrize(("step", "word"), [
+    ("Find x", True), ("a", True), ("$a+b$", True), ("\\frac{1}{2} of it", True), ("步骤", True),
+    ("[", False), ('{ "step21.step12', False), ("5", False), ("Step 3", False), ("", False), ("{ } ,", False)])
+def test_a_step_needs_a_word(step: str, word: bool) -> None:
+    assert has_word(step) is word

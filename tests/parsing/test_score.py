@@ -135,3 +135,23 @@ def test_out_of_range_numbers_are_clamped(value: float) -> None:
     result = parse_score(repr(value))
     assert result.how == "clamped"
     assert result.value == (0.0 if value < 0 else 1.0)
+
+
+# A bare number in [0, 1] is the only reply the authors accept (float(reply)); the rest is lenient.
+BARE_CASES = [
+    ("0.3", 0.3, True), (" 0.30\n", 0.3, True), (".5", 0.5, True), ("1", 1.0, True), ("1e-1", 0.1, True),
+    ("<think>hmm</think>0.7", 0.7, True), ("-0", 0.0, True),
+    ("Score: 0.3", 0.3, False), ("0.3.", 0.3, False), ("**0.3**", 0.3, False), ("7", 1.0, False),
+    ("hard", 0.8, False), ("30%", 0.3, False), ("-0.2", 0.0, False),
+]
+
+
+@pytest.mark.parametrize(("text", "value", "bare"), BARE_CASES, ids=[c[0] for c in BARE_CASES])
+def test_bare_numbers_are_told_apart_from_lenient_parses(text: str, value: float, bare: bool) -> None:
+    result = parse_score(text)
+    assert (result.value, result.bare, result.lenient) == (pytest.approx(value), bare, not bare)
+
+
+def test_a_failed_parse_is_neither_bare_nor_lenient() -> None:
+    result = parse_score("I cannot say")
+    assert (result.value, result.bare, result.lenient) == (None, False, False)

@@ -1,0 +1,317 @@
+"""Issue 8, over the scripted engine (exact and fast; real models: test_fidelity_models.py).
+
+The problem's givens reach every step; the random control is like for like with the run it
+matches; a prompt that fills the context is a counted failure; the authors' per-model prompt
+shapes (no system message for R1/QwQ, carry=answer); scoring re-samples to a bare number.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import zlib
+
+import pytest
+
+from scale.data import Problem, load_benchmark
+from scale.methods import Context
+from scale.rundir import RunDir
+from scale.runner.run import run_eval
+from scale.testing import Rule, ScriptedEngine, scripted_systems
+from scale.testing.config import build_method, compose
+from scale.testing.scripted import prompt_text
+
+SHARD_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT",
+             "SLURM_ARRAY_TASK_MIN", "SUBMITIT_EXECUTOR", "SCALE_SHARD_BY_ARRAY")
+NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+@pytest.fixture(autouse=True)
+def single_process(monkeypatch):
+    for key in SHARD_ENV:
+        monkeypatch.delenv(key, raising=False)
+
+
+def run_all(method, problems, systems, n_samples: int = 1):
+    ctx = Context(systems=systems, seed=0, n_attempts=len(problems) * n_samples)
+    method.prepare(problems, n_samples, ctx)
+
+    async def go():
+        return await asyncio.gather(*(method.run(p, s, ctx) for p in problems for s in range(n_samples)))
+
+    return asyncio.run(go())
+
+
+def outline_for(request) -> str:
+    """2-5 steps without numbers, as many as a hash of the problem says."""
+    n = 2 + zlib.crc32(prompt_text(request).encode()) % 4
+    return json.dumps({f"step{i + 1}": f"Work out intermediate quantity {'ABCDE'[i]}" for i in range(n)})
+
+
+def score_for(request) -> str:
+    """A score in 0.1..0.9 that depends on the step (so routes vary)."""
+    return f"0.{1 + zlib.crc32(prompt_text(request).encode()) % 9}"
+
+
+def generic_engine(*extra: Rule) -> ScriptedEngine:
+    return ScriptedEngine([
+        *extra,
+        Rule(stage="decompose", reply=outline_for),
+        Rule(stage="select", reply="Outline 1"),
+        Rule(stage="score", reply=score_for),
+        Rule(stage="solve", reply="so the value is \\boxed{12}", reasoning="a long thought"),
+    ])
+
+
+# --------------------------------------------------------------------------- 1: the givens
+
+
+def test_every_solve_prompt_of_every_step_holds_the_problems_numbers(shared_data):
+    problems = load_benchmark("amc23")
+    method = build_method("scale", n_outlines=1)
+    for p in problems:  # one engine per problem: its requests are that problem's
+        eng = generic_engine()
+        (attempt,) = run_all(method, [p], scripted_systems(eng))
+        numbers = NUMBER.findall(p.question)
+        solve = eng.sent("solve")
+        assert numbers and len(solve) == len(attempt.trace["steps"]) >= 2
+        for r in solve:  # the whole statement is the condition when the data gives none
+            missing = [n for n in numbers if n not in prompt_text(r)]
+            assert not missing, (p.id, missing)
+        assert attempt.trace["condition_source"] == "problem"
+
+
+def test_the_datas_condition_and_final_question_are_used():
+    problem = Problem(id="split", question="A box holds 7 red and 5 blue balls. How many balls are there?",
+                      answer="12", condition="A box holds 7 red and 5 blue balls.")
+    object.__setattr__(problem, "final_question", "How many balls are there?")  # as the loader fills it
+    eng = generic_engine()
+    (attempt,) = run_all(build_method("scale", n_outlines=1), [problem], scripted_systems(eng))
+    assert attempt.trace["condition_source"] == "data"
+    assert attempt.trace["question"] == "How many balls are there?"
+    for r in eng.sent("solve"):
+        assert "Given conditions:\nA box holds 7 red and 5 blue balls.\n" in prompt_text(r)
+    assert attempt.trace["steps"][-1]["step"] == "How many balls are there?"
+
+
+# --------------------------------------------------------------------------- 2: the control
+
+
+def _routes(run_dir) -> dict[str, list[tuple[str, bool]]]:
+    """Per attempt: (mode, fixed) of every step, read through scale.rundir."""
+    records = RunDir(run_dir).collect().records.values()
+    return {f"{r.problem_id}|{r.sample_idx}": [(s["mode"], s["fixed"]) for s in r.trace["steps"]]
+            for r in records}
+
+
+def _scored_share(routes) -> tuple[float, int]:
+    scored = [mode for steps in routes.values() for mode, fixed in steps if not fixed]
+    return sum(m == "s2" for m in scored) / len(scored), len(scored)
+
+
+@pytest.mark.parametrize("scale_overrides", [[], ["method.last_step_score=0.4"]],
+                         ids=["last-step-s2", "last-step-s1"])
+def test_random_control_keeps_fixed_decisions_and_the_scored_share(tmp_path, shared_data, scale_overrides):
+    common = ["data=amc23", "data.limit=20", "n_samples=2", "runner.progress=false", "method.n_outlines=1"]
+    scale_dir, control_dir = tmp_path / "scale", tmp_path / "control"
+    run_eval(compose(*common, *scale_overrides, f"run_dir={scale_dir}"), systems=scripted_systems(generic_engine()))
+    run_eval(compose(*common, *scale_overrides, "router=random", f"router.match_run={scale_dir}",
+                     f"run_dir={control_dir}"), systems=scripted_systems(generic_engine()))
+    matched, control = _routes(scale_dir), _routes(control_dir)
+    assert matched.keys() == control.keys() and len(matched) == 40
+    # Every fixed decision (the pinned last step: the one that answers the question) as in the run.
+    assert {k: steps[-1] for k, steps in control.items()} == {k: steps[-1] for k, steps in matched.items()}
+    assert all(steps[-1][1] for steps in control.values())
+    # The same share of scored steps on System 2 (to rounding), but not the same steps.
+    (share, n), (share_c, n_c) = _scored_share(matched), _scored_share(control)
+    assert n == n_c and 0 < share < 1
+    assert abs(share - share_c) <= 0.5 / n
+    assert control != matched
+
+
+# --------------------------------------------------------------------------- 3: output caps
+
+
+def test_a_prompt_that_fills_the_context_is_a_counted_failure():
+    problem = load_benchmark("demo", limit=1)[0]
+    eng = generic_engine()
+    # System 2's window is smaller than any solve prompt: every S2 step overflows.
+    systems = scripted_systems(eng, s2={"context_length": 40, "context_margin": 5})
+    (attempt,) = run_all(build_method("scale", "router=all_s2", n_outlines=1), [problem], systems)
+    n_steps = len(attempt.trace["steps"])
+    assert attempt.failures.count("context_overflow") == n_steps
+    assert {s["finish_reason"] for s in attempt.trace["steps"]} == {"context_overflow"}
+    assert attempt.answer is None and "no_answer" in attempt.failures
+    for option in ("cot_s2", "majority", "inftythink"):
+        (a,) = run_all(build_method(option), [problem], systems)
+        assert "context_overflow" in a.failures and a.answer is None, option
+
+
+# --------------------------------------------------------------------------- 6: prompt shapes
+
+
+def test_no_system_message_folds_the_instruction_into_the_user_turn():
+    problem = load_benchmark("demo", limit=1)[0]
+    for option, overrides, template in (("scale", ["router=all_s2", "method.n_outlines=1"], "solve_system"),
+                                        ("cot_s2", ["prompts.cot_system=Reason first."], "cot_system")):
+        eng = generic_engine()
+        method = build_method(option, *overrides)
+        run_all(method, [problem], scripted_systems(eng, s2={"system_message": False}))
+        head = method.prompts.fill(template)
+        assert head.strip() and eng.sent("solve")
+        for r in eng.sent("solve"):
+            assert [m["role"] for m in r.messages] == ["user"], option
+            assert r.messages[0]["content"].startswith(head + "\n"), option
+
+
+def test_carry_answer_carries_only_each_steps_answer():
+    problem = Problem(id="apples", question="Tom has 3 apples and buys 4 more. How many apples now?", answer="7")
+    visible = {"Work out intermediate quantity A": "First 3 apples are there, so \\boxed{3}",
+               "Work out intermediate quantity B": "Then 3 + 4 gives \\boxed{7}"}
+
+    def solve(request) -> str:
+        current = prompt_text(request).rsplit("Current question:\n", 1)[1].split("\n")[0]
+        return visible.get(current, "\\boxed{7}")
+
+    for carry, shows, hides in (("answer", "Answer: 3\n", "First 3 apples are there"),
+                                ("visible", "Answer: First 3 apples are there, so \\boxed{3}", None)):
+        eng = ScriptedEngine([
+            Rule(stage="decompose", reply=json.dumps({"step1": "Work out intermediate quantity A",
+                                                      "step2": "Work out intermediate quantity B",
+                                                      "step3": "Answer"})),
+            Rule(stage="score", reply="0.2"),
+            Rule(stage="solve", reply=solve),
+        ])
+        (attempt,) = run_all(build_method("scale", n_outlines=1, carry=carry), [problem], scripted_systems(eng))
+        later = prompt_text(eng.sent("solve")[1])
+        assert shows in later, carry
+        if hides:
+            assert hides not in later
+        assert attempt.trace["carry"] == carry and attempt.answer == "7"
+
+
+@pytest.mark.parametrize("setup, carry, top_k, folded", [
+    ("qwen3_32b", "visible", 20, False), ("qwq_32b", "answer", 0, True),
+    ("r1_llama_70b", "answer", 0, True), ("r1_qwen_32b", "answer", 0, True)])
+def test_table1_cells_use_the_authors_choice_per_model(setup, carry, top_k, folded):
+    from scale.engine.openai_engine import OpenAIEngine
+    from scale.systems import system_config_from_dict
+
+    for data in ("aime24", "aime25", "amc23"):
+        c = compose(f"experiment=table1/{setup}_scale_{data}")
+        assert c["method"]["carry"] == carry
+        s2 = system_config_from_dict("s2", "s2", c["systems"]["s2"])
+        assert (s2.sampling.top_k, s2.system_message) == (top_k, not folded)
+        assert s2.context_length == {"qwen3_32b": 40960, "qwq_32b": 32768}.get(setup, 16384)
+        assert s2.context_margin == (50 if setup == "qwen3_32b" else 200)
+    from scale.systems import System
+
+    request = System(s2, OpenAIEngine("http://127.0.0.1:1/v1", "m")).request(
+        [{"role": "system", "content": "INSTR"}, {"role": "user", "content": "Q"}])
+    body = OpenAIEngine("http://127.0.0.1:1/v1", "m").body(request)
+    assert ("top_k" in body) == (top_k > 0)  # QwQ / R1: not sent, the server's default applies
+    assert [m["role"] for m in body["messages"]] == (["user"] if folded else ["system", "user"])
+
+
+# --------------------------------------------------------------------------- 7: scoring
+
+
+def _score_engine(replies: list[str]) -> ScriptedEngine:
+    return ScriptedEngine([
+        Rule(stage="decompose", reply=json.dumps({"step1": "Find A", "step2": "Answer"})),
+        *[Rule(stage="score", reply=r, times=1) for r in replies],
+        Rule(stage="solve", reply="\\boxed{1}"),
+    ])
+
+
+def _sampled_s1() -> dict:
+    from scale.engine.types import SamplingParams
+
+    return {"sampling": SamplingParams(temperature=0.7, top_p=0.8, top_k=20, max_new_tokens=64)}
+
+
+@pytest.mark.parametrize("replies, value, how, failures, calls", [
+    (["0.3"], 0.3, "bare", [], 1),
+    (["Score: 0.3", "**0.6**", "0.7"], 0.7, "bare", [], 3),  # re-sampled until a bare number
+    (["Score: 0.3"] * 5, 0.3, "number", ["score_lenient"], 5),  # 1 + resample(4), then lenient
+    (["hard"] * 5, 0.8, "word", ["score_lenient"], 5),
+    (["no idea"] * 5, 1.0, "failed", ["score_parse"], 5),  # nothing parses: on_failure
+])
+def test_scores_are_resampled_with_system1_sampling(replies, value, how, failures, calls):
+    problem = Problem(id="p", question="What is 1?", answer="1")
+    eng = _score_engine(replies)
+    (attempt,) = run_all(build_method("scale", n_outlines=1), [problem], scripted_systems(eng, s1=_sampled_s1()))
+    first = attempt.trace["steps"][0]
+    assert (first["score"], first["score_how"], first["score_tries"]) == (value, how, calls)
+    assert [f for f in attempt.failures if f.startswith("score")] == failures
+    sent = eng.sent("score")
+    assert len(sent) == calls
+    assert all(r.sampling.temperature == 0.7 and r.sampling.top_k == 20 for r in sent)  # S1's own
+    assert len({r.sampling.seed for r in sent}) == calls  # each re-sample draws anew
+
+
+def test_greedy_scoring_asks_once_at_temperature_zero():
+    problem = Problem(id="p", question="What is 1?", answer="1")
+    eng = _score_engine(["Score: 0.3"] * 5)
+    (attempt,) = run_all(build_method("scale", "difficulty.sampling=greedy", n_outlines=1), [problem],
+                         scripted_systems(eng, s1=_sampled_s1()))
+    (sent,) = eng.sent("score")
+    assert sent.sampling.temperature == 0.0
+    assert attempt.failures.count("score_lenient") == 1
+
+
+def test_paper_configs_sample_their_scores():
+    c = compose("experiment=table1/qwen3_32b_scale_aime24")
+    assert (c["difficulty"]["sampling"], c["difficulty"]["resample"]) == ("s1", 4)
+    assert c["method"]["difficulty"] == c["difficulty"]
+
+
+# --------------------------------------------------------------------------- 9: outlines
+
+
+def test_a_long_outline_keeps_its_last_step_and_is_counted():
+    problem = Problem(id="p", question="Tom has 3 apples. How many apples does Tom have?", answer="3")
+    long = json.dumps({f"step{i}": f"Goal number {i}" for i in range(1, 7)})
+    eng = ScriptedEngine([Rule(stage="decompose", reply=long), Rule(stage="score", reply="0.2"),
+                          Rule(stage="solve", reply="\\boxed{3}")])
+    (attempt,) = run_all(build_method("scale", n_outlines=1, max_steps=3, replace_last_step=False), [problem],
+                         scripted_systems(eng))
+    assert [s["step"] for s in attempt.trace["steps"]] == ["Goal number 1", "Goal number 2", "Goal number 6"]
+    assert attempt.failures.count("outline_truncated") == 1
+
+
+# --------------------------------------------------------------------------- 5: InftyThink
+
+
+def test_inftythink_summarises_an_unfinished_round_with_the_same_model():
+    problem = Problem(id="p", question="What is 6 times 7?", answer="42")
+    eng = ScriptedEngine([
+        Rule(stage="summarize", reply="SUMMARY-ONE: 6 x 7 is 6 sevens", reasoning="how to summarise"),
+        # Round 0 is cut inside its thought (no visible text, no answer); round 1 answers.
+        Rule(stage="solve", pattern="SUMMARY-ONE", reply="So \\boxed{42}"),
+        Rule(stage="solve", reply="", reasoning="six sevens are " + "seven " * 20),
+    ])
+    method = build_method("inftythink", max_rounds=3, segment_tokens=10, summary_tokens=30)
+    (attempt,) = run_all(method, [problem], scripted_systems(eng))
+    assert [(c.stage, c.step, c.mode, c.finish_reason) for c in attempt.ledger.calls] == [
+        ("solve", 0, "s2", "length"), ("summarize", None, "s2", "stop"), ("solve", 1, "s2", "stop")]
+    (summarize,) = eng.sent("summarize")
+    text = prompt_text(summarize)
+    assert problem.question in text and "six sevens are seven" in text  # the partial thought, summarised
+    assert summarize.thinking and summarize.sampling.max_new_tokens == 30
+    second = prompt_text(eng.sent("solve")[1])
+    assert "SUMMARY-ONE: 6 x 7 is 6 sevens" in second and "how to summarise" not in second
+    assert attempt.answer == "42" and attempt.failures == []
+    cost = attempt.ledger.summary()
+    summary_tokens = attempt.ledger.calls[1].response_tokens
+    assert summary_tokens == 3 + 7  # thought "how to summarise" + "SUMMARY-ONE: 6 x 7 is 6 sevens"
+    assert cost["tok_paper"] == 10 + summary_tokens + 2  # the summary counts in tok_paper
+    assert (cost["n_steps"], cost["tpi"]) == (2, cost["tok_paper"] / 2)
+
+
+def test_inftythink_defaults_can_reach_the_papers_tpi():
+    m = compose("experiment=table1/qwq_32b_inftythink_aime25")["method"]
+    assert (m["max_rounds"], m["segment_tokens"], m["summary_tokens"]) == (8, 8192, 2048)
+    # Paper: Tpi up to 10,114 (QwQ AIME25) and Tok/Tpi of 5.6-7.3 rounds.
+    assert m["segment_tokens"] + m["summary_tokens"] >= 10114 and m["max_rounds"] >= 7.3
