@@ -1,25 +1,81 @@
 """The learned scorer: a LoRA sequence classifier over (problem, earlier steps, step).
 
-Its training lives in ``scripts/train_difficulty.py``; routing with it is
-``difficulty=classifier difficulty.adapter=PATH``.
+    scale-eval difficulty=classifier difficulty.adapter=runs/difficulty/adapter
+
+All steps of a problem are scored in one batched forward pass, and the requests of the
+problems in flight are joined into shared forwards (:mod:`scale.train.batching`); no token
+is generated. Each problem's scoring goes to the ledger as one call: stage ``score``, mode
+``classifier``, its prompt tokens, zero response tokens, and its share of the forward's
+seconds. Scores are p(hard) in [0, 1]; the router is unchanged. ``threshold`` is the tau the
+adapter's training chose on validation: the threshold router uses it unless ``router.tau``
+is given. Training: ``accelerate launch scripts/train_difficulty.py`` (see docs/classifier.md).
+
+The folder's ``difficulty.json`` is read when the scorer is built (a wrong folder fails
+at once, in one line); the weights load on the first score.
 """
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from typing import Any
 
 from scale.difficulty.base import DifficultyScorer, StepScore
 from scale.errors import ConfigError
-from scale.ledger import Ledger
+from scale.ledger import Call, Ledger
+from scale.train.artifact import AdapterError, check_base, load_artifact, read_card
+from scale.train.batching import ForwardBatcher, Rows
+from scale.train.model import Loaded, predict
+from scale.train.template import problem_inputs
 
 
 class ClassifierScorer(DifficultyScorer):
     name = "classifier"
 
-    def __init__(self, adapter: str | None = None) -> None:
+    def __init__(self, adapter: str | None = None, base_model: str | None = None, device: str = "auto",
+                 dtype: str = "auto", max_batch_size: int = 64, batch_wait_s: float = 0.005) -> None:
         if not adapter:
             raise ConfigError("difficulty=classifier needs difficulty.adapter=PATH (a trained adapter folder)")
+        if max_batch_size < 1:
+            raise ConfigError(f"difficulty.max_batch_size must be >= 1, got {max_batch_size}")
+        if batch_wait_s < 0:
+            raise ConfigError(f"difficulty.batch_wait_s must be >= 0, got {batch_wait_s}")
         self.adapter = adapter
+        self.card = read_card(adapter)
+        check_base(self.card, adapter, base_model)
+        self.template = self.card.template_obj()
+        if self.template.answers:
+            raise AdapterError(f"classifier adapter {adapter} was trained with answers=true; SCALE rates every "
+                               "step before solving, so no answers exist at routing time")
+        self.threshold = self.card.tau  # the router's tau when router.tau is null
+        self.device = device
+        self.dtype = dtype
+        self.batcher = ForwardBatcher(self._forward, max_rows=max_batch_size, wait_s=batch_wait_s)
+        self._loaded: Loaded | None = None
+        self._load_lock = threading.Lock()
 
-    async def score(self, question: str, steps: list[str], ctx: Any, ledger: Ledger) -> list[StepScore]:
-        raise NotImplementedError("the classifier scorer is not trained yet")
+    def load(self) -> Loaded:
+        """The model and tokenizer (loaded once, on first use; thread-safe)."""
+        with self._load_lock:
+            if self._loaded is None:
+                self._loaded, _ = load_artifact(self.adapter, device=self.device, dtype=self.dtype)
+            return self._loaded
+
+    def encode(self, question: str, steps: list[str]) -> list[list[int]]:
+        return self.template.encode_many(self.load().tokenizer, problem_inputs(question, steps))
+
+    def _forward(self, rows: Rows) -> list[float]:
+        loaded = self.load()
+        return predict(loaded.model, rows, loaded.pad_id, loaded.device, batch_size=self.batcher.max_rows)
+
+    async def score(self, question: str, steps: list[str], ctx: Any, ledger: Ledger,
+                    seed: int = 0) -> list[StepScore]:
+        """p(hard) of every step (``seed`` is unused: the forward is deterministic)."""
+        if not steps:
+            return []
+        rows = await asyncio.to_thread(self.encode, question, steps)  # first call loads the weights
+        scored = await self.batcher.submit(rows)
+        ledger.add(Call(stage="score", mode="classifier", system=self.name,
+                        prompt_tokens=sum(len(r) for r in rows), response_tokens=0, reasoning_tokens=0,
+                        seconds=scored.seconds, finish_reason="stop", step=None))
+        return [StepScore(min(1.0, max(0.0, p)), "classifier") for p in scored.scores]

@@ -34,6 +34,7 @@ from scale.grading.extract import extract_answer
 from scale.ledger import Ledger
 from scale.methods.base import Attempt, Context, Method
 from scale.methods.decompose import Decomposition, decompose
+from scale.methods.probe import probe_attempt
 from scale.parsing import split_condition_question
 from scale.prompts import Prompts
 from scale.routing import Router
@@ -93,7 +94,7 @@ class Scale(Method):
                  carry: str = "visible", max_carry_chars: int | None = None, split: str = "rule",
                  difficulty: Mapping[str, Any] | DifficultyScorer | None = None,
                  router: Mapping[str, Any] | Router | None = None,
-                 prompts: Mapping[str, Any] | Prompts | None = None) -> None:
+                 prompts: Mapping[str, Any] | Prompts | None = None, probe: bool = False) -> None:
         if n_outlines < 1:
             raise ConfigError(f"method.n_outlines must be >= 1, got {n_outlines}")
         if split not in ("rule", "model"):
@@ -119,6 +120,7 @@ class Scale(Method):
         self.carry = carry
         self.max_carry_chars = max_carry_chars
         self.split = split
+        self.probe = probe  # every step on both systems, labelled (scale.methods.probe)
         self.prompts = Prompts.from_config(prompts, "method.prompts")
         self.scorer = build(difficulty or DEFAULT_SCORER, "difficulty")
         self.router = build(router or DEFAULT_ROUTER, "router")
@@ -261,6 +263,8 @@ class Scale(Method):
                        ledger=ledger, failures=failures)
 
     async def run(self, problem: Problem, sample_idx: int, ctx: Context) -> Attempt:
+        if self.probe:
+            return await probe_attempt(self, problem, sample_idx, ctx)
         ledger = Ledger()
         plan = await self.plan(problem, sample_idx, ctx, ledger)
         routes = await self.route(plan)

@@ -37,7 +37,7 @@ from scale.systems import engine_node, system_config_from_dict
 
 CONFIGS = CONFIG_DIR
 GROUPS = ("data", "systems", "engine", "method", "difficulty", "router")
-COMMAND_WORDS = ("scale-eval", "make", "python")
+COMMAND_WORDS = ("scale-eval", "make", "python", "accelerate")
 
 TABLE1_SETUPS = ("qwen3_32b", "qwq_32b", "r1_llama_70b", "r1_qwen_32b")
 TABLE1_METHODS = {"cot": "cot", "inftythink": "inftythink", "majority": "majority", "scale": "scale"}
@@ -45,11 +45,10 @@ TABLE1_DATASETS = ("aime24", "aime25", "amc23")
 
 # Group options that need a partner to build: openai needs a systems file with real model
 # names (the default smollm2 is an embedded model); router=random needs a fraction or a run;
-# the classifier scorer needs a trained adapter (method=cot leaves it out of the method).
+# the classifier scorer gets a stand-in adapter folder (with_adapter).
 GROUP_EXTRAS = {
     ("engine", "openai"): ["systems=qwen3_32b"],
     ("router", "random"): ["router.fraction=0.5"],
-    ("difficulty", "classifier"): ["method=cot_s2"],
 }
 
 
@@ -115,6 +114,24 @@ def with_match_run(c: dict[str, Any], tmp_path: Path, s2_fraction: float = 0.5) 
     return c
 
 
+def with_adapter(c: dict[str, Any], tmp_path: Path, tau: float = 0.42) -> dict[str, Any]:
+    """difficulty=classifier reads its adapter's difficulty.json at build time (the weights
+    load on the first score): point it at a stand-in folder holding only that card."""
+    if c.get("difficulty", {}).get("name") != "classifier":
+        return c
+    from scale.train.artifact import DifficultyCard, write_card
+
+    stand_in = tmp_path / "adapter"
+    stand_in.mkdir(exist_ok=True)
+    write_card(stand_in, DifficultyCard(base_model="tiny-qwen3", label={"kind": "stand-in"}, template={},
+                                        threshold={"value": tau, "rule": "fixed"}))
+    c = copy.deepcopy(c)
+    for node in (c["difficulty"], c["method"].get("difficulty")):
+        if isinstance(node, dict):  # the top-level node and SCALE's own copy of it
+            node["adapter"] = str(stand_in)
+    return c
+
+
 def check_engine_node(name: str, merged: dict[str, Any]) -> None:
     """What ``build`` checks for an engine (keys, types, required ones), minus the
     constructor call, which would load weights."""
@@ -134,8 +151,7 @@ def build_all(c: dict[str, Any]) -> None:
     method = build(c["method"], "method")
     assert isinstance(method, Method) and method.name == c["method"]["name"]
     build(c["router"], "router")
-    if c["difficulty"]["name"] != "classifier":  # it needs a trained adapter (see its own test)
-        build(c["difficulty"], "difficulty")
+    build(c["difficulty"], "difficulty")
     systems = c["systems"]
     engines = dict(systems["engines"])
     for mode in ("s1", "s2"):
@@ -151,7 +167,7 @@ def build_all(c: dict[str, Any]) -> None:
 def test_experiment_composes_and_builds(experiment, tmp_path):
     cfg = compose_eval([f"experiment={experiment}"])
     assert cfg.hydra.runtime.choices["experiment"] == experiment
-    build_all(with_match_run(resolve(cfg), tmp_path))
+    build_all(with_adapter(with_match_run(resolve(cfg), tmp_path), tmp_path))
     points = sweep_points(cfg)
     if not points:
         return
@@ -159,7 +175,7 @@ def test_experiment_composes_and_builds(experiment, tmp_path):
     for point in points:
         job = compose_eval([f"experiment={experiment}", *point])
         c = resolve(job)
-        build_all(with_match_run(c, tmp_path))
+        build_all(with_adapter(with_match_run(c, tmp_path), tmp_path))
         run_dirs.add(c["run_dir"])
     assert len(run_dirs) == len(points), f"{experiment}: sweep jobs share run dirs"
 
@@ -182,7 +198,7 @@ def test_single_run_experiments_have_distinct_run_dirs():
 def test_group_option_composes_and_builds(group, option, tmp_path):
     cfg = compose_eval([f"{group}={option}", *GROUP_EXTRAS.get((group, option), [])])
     assert cfg.hydra.runtime.choices[group] == option
-    build_all(with_match_run(resolve(cfg), tmp_path))
+    build_all(with_adapter(with_match_run(resolve(cfg), tmp_path), tmp_path))
 
 
 @pytest.mark.parametrize("option", sorted(p.stem for p in (CONFIGS / "data").glob("*.yaml")))
@@ -198,13 +214,20 @@ def test_method_config_targets_a_method(option):
     assert issubclass(cls, Method)
 
 
-def test_classifier_slot_composes_and_asks_for_its_adapter():
-    """A new scorer is one module + one YAML: the classifier slot, composed with SCALE."""
+def test_classifier_slot_composes_and_asks_for_its_adapter(tmp_path):
+    """A new scorer is one module + one YAML: the classifier, composed with SCALE; given an
+    adapter, the threshold router routes at the adapter's own tau unless router.tau is set."""
     c = resolve(compose_eval(["difficulty=classifier"]))
     assert c["method"]["difficulty"] == c["difficulty"]
     assert c["difficulty"]["_target_"] == "scale.difficulty.classifier.ClassifierScorer"
     with pytest.raises(ConfigError, match=r"needs difficulty.adapter"):
         build(c["method"], "method")
+    routed = resolve(compose_eval(["experiment=classifier_route"]))
+    assert routed["method"]["difficulty"]["name"] == "classifier" and routed["router"]["tau"] is None
+    method = build(with_adapter(routed, tmp_path, tau=0.42)["method"], "method")
+    assert method.scorer.threshold == 0.42 and method.router.tau == 0.42
+    given = resolve(compose_eval(["experiment=classifier_route", "router.tau=0.7"]))
+    assert build(with_adapter(given, tmp_path)["method"], "method").router.tau == 0.7
 
 
 @pytest.mark.parametrize(("override", "message"), [

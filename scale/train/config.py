@@ -1,0 +1,91 @@
+"""Typed settings of ``scripts/train_difficulty.py`` (``configs/train_difficulty.yaml``).
+
+Every key is checked by name and type where the YAML is read (``lora.r: expected an
+integer, got 'x'``); the meaning of each key is commented in the YAML.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from scale.build import check_dataclass, check_kwargs
+from scale.errors import ConfigError
+from scale.train.metrics import RULES
+from scale.train.model import LoraSettings
+from scale.train.trainer import WEIGHTINGS
+
+REPORTS = ("wandb_offline", "wandb", "tensorboard", "none")
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    epochs: float = 3.0
+    max_steps: int = -1
+    batch_size: int = 8
+    eval_batch_size: int = 16
+    grad_accum: int = 1
+    lr: float = 2e-4
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.05
+    class_weights: str = "balanced"
+    bf16: bool = False
+    gradient_checkpointing: bool = False
+    logging_steps: int = 10
+    save_total_limit: int = 2
+    dataloader_workers: int = 0
+
+    def __post_init__(self) -> None:
+        for key in ("batch_size", "eval_batch_size", "grad_accum", "logging_steps", "save_total_limit"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"train.{key} must be >= 1, got {getattr(self, key)}")
+        if self.epochs <= 0 and self.max_steps <= 0:
+            raise ConfigError("train.epochs or train.max_steps must be > 0")
+        if not 0 <= self.warmup_ratio < 1:
+            raise ConfigError(f"train.warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.class_weights not in WEIGHTINGS:
+            raise ConfigError(f"train.class_weights must be one of {WEIGHTINGS}, got {self.class_weights!r}")
+
+
+@dataclass(frozen=True)
+class ThresholdSettings:
+    rule: str = "youden"
+    value: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.rule not in RULES:
+            raise ConfigError(f"threshold.rule must be one of {RULES}, got {self.rule!r}")
+        if not 0 <= self.value <= 1:
+            raise ConfigError(f"threshold.value must be in [0, 1], got {self.value}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: str
+    traces: str
+    output_dir: str
+    resume: bool = False
+    overwrite: bool = False
+    seed: int = 0
+    max_length: int = 512
+    answers: bool = False
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    train: TrainSettings = field(default_factory=TrainSettings)
+    threshold: ThresholdSettings = field(default_factory=ThresholdSettings)
+    report_to: str = "wandb_offline"
+    wandb_project: str = "scale-difficulty"
+    run_name: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.report_to not in REPORTS:
+            raise ConfigError(f"report_to must be one of {REPORTS}, got {self.report_to!r}")
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> TrainConfig:
+        if not isinstance(raw, Mapping):
+            raise ConfigError(f"train config: expected a mapping, got {raw!r}")
+        top = dict(raw)
+        nested = {"lora": LoraSettings, "train": TrainSettings, "threshold": ThresholdSettings}
+        built = {k: check_dataclass(c, top.pop(k) or {}, k) for k, c in nested.items() if k in top}
+        return cls(**check_kwargs(cls, top, "train_difficulty"), **built)

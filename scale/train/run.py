@@ -1,0 +1,192 @@
+"""Train the difficulty classifier: traces -> LoRA sequence classifier -> adapter + difficulty.json.
+
+    accelerate launch scripts/train_difficulty.py traces=runs/traces output_dir=runs/difficulty/adapter
+
+Phases: check the output folder (nothing overwritten silently; ``resume=true`` continues
+from the last checkpoint), load and tokenise the traces, build base + LoRA, train with the
+class-weighted ``Trainer`` (evaluation each epoch: AUROC, accuracy, ECE, Brier), pick the
+routing threshold on the validation split, and write the adapter and ``difficulty.json``.
+Every rank trains; only rank 0 writes. The ranks that took part (rank, world size, pid,
+host, examples seen) are gathered into ``difficulty.json``, so a launch that silently ran
+one process shows it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import socket
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from scale.errors import ConfigError
+from scale.train import metrics as m
+from scale.train.artifact import CARD, DifficultyCard, finish_artifact
+from scale.train.config import TrainConfig
+from scale.train.data import META, RightPadCollator, TokenRows, load_traces
+from scale.train.model import add_lora, base_classifier, load_tokenizer_for
+from scale.train.template import Template
+from scale.train.trainer import (
+    class_weights,
+    compute_metrics,
+    probabilities,
+    weighted_trainer_class,
+)
+
+log = logging.getLogger(__name__)
+
+CHECKPOINTS = "checkpoints"
+
+
+def _report_to(cfg: TrainConfig, out: Path) -> list[str]:
+    """``wandb_offline`` (default) / ``wandb`` (online) / ``tensorboard`` / ``none``."""
+    if cfg.report_to == "none":
+        return []
+    if cfg.report_to == "tensorboard":
+        return ["tensorboard"]
+    try:
+        import wandb  # noqa: F401
+    except ImportError:
+        raise ConfigError(f"report_to={cfg.report_to} needs wandb (pip install 'scale-tts[train]'), "
+                          "or report_to=none") from None
+    os.environ["WANDB_MODE"] = "offline" if cfg.report_to == "wandb_offline" else "online"
+    os.environ.setdefault("WANDB_PROJECT", cfg.wandb_project)
+    os.environ.setdefault("WANDB_DIR", str(out))
+    os.environ.setdefault("WANDB_LOG_MODEL", "false")
+    return ["wandb"]
+
+
+def _check_output(cfg: TrainConfig, out: Path) -> str | None:
+    """The checkpoint to resume from, or None; refuses to train over earlier output."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    ckpt_dir = out / CHECKPOINTS
+    last = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None
+    if cfg.resume:
+        if last is None:
+            log.info("resume=true but no checkpoint in %s: starting from the base model", ckpt_dir)
+        return last
+    if (last is not None or (out / CARD).is_file()) and not cfg.overwrite:
+        raise ConfigError(f"output_dir {out} already holds a trained adapter or checkpoints; "
+                          "resume=true continues it, overwrite=true replaces it")
+    return None
+
+
+def _training_args(cfg: TrainConfig, out: Path, report_to: list[str]) -> Any:
+    import torch
+    from transformers import TrainingArguments
+
+    t = cfg.train
+    return TrainingArguments(
+        output_dir=str(out / CHECKPOINTS), num_train_epochs=t.epochs, max_steps=t.max_steps,
+        per_device_train_batch_size=t.batch_size, per_device_eval_batch_size=t.eval_batch_size,
+        gradient_accumulation_steps=t.grad_accum, learning_rate=t.lr, weight_decay=t.weight_decay,
+        warmup_steps=t.warmup_ratio,  # a float < 1 is a share of the steps
+        eval_strategy="epoch", save_strategy="epoch",
+        logging_strategy="steps", logging_steps=t.logging_steps, save_total_limit=t.save_total_limit,
+        bf16=t.bf16, activation_checkpointing=t.gradient_checkpointing,  # non-reentrant by default
+        dataloader_num_workers=t.dataloader_workers, dataloader_pin_memory=torch.cuda.is_available(), remove_unused_columns=False, seed=cfg.seed,
+        data_seed=cfg.seed, report_to=report_to, run_name=cfg.run_name or out.name,
+        ddp_find_unused_parameters=False,
+    )
+
+
+def _label_info(meta: dict[str, Any]) -> dict[str, Any]:
+    label = meta.get("label")
+    if isinstance(label, dict):
+        return label
+    return {"kind": "unknown", "definition": f"no {META} beside the traces: label meaning not recorded"}
+
+
+@dataclass
+class Trained:
+    """What rank 0 wrote (the card) and the trained model with its tokenizer, in memory."""
+
+    card: DifficultyCard
+    model: Any
+    tokenizer: Any
+    folder: Path
+    history: list[dict[str, Any]]  # Trainer's log history (training loss by step, evaluations)
+
+
+def train(cfg: TrainConfig) -> Trained | None:
+    """Run every phase; returns what was written on rank 0 (None on other ranks)."""
+    from accelerate import PartialState
+    from accelerate.utils import gather_object
+
+    from scale.models import resolve_model
+
+    start = time.perf_counter()
+    out = Path(cfg.output_dir)
+    report_to = _report_to(cfg, out)
+    args = _training_args(cfg, out, report_to)
+    state = PartialState()
+    resume_from = _check_output(cfg, out)
+    if state.is_main_process and cfg.overwrite and not cfg.resume:
+        shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
+        (out / CARD).unlink(missing_ok=True)
+    state.wait_for_everyone()
+
+    traces = load_traces(cfg.traces, splits=_splits(cfg.traces))
+    template = Template(max_length=cfg.max_length, answers=cfg.answers)
+    source = resolve_model(cfg.model)
+    tok = load_tokenizer_for(source)
+    train_rows = TokenRows(traces.splits["train"], template, tok)
+    val_rows = TokenRows(traces.splits["validation"], template, tok)
+    weights = class_weights(train_rows.labels, cfg.train.class_weights)
+    log.info("rank %d/%d: %d training and %d validation steps (pid %d)", state.process_index,
+             state.num_processes, len(train_rows), len(val_rows), os.getpid())
+
+    model = add_lora(base_classifier(source, tok.pad_token_id), cfg.lora)
+    trainer = weighted_trainer_class()(
+        model=model, args=args, train_dataset=train_rows, eval_dataset=val_rows,
+        data_collator=RightPadCollator(tok.pad_token_id), compute_metrics=compute_metrics, weights=weights)
+    result = trainer.train(resume_from_checkpoint=resume_from)
+    ranks = gather_object([{"rank": state.process_index, "world_size": state.num_processes, "pid": os.getpid(),
+                            "host": socket.gethostname(), "device": str(args.device),
+                            "train_rows": len(train_rows)}])
+
+    # Threshold and held-out figures: predictions gathered over every rank by Trainer.
+    figures: dict[str, Any] = {}
+    val_p = probabilities(trainer.predict(val_rows).predictions)
+    threshold = m.choose_threshold(val_p, val_rows.labels, cfg.threshold.rule, cfg.threshold.value)
+    figures["validation"] = m.summary(val_p, val_rows.labels, threshold.value)
+    if "test" in traces.splits:
+        test_rows = TokenRows(traces.splits["test"], template, tok)
+        test_p = probabilities(trainer.predict(test_rows).predictions)
+        figures["test"] = m.summary(test_p, test_rows.labels, threshold.value)
+    figures["epochs"] = [h for h in trainer.state.log_history if "eval_auroc" in h]
+    # Every rank joins the save (FSDP gathers the sharded adapter); Trainer writes on rank 0 only.
+    trainer.save_model(str(out))
+    if not state.is_main_process:
+        state.wait_for_everyone()
+        return None
+    card = DifficultyCard(
+        base_model=cfg.model, label=_label_info(traces.meta), template=template.to_dict(),
+        threshold=asdict(threshold), lora=cfg.lora.to_dict(), metrics=figures,
+        training={"traces": str(traces.path), "rows": {k: len(v) for k, v in traces.splits.items()},
+                  "class_balance": {k: dict(zip(("easy", "hard"), v.counts)) for k, v in traces.splits.items()},
+                  "class_weights": weights, "epochs": cfg.train.epochs, "global_steps": result.global_step,
+                  "resumed_from": resume_from, "world_size": state.num_processes, "ranks": ranks,
+                  "bf16": cfg.train.bf16, "gradient_checkpointing": cfg.train.gradient_checkpointing,
+                  "train_loss": result.training_loss, "seconds": round(time.perf_counter() - start, 2),
+                  "seed": cfg.seed})
+    finish_artifact(out, tok, card)
+    log.info("wrote %s (tau %.3f, validation AUROC %.3f)", out, threshold.value, figures["validation"]["auroc"])
+    state.wait_for_everyone()
+    return Trained(card, trainer.model, tok, out, list(trainer.state.log_history))
+
+
+def _splits(path: str) -> tuple[str, ...]:
+    """train + validation, and test when the folder has one."""
+    import json
+
+    splits = ["train", "validation"]
+    index = Path(path) / "dataset_dict.json"
+    if index.is_file() and "test" in json.loads(index.read_text()).get("splits", []):
+        splits.append("test")
+    return tuple(splits)
+

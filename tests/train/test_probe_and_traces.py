@@ -1,0 +1,173 @@
+"""Probe mode and the trace builder, exactly, over scripted systems and the real runner.
+
+Probe: every step solved by both systems from the same context (the System 2 path), labels
+from the grader's equivalence (and, on the last step, against the gold). Traces: one row per
+labelled step, split by problem, a card with the label definition and class balance.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from scale.rundir import RunDir
+from scale.runner.run import run_eval
+from scale.testing import Rule, ScriptedEngine, scripted_systems
+from scale.testing.config import compose
+from scale.testing.scripted import prompt_text
+from scale.train import traces as tr
+from scale.train.data import TracesError, load_traces
+from tests.train.synthetic import write_traces
+
+QUESTION = "How many apples does Tom have now?"
+STEPS = ["Find the start count.", "Find the doubled count."]
+OUTLINE = json.dumps({"step1": STEPS[0], "step2": STEPS[1], "step3": "Answer."})
+N = 12
+
+
+def problem(k: int) -> dict:
+    return {"id": f"box{k}", "question": f"Box {k}: Tom has {k} apples and doubles them, then adds 10. {QUESTION}",
+            "answer": str(2 * k + 10)}
+
+
+def current(request) -> int:
+    text = prompt_text(request)
+    return max(range(3), key=lambda i: text.rfind((*STEPS, QUESTION)[i]))
+
+
+def box(request) -> int:
+    return int(re.search(r"Box (\d+):", prompt_text(request)).group(1))
+
+
+def s2_reply(request) -> str:
+    k, i = box(request), current(request)
+    if i == 2 and k % 6 == 5:
+        return "the thinking ran out"  # no answer from System 2: the step is unlabelled
+    return f"so \\boxed{{{(k, 2 * k, 2 * k + 10)[i]}}}"
+
+
+def s1_reply(request) -> str:
+    k, i = box(request), current(request)
+    if i == 1 and k % 2:
+        return "\\boxed{99}"  # differs from System 2: hard
+    if i == 2 and k % 3 == 1:
+        return "I am not sure"  # no answer where System 2 has one: hard
+    return f"\\boxed{{{(k, 2 * k, 2 * k + 10)[i]}}}"
+
+
+def engines():
+    common = [Rule(stage="decompose", reply=OUTLINE), Rule(stage="select", reply="Outline 1"),
+              Rule(stage="score", pattern=r"Current step:\s*Find the start", reply="0.2"),
+              Rule(stage="score", pattern=r"Current step:\s*Find the doubled", reply="0.8")]
+    return ScriptedEngine([*common, Rule(stage="solve", reply=s1_reply)]), \
+        ScriptedEngine([*common, Rule(stage="solve", reply=s2_reply)])
+
+
+def run(tmp_path, name: str, *overrides: str) -> RunDir:
+    data = tmp_path / "boxes.jsonl"
+    data.write_text("".join(json.dumps(problem(k)) + "\n" for k in range(N)))
+    cfg = compose("method=scale", f"data.path={data}", f"run_dir={tmp_path / name}", "method.n_outlines=1",
+                  "runner.progress=false", *overrides)
+    s1, s2 = engines()
+    run_eval(cfg, systems=scripted_systems(s1, s2))
+    return RunDir(tmp_path / name), s1, s2
+
+
+@pytest.fixture(scope="module")
+def probe_run(tmp_path_factory):
+    return run(tmp_path_factory.mktemp("probe"), "probe", "method.probe=true")
+
+
+def expected_label(k: int, i: int) -> int | None:
+    if i == 1:
+        return int(k % 2 == 1)
+    if i == 2:
+        return None if k % 6 == 5 else int(k % 3 == 1)
+    return 0
+
+
+def test_probe_solves_every_step_on_both_systems_from_the_same_context(probe_run):
+    run_dir, s1, s2 = probe_run
+    records = run_dir.collect().records
+    assert len(records) == N
+    for rec in records.values():
+        k = int(rec.problem_id.split("box")[-1])
+        steps = rec.trace["steps"]
+        assert [s["mode"] for s in steps] == ["s2"] * 3  # the reference path
+        assert [s["probe"]["label"] for s in steps] == [expected_label(k, i) for i in range(3)]
+        assert [s["routed"] for s in steps] == ["s1", "s2", "s2"]  # 0.2, 0.8, pinned 0.9 at tau 0.5
+        assert steps[2]["probe"]["s2_correct"] is (k % 6 != 5)
+        ledger = rec.ledger
+        assert sum(c["stage"] == "probe" and c["mode"] == "s1" for c in ledger) == 3
+        assert all(c["mode"] == "s2" for c in ledger if c["stage"] == "solve")
+        assert rec.answer == (None if k % 6 == 5 else str(2 * k + 10))
+    # Same prompt to both systems for every step of every problem (System 2's answers carried).
+    s1_prompts = sorted(prompt_text(r) for r in s1.sent("solve"))
+    s2_prompts = sorted(prompt_text(r) for r in s2.sent("solve"))
+    assert len(s1_prompts) == 3 * N and s1_prompts == s2_prompts
+
+
+def test_traces_from_probe_runs_split_by_problem_with_a_card(probe_run, tmp_path):
+    run_dir, _, _ = probe_run
+    built = tr.build([run_dir.path], val_fraction=0.25, test_fraction=0.25)
+    assert built.skipped == {"unlabelled_step": N // 6}
+    rows = [r for split in built.splits.values() for r in split]
+    assert len(rows) == 3 * N - N // 6
+    for r in rows:
+        k = int(r["problem_id"].split("box")[-1])
+        assert r["label"] == expected_label(k, r["step_idx"])
+        assert r["previous_steps"] == [*STEPS, QUESTION][:r["step_idx"]]
+        assert r["previous_answers"] == [str(k), str(2 * k)][:r["step_idx"]]
+        assert r["prompted_score"] == [0.2, 0.8, 0.9][r["step_idx"]]
+    groups = {name: {r["group"] for r in split} for name, split in built.splits.items()}
+    assert sum(map(len, groups.values())) == N and not (groups["train"] & groups["validation"])
+    assert not (groups["train"] & groups["test"]) and not (groups["validation"] & groups["test"])
+    folder = tr.save(built, tmp_path / "traces", "python scripts/build_traces.py RUN --out traces")
+    card = (folder / "README.md").read_text()
+    assert "System 1's answer to the step is not equivalent" in card and "| train |" in card
+    assert "unlabelled_step: 2" in card
+    loaded = load_traces(folder, splits=("train", "validation", "test"))
+    assert sum(len(s) for s in loaded.splits.values()) == len(rows)
+    assert loaded.meta["label"]["kind"] == "measured"
+
+
+def test_prompted_labels_distil_the_score_and_leave_out_the_pinned_step(tmp_path):
+    run_dir, _, _ = run(tmp_path, "plain")
+    built = tr.build([run_dir.path], label="prompted", tau=0.5, val_fraction=0.25, test_fraction=0.0)
+    assert built.skipped == {"score_fixed": N}
+    rows = [r for split in built.splits.values() for r in split]
+    assert sorted((r["step_idx"], r["label"]) for r in rows) == [(0, 0)] * N + [(1, 1)] * N
+    assert set(built.splits) == {"train", "validation"}
+    with pytest.raises(TracesError, match=r"no labelled steps for --label measured \(was it run with "
+                                          r"method.probe=true\?\)"):
+        tr.build([run_dir.path], label="measured")
+
+
+def test_bad_traces_folders_fail_in_one_line(tmp_path):
+    with pytest.raises(TracesError, match="no such folder"):
+        load_traces(tmp_path / "nowhere")
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(TracesError, match="not a saved DatasetDict"):
+        load_traces(tmp_path / "plain")
+    from tests.train.synthetic import synthetic_rows
+
+    easy_only = [{**r, "label": 0} for r in synthetic_rows(12)]
+    with pytest.raises(TracesError, match=r"the train split has only one label \(\d+ easy, 0 hard\)"):
+        load_traces(write_traces(tmp_path / "easy", rows=easy_only))
+    with pytest.raises(TracesError, match="cannot fill train, validation"):
+        tr.split_groups(["a", "b"], 0.5, 0.5, 0)
+
+
+def test_an_empty_split_is_named(tmp_path):
+    import datasets
+
+    from tests.train.synthetic import synthetic_rows
+
+    rows = synthetic_rows(6)
+    folder = tmp_path / "empty-val"
+    datasets.DatasetDict({"train": datasets.Dataset.from_list(rows),
+                          "validation": datasets.Dataset.from_list(rows).select([])}).save_to_disk(str(folder))
+    with pytest.raises(TracesError, match=r"split 'validation' is empty"):
+        load_traces(folder)
