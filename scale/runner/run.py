@@ -213,6 +213,11 @@ def run_eval(cfg: dict[str, Any], systems: Systems | None = None,
     Returns the metrics where this process finalizes the run (a single process, or rank 0
     of a launcher); Slurm array tasks leave that to ``scale-finalize``.
     """
+    if (cfg.get("sweep") or {}).get("mode") == "shared":  # many run dirs, one job (scale.runner.sweep)
+        from scale.runner.sweep import run_from_config
+
+        run_from_config(cfg, systems, on_record)
+        return None
     settings = RunSettings.from_config(cfg)
     shard = current_shard()
     problems = load_from_config(cfg.get("data"))

@@ -1,0 +1,423 @@
+"""A router sweep as one job that does each piece of work once (``sweep=shared``).
+
+    scale-eval experiment=table2_tau_sweep sweep=shared       # 8 taus x 2 datasets, one job
+    scale-eval experiment=debug sweep=shared sweep.over=router.tau sweep.values=[0.3,0.6]
+    scale-eval router=fraction sweep=shared sweep.over=router.q sweep.values=[0.2,0.5] run_dir='runs/q${router.q}'
+
+The points are the experiment's ``hydra.sweeper.params`` (or ``sweep.over`` / ``sweep.values``),
+each composed exactly as ``scale-eval OVERRIDES POINT`` would compose it, so every point
+gets its own complete run dir (same config.json, schema and records as an independent run
+of that point). Points whose configs differ only in the router are one *group*: for each
+attempt of a group, SCALE's plan (split, outlines, selection, scores) is computed once, each
+point's router routes it, and the distinct route vectors are solved as a prefix tree: step
+i is solved once for every distinct prefix routes[:i+1], so points agree on every step
+before the first one they route differently. Each point's record holds the plan's calls and
+the calls on its own path, as an independent run would; under greedy (or seeded) decoding
+its records equal that run's, seconds aside. Groups (e.g. two datasets) run one after the other.
+
+The Hydra multirun (``scale-eval -m experiment=table2_tau_sweep``) stays the way to spread
+points over a cluster. Shards (``accelerate launch``, Slurm arrays) split attempts as in
+``run_eval``; every point's run dir gets the shard's records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import logging
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from scale.data import Problem, load_from_config
+from scale.errors import ConfigError, EngineError, ScaleError
+from scale.grading import Grader
+from scale.ledger import Call, Ledger
+from scale.methods.base import Context
+from scale.methods.scale_method import Plan, Scale, SolvedStep
+from scale.rundir import Metrics, Record, RecordWriter, RunDir, write_json
+from scale.runner.env import environment
+from scale.runner.finalize import finalize, wait_for_shards
+from scale.runner.run import (
+    RunSettings,
+    TooManyErrors,
+    build_method,
+    check_run_dir,
+    error_record,
+    grade_answer,
+    to_record,
+    work_items,
+)
+from scale.runner.shard import current_shard
+from scale.systems import Systems, build_systems
+from scale.tracking import after_run
+
+log = logging.getLogger(__name__)
+
+# What may differ between the points of one group: the router (and SCALE's copy of it), and
+# the names derived from it. Everything else must be equal, or the plan would differ.
+_POINT_KEYS = ("router", "run_dir", "name", "sweep")
+
+
+# -- the points ------------------------------------------------------------------------------
+def hydra_points(cfg: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every point's resolved config, composed inside the running ``scale-eval`` as
+    ``scale-eval TASK_OVERRIDES POINT sweep=none`` would compose it."""
+    from hydra import compose
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.types import RunMode
+    from omegaconf import OmegaConf
+
+    if not HydraConfig.initialized():
+        raise ConfigError("sweep=shared composes its points through Hydra (scale-eval ... sweep=shared); "
+                          "from Python call scale.runner.sweep.run_shared_sweep(configs)")
+    hc = HydraConfig.get()
+    if hc.mode == RunMode.MULTIRUN:
+        raise ConfigError("sweep=shared runs the whole sweep in one job: drop -m (or drop sweep=shared "
+                          "to run one job per point)")
+    node = cfg.get("sweep") or {}
+    raw = OmegaConf.to_container(hc.sweeper, resolve=False).get("params") or {}  # type: ignore[union-attr]
+    params = {str(k): str(v) for k, v in raw.items()}
+    over, values = node.get("over"), node.get("values")
+    if (over is None) != (values is None):
+        raise ConfigError("sweep.over and sweep.values go together (e.g. sweep.over=router.tau "
+                          "sweep.values=[0.2,0.5])")
+    if over is not None:
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"sweep.values must be a non-empty list, got {values!r}")
+        params[str(over)] = ",".join(str(v) for v in values)
+    task = []
+    # Raw strings: reading them through the config would resolve run_dir=runs/tau${router.tau}
+    # against the job's own config, the same for every point.
+    for override in OmegaConf.to_container(hc.overrides.task, resolve=False):
+        key = override.split("=", 1)[0].lstrip("+~")
+        if key == "sweep" or key.startswith("sweep."):
+            continue
+        if key in params and over != key:  # the command line wins over the experiment's values
+            params[key] = override.split("=", 1)[1]
+            continue
+        task.append(override)
+    if not params:
+        raise ConfigError("sweep=shared: nothing to sweep (no hydra.sweeper.params in the experiment; "
+                          "give sweep.over=KEY sweep.values=[...])")
+    parsed = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()])
+    (batch,) = BasicSweeper.split_arguments(parsed, max_batch_size=None)
+    points = []
+    for point in batch:
+        composed = compose(config_name=hc.job.config_name or "eval", overrides=[*task, *point, "sweep=none"])
+        points.append(OmegaConf.to_container(composed, resolve=True))
+    log.info("sweep=shared: %d points from %s", len(points), ", ".join(f"{k}={v}" for k, v in params.items()))
+    return points
+
+
+def _plan_key(cfg: dict[str, Any]) -> str:
+    """The config minus what the points of one group may differ in."""
+    rest = {k: v for k, v in cfg.items() if k not in _POINT_KEYS}
+    method = dict(rest.get("method") or {})
+    method.pop("router", None)
+    rest["method"] = method
+    return json.dumps(rest, sort_keys=True, default=str)
+
+
+def group_points(configs: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Points that share a plan (same config but the router), in the order given."""
+    run_dirs = Counter(str(c.get("run_dir")) for c in configs)
+    clash = [d for d, n in run_dirs.items() if n > 1]
+    if clash:
+        raise ConfigError(f"sweep=shared: points share run dir {clash[0]}; put the swept key in it "
+                          "(e.g. run_dir='runs/tau${router.tau}')")
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for c in configs:
+        groups.setdefault(_plan_key(c), []).append(c)
+    return list(groups.values())
+
+
+# -- one group ---------------------------------------------------------------------------------
+@dataclass
+class SweepStats:
+    """Work done once by the shared sweep, and what the points' records add up to."""
+
+    attempts: int = 0
+    calls: int = 0
+    generated_tokens: int = 0  # response tokens actually generated (plan once, each tree node once)
+    prompt_tokens: int = 0
+    point_calls: int = 0  # the same, summed over the points' records (= independent runs)
+    point_generated_tokens: int = 0
+    point_prompt_tokens: int = 0
+
+    def add_calls(self, calls: list[Call]) -> None:
+        self.calls += len(calls)
+        self.generated_tokens += sum(c.response_tokens for c in calls)
+        self.prompt_tokens += sum(c.prompt_tokens for c in calls)
+
+    def add_record(self, rec: Record) -> None:
+        self.point_calls += len(rec.ledger)
+        self.point_generated_tokens += sum(c["response_tokens"] for c in rec.ledger)
+        self.point_prompt_tokens += sum(c["prompt_tokens"] for c in rec.ledger)
+
+    @property
+    def token_share(self) -> float:
+        return self.generated_tokens / self.point_generated_tokens if self.point_generated_tokens else 0.0
+
+
+@dataclass
+class Point:
+    cfg: dict[str, Any]
+    method: Scale
+    run_dir: RunDir
+    done: set[tuple[str, int]] = field(default_factory=set)
+    writer: RecordWriter | None = None
+    errors: Counter = field(default_factory=Counter)
+    n_items: int = 0
+
+
+def fatal(err: BaseException) -> bool:
+    """As run_items: a config or data error stops the run; an engine's failure (after its
+    retries) or any other exception fails one attempt, recorded as an error record."""
+    return isinstance(err, ScaleError) and not isinstance(err, EngineError)
+
+
+@dataclass
+class Branch:
+    """One point's path through the tree: its solved steps and their calls, or the error."""
+
+    solved: list[SolvedStep]
+    calls: list[Call]
+    error: BaseException | None = None
+
+
+async def solve_tree(method: Scale, plan: Plan, routes: dict[int, list[bool]], ctx: Context,
+                     stats: SweepStats) -> dict[int, Branch]:
+    """Solve the distinct route vectors as a prefix tree; each point's branch by index.
+
+    Step i is solved once per distinct routes[:i+1]; siblings run concurrently (the engine
+    batches them). A failed step fails the points below it only.
+    """
+    out: dict[int, Branch] = {}
+    n_steps = len(plan.steps)
+    for p, r in routes.items():
+        if len(r) != n_steps:
+            raise RuntimeError(f"router gave {len(r)} routes for {n_steps} steps (point {p})")
+
+    async def grow(depth: int, solved: list[SolvedStep], calls: list[Call], members: dict[int, list[bool]]) -> None:
+        if depth == n_steps:
+            for p in members:
+                out[p] = Branch(solved, calls)
+            return
+        by_choice: dict[bool, dict[int, list[bool]]] = defaultdict(dict)
+        for p, r in members.items():
+            by_choice[bool(r[depth])][p] = r
+
+        async def child(to_s2: bool, group: dict[int, list[bool]]) -> None:
+            ledger = Ledger()
+            try:
+                step = await method.solve_step(plan, depth, "s2" if to_s2 else "s1", solved, ctx, ledger)
+            except Exception as err:
+                if fatal(err):
+                    raise
+                for p in group:  # this attempt fails for these points only
+                    out[p] = Branch(solved, calls + ledger.calls, err)
+                return
+            finally:
+                stats.add_calls(ledger.calls)
+            await grow(depth + 1, [*solved, step], calls + ledger.calls, group)
+
+        await asyncio.gather(*(child(c, g) for c, g in sorted(by_choice.items())))
+
+    await grow(0, [], [], routes)
+    return out
+
+
+async def _run_group(points: list[Point], items: list[tuple[Problem, int]], ctx: Context, grader: Grader,
+                     settings: RunSettings, stats: SweepStats, concurrency: int,
+                     on_record: Callable[[Record], None] | None) -> None:
+    planner = points[0].method
+    sem = asyncio.Semaphore(concurrency)
+    bar = tqdm(total=len(items), desc=f"sweep x{len(points)}", unit="attempt", disable=not settings.progress)
+
+    def write(p: int, rec: Record) -> None:
+        point = points[p]
+        assert point.writer is not None
+        point.writer.write(rec)
+        stats.add_record(rec)
+        if on_record is not None:
+            on_record(rec)
+        if rec.error is not None:
+            point.errors[(rec.error["kind"], rec.error["message"])] += 1
+            if sum(point.errors.values()) > settings.max_error_fraction * point.n_items:
+                (kind, message), count = point.errors.most_common(1)[0]
+                raise TooManyErrors(
+                    f"stopping: {sum(point.errors.values())} of {point.n_items} attempts of "
+                    f"{point.run_dir.path} failed (runner.max_error_fraction={settings.max_error_fraction}); "
+                    f"commonest error ({count}x) {kind}: {message}")
+
+    async def one(problem: Problem, sample_idx: int) -> None:
+        needing = [i for i, pt in enumerate(points) if (problem.id, sample_idx) not in pt.done]
+        async with sem:
+            start = time.perf_counter()
+            plan_ledger = Ledger()
+            try:
+                plan = await planner.plan(problem, sample_idx, ctx, plan_ledger)
+            except Exception as err:
+                if fatal(err):
+                    raise
+                log.warning("attempt %s/%d failed: %s: %s", problem.id, sample_idx, type(err).__name__, err)
+                stats.add_calls(plan_ledger.calls)
+                for p in needing:
+                    write(p, error_record(problem, sample_idx, points[p].method, err, time.perf_counter() - start))
+                    await _release_barrier(points[p].method, problem, sample_idx)
+                bar.update(1)
+                return
+            stats.add_calls(plan_ledger.calls)
+            stats.attempts += 1
+            routes = await asyncio.gather(*(points[p].method.route(plan) for p in needing))
+            branches = await solve_tree(planner, plan, dict(zip(needing, routes)), ctx, stats)
+            graded: dict[str | None, tuple[bool, str]] = {}
+            for p in needing:
+                branch, method = branches[p], points[p].method
+                seconds = time.perf_counter() - start
+                if branch.error is not None:
+                    log.warning("attempt %s/%d failed: %s", problem.id, sample_idx, branch.error)
+                    write(p, error_record(problem, sample_idx, method, branch.error, seconds))
+                    continue
+                attempt = method.attempt(plan, branch.solved, Ledger([*plan_ledger.calls, *branch.calls]))
+                if attempt.answer not in graded:
+                    graded[attempt.answer] = await grade_answer(grader, attempt.answer, problem.answer)
+                correct, reason = graded[attempt.answer]
+                write(p, to_record(problem, sample_idx, method, attempt, correct, reason, seconds))
+            bar.update(1)
+
+    tasks = [asyncio.ensure_future(one(p, s)) for p, s in items]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        bar.close()
+
+
+async def _release_barrier(method: Scale, problem: Problem, sample_idx: int) -> None:
+    """A dataset-wide router waits for every attempt it expects; an attempt whose plan failed
+    checks in with no steps, so the others are routed instead of waiting forever."""
+    if method.router.dataset_wide:
+        await method.router.route(f"{problem.id}|{sample_idx}", [])
+
+
+def _prepare(cfgs: list[dict[str, Any]], shard, settings: RunSettings,
+             problems: list[Problem]) -> tuple[list[Point], list[tuple[Problem, int]]]:
+    points = []
+    for cfg in cfgs:
+        method = build_method(cfg)
+        if not isinstance(method, Scale) or getattr(method, "probe", False):
+            raise ConfigError(f"sweep=shared shares SCALE's plan between router settings; method "
+                              f"{cfg['method'].get('name')!r} has none (run it as a multirun, -m)")
+        run_dir = RunDir(cfg["run_dir"])
+        point_settings = RunSettings.from_config(cfg)
+        check_run_dir(run_dir, cfg, point_settings.overwrite)
+        run_dir.path.mkdir(parents=True, exist_ok=True)
+        if shard.is_main:
+            if point_settings.overwrite:
+                for f in [run_dir.records, *run_dir.shard_files(), *run_dir.done_markers(), run_dir.metrics]:
+                    f.unlink(missing_ok=True)
+            run_dir.write_config(cfg)
+            write_json(run_dir.env, environment())
+        elif not run_dir.config.is_file():
+            run_dir.write_config(cfg)
+        collected = run_dir.collect()
+        done = {k for k, r in collected.records.items() if not (settings.retry_errors and r.error is not None)}
+        points.append(Point(cfg, method, run_dir, done))
+    mine = work_items(problems, settings.n_samples, shard)
+    items = [(pr, s) for pr, s in mine if any((pr.id, s) not in pt.done for pt in points)]
+    for pt in points:
+        pt.n_items = sum((pr.id, s) not in pt.done for pr, s in mine)
+    return points, items
+
+
+async def _run_all(groups: list[tuple[list[Point], list[tuple[Problem, int]], RunSettings]], systems: Systems,
+                   own_systems: bool, stats: SweepStats, on_record: Callable[[Record], None] | None) -> None:
+    shard = current_shard()
+    try:
+        for points, items, settings in groups:
+            ctx = Context(systems=systems, seed=settings.seed, n_attempts=len(items))
+            for pt in points:
+                pt.method.prepare([], settings.n_samples, Context(systems=systems, seed=settings.seed,
+                                                                  n_attempts=pt.n_items))
+            wide = any(pt.method.dataset_wide for pt in points)
+            concurrency = max(1, len(items)) if wide else settings.max_concurrency
+            with Grader(timeout_s=settings.grading_timeout_s) as grader:
+                ctx.grader = grader
+                writers = [RecordWriter(pt.run_dir.shard_file(shard.rank, shard.world)) for pt in points]
+                for pt, w in zip(points, writers):
+                    pt.writer = w
+                try:
+                    await _run_group(points, items, ctx, grader, settings, stats, concurrency, on_record)
+                finally:
+                    for w in writers:
+                        w.close()
+    finally:
+        if own_systems:
+            await systems.aclose()
+
+
+def run_shared_sweep(configs: list[dict[str, Any]], systems: Systems | None = None,
+                     on_record: Callable[[Record], None] | None = None) -> tuple[list[Metrics | None], SweepStats]:
+    """Run every point (resolved configs, one run dir each); metrics per point, in order,
+    where this process finalizes (None for Slurm array tasks and non-main ranks)."""
+    if not configs:
+        raise ConfigError("sweep=shared: no points")
+    configs = [copy.deepcopy(c) for c in configs]
+    shard = current_shard()
+    stats = SweepStats()
+    planned = []
+    for cfgs in group_points(configs):
+        settings = RunSettings.from_config(cfgs[0])
+        problems = load_from_config(cfgs[0].get("data"))
+        points, items = _prepare(cfgs, shard, settings, problems)
+        planned.append((points, items, settings, problems))
+        log.info("sweep group of %d points (%s): %d attempts to run", len(points),
+                 ", ".join(str(p.run_dir.path) for p in points), len(items))
+    first = configs[0]
+    own_systems = systems is None
+    uses = set().union(*(pt.method.uses_systems for g in planned for pt in g[0]))
+    systems_cfgs = {json.dumps([c.get("systems"), c.get("engine")], sort_keys=True, default=str) for c in configs}
+    if len(systems_cfgs) > 1 and systems is None:
+        raise ConfigError("sweep=shared: the points use different systems; sweep them as a multirun (-m)")
+    ctx_systems = systems or build_systems(first["systems"], first.get("engine"), only=uses)
+    asyncio.run(_run_all([(p, i, s) for p, i, s, _ in planned], ctx_systems, own_systems, stats, on_record))
+    out: list[Metrics | None] = []
+    for points, *_ in planned:
+        for pt in points:
+            pt.run_dir.done_marker(shard.rank, shard.world).write_text("ok\n")
+    for points, _items, settings, problems in planned:
+        for pt in points:
+            if shard.source == "slurm_array" or not shard.is_main:
+                out.append(None)
+                continue
+            if shard.world > 1:
+                wait_for_shards(pt.run_dir, shard.world)
+            metrics = finalize(pt.run_dir.path, problems=problems, n_samples=settings.n_samples)
+            after_run(pt.cfg, pt.run_dir.path, metrics)
+            out.append(metrics)
+    log.info("sweep=shared: %d points, %d attempts planned once; generated %d response tokens, the "
+             "points' records hold %d (%.1f%%)", len(configs), stats.attempts, stats.generated_tokens,
+             stats.point_generated_tokens, 100 * stats.token_share)
+    return out, stats
+
+
+def run_from_config(cfg: dict[str, Any], systems: Systems | None = None,
+                    on_record: Callable[[Record], None] | None = None) -> None:
+    """``scale-eval ... sweep=shared``: compose the points, run them, log each point's figures."""
+    configs = hydra_points(cfg)
+    metrics, _stats = run_shared_sweep(configs, systems, on_record)
+    for c, m in zip(configs, metrics):
+        if m is not None:
+            log.info("%s: accuracy %.2f%%, tok_paper %.1f, s2_fraction %.3f (%d attempts)", c["run_dir"],
+                     100 * m.accuracy, m.tok_paper, m.s2_fraction, m.n_attempts)
