@@ -120,10 +120,16 @@ def _eval_overrides(command: str) -> list[str]:
     if "--config-dir" in args:  # a folder on the user's disk (the flag itself: test_packaging.py)
         i = args.index("--config-dir")
         del args[i:i + 2]
-        args = [a for a in args if not a.startswith("experiment=")]
+        args = [a for a in args if not a.startswith("experiment=") and not _users_option(a)]
     if words[0] in ("scale-demo",) or "scale.cli.demo" in command:
         args = ["experiment=demo", *args]
     return args
+
+
+def _users_option(arg: str) -> bool:
+    """``prompts=mine`` next to --config-dir: a group option that lives in the user's folder."""
+    group, eq, option = arg.partition("=")
+    return bool(eq) and group in GROUPS and not (CONFIG_DIR / group / f"{option}.yaml").is_file()
 
 
 def _build_parts(c: dict, command: str) -> None:

@@ -21,7 +21,6 @@ its route) and :meth:`Scale.attempt` (the record's answer, trace and failures).
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -125,7 +124,6 @@ class Scale(Method):
         self.scorer = build(difficulty or DEFAULT_SCORER, "difficulty")
         self.router = build(router or DEFAULT_ROUTER, "router")
         self.router.bind(self.scorer)
-        self._scorer_seeded = "seed" in inspect.signature(self.scorer.score).parameters
 
     @property
     def dataset_wide(self) -> bool:
@@ -180,8 +178,8 @@ class Scale(Method):
             to_score = steps if self.last_step_score is None else steps[:-1]
             scores = []
             if to_score:
-                extra = {"seed": ctx.seed_for(problem, sample_idx, SCORE_SALT)} if self._scorer_seeded else {}
-                scores = list(await self.scorer.score(problem.question, to_score, ctx, ledger, **extra))
+                seed = ctx.seed_for(problem, sample_idx, SCORE_SALT)
+                scores = list(await self.scorer.score(problem.question, to_score, ctx, ledger, seed=seed))
             if self.last_step_score is not None:
                 scores.append(StepScore(self.last_step_score, "fixed"))
             failures += ["score_parse"] * sum(s.how == "failed" for s in scores)

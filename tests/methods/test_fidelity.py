@@ -201,7 +201,13 @@ def test_table1_cells_use_the_authors_choice_per_model(setup, carry, top_k, fold
     for data in ("aime24", "aime25", "amc23"):
         c = compose(f"experiment=table1/{setup}_scale_{data}")
         assert c["method"]["carry"] == carry
+        s1 = system_config_from_dict("s1", "s1", c["systems"]["s1"])
         s2 = system_config_from_dict("s2", "s2", c["systems"]["s2"])
+        # Qwen3 non-thinking is System 1 of every pair, sampled as the authors' wrapper forces it.
+        assert (s1.sampling.temperature, s1.sampling.top_p, s1.sampling.top_k) == (0.7, 0.8, 20)
+        assert s1.template_kwargs == {"enable_thinking": False}
+        assert (s1.context_length, s1.context_margin, s1.sampling.max_new_tokens) == (40960, 50, 32768)
+        assert (s2.sampling.temperature, s2.sampling.top_p, s2.sampling.max_new_tokens) == (0.6, 0.95, 32768)
         assert (s2.sampling.top_k, s2.system_message) == (top_k, not folded)
         assert s2.context_length == {"qwen3_32b": 40960, "qwq_32b": 32768}.get(setup, 16384)
         assert s2.context_margin == (50 if setup == "qwen3_32b" else 200)

@@ -124,3 +124,24 @@ def test_model_split_falls_back_to_rule_when_not_verbatim(tmp_path, tiny_systems
     assert [c["stage"] for c in rec.ledger].count("split") == 1
     assert "split_fallback" in rec.failures  # gibberish is never a verbatim sentence
     assert rec.trace["question"] == "How many apples does Mia have now?"
+
+
+@pytest.mark.tiny
+def test_tiny_prompt_that_fills_the_context_is_a_counted_failure(tmp_path, tiny_model_dir):
+    """The real HF engine caps every call at context_length - prompt - margin; a prompt that
+    leaves no room comes back as context_overflow, and the methods count it (never crash)."""
+    cfg = OmegaConf.to_container(OmegaConf.load(CONFIG_DIR / "systems" / "tiny_qwen3.yaml"))
+    cfg["s2"].update(context_length=64, context_margin=8)  # smaller than any S2 prompt here
+    systems = build_systems(cfg, {"_target_": "scale.engine.hf_engine.HFEngine", "max_batch_size": 16})
+    problems = load_benchmark("demo", limit=2)
+    scale = build_method("scale", "router=all_s2", n_outlines=1, outline_max_tokens=8, resample_rounds=0)
+    records = _run(scale, problems, systems, tmp_path)
+    cot = _run(build_method("cot_s2"), problems, systems, tmp_path / "cot")
+    for rec in records + cot:
+        assert rec.error is None and rec.answer is None
+        solve = [c for c in rec.ledger if c["stage"] == "solve"]
+        assert solve and {c["finish_reason"] for c in solve} == {"context_overflow"}
+        assert all(c["response_tokens"] == 0 and c["prompt_tokens"] > 56 for c in solve)
+        assert rec.failures.count("context_overflow") == len(solve)
+    # System 1 (context 4096) still answered its calls: only System 2's window was too small.
+    assert all(c["finish_reason"] != "context_overflow" for r in records for c in r.ledger if c["mode"] == "s1")
