@@ -139,6 +139,21 @@ def group_points(configs: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     return list(groups.values())
 
 
+def comparable(rec: Record) -> dict[str, Any]:
+    """A record without wall-clock seconds, to check a point against an independent run.
+
+    Calls made concurrently (the outline samples, the step scores) are appended to the ledger
+    as they finish, so its order may differ between two equal runs: it is compared as a
+    multiset (each solve call carries its step index).
+    """
+    d = rec.to_dict()
+    d.pop("seconds")
+    d["ledger"] = sorted(json.dumps({k: v for k, v in c.items() if k != "seconds"}, sort_keys=True)
+                         for c in d["ledger"])
+    d["cost"] = {k: v for k, v in d["cost"].items() if k not in ("seconds", "by_stage")}
+    return d
+
+
 # -- one group ---------------------------------------------------------------------------------
 @dataclass
 class SweepStats:

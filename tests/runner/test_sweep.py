@@ -19,9 +19,9 @@ import pytest
 
 from scale.data import load_benchmark
 from scale.errors import EngineError
-from scale.rundir import Record, RunDir
+from scale.rundir import RunDir
 from scale.runner.run import run_eval
-from scale.runner.sweep import group_points, run_shared_sweep
+from scale.runner.sweep import comparable, group_points, run_shared_sweep
 from scale.testing import Rule, ScriptedEngine, scripted_systems
 from scale.testing.config import compose
 from scale.testing.scripted import prompt_text
@@ -53,17 +53,6 @@ def engine(*extra: Rule) -> ScriptedEngine:
         Rule(stage="score", pattern=r"Current step:\s*Apply", reply="0.6"),
         Rule(stage="solve", reply=_solve, reasoning="a long thought"),
     ])
-
-
-def comparable(rec: Record) -> dict:
-    """The record without wall-clock seconds; calls made concurrently (outline samples,
-    scores) are appended as they finish, so the ledger is compared as a multiset."""
-    d = rec.to_dict()
-    d.pop("seconds")
-    d["ledger"] = sorted(json.dumps({k: v for k, v in c.items() if k != "seconds"}, sort_keys=True)
-                         for c in d["ledger"])
-    d["cost"] = {k: v for k, v in d["cost"].items() if k not in ("seconds", "by_stage")}
-    return d
 
 
 def records(run_dir: Path) -> dict:
