@@ -39,6 +39,8 @@ class MethodId:
         }[self.kind]
         if self.kind in ("scale", "fraction", "all_s1", "all_s2") and self.detail not in ("", "prompted"):
             base += f" [{self.detail}]"
+        if self.kind == "random" and self.detail == "matched":
+            base += " (matched)"
         symbol = {"scale": "τ", "fraction": "q", "random": "f"}.get(self.kind)
         if symbol and self.param is not None:
             base += f" {symbol}={self.param:g}"
@@ -92,9 +94,9 @@ def _node(cfg: dict[str, Any], key: str, where: str) -> dict[str, Any]:
     return node
 
 
-def method_id(cfg: dict[str, Any], where: str, s2_fraction: float | None = None) -> MethodId:
-    """The method of a resolved config. ``s2_fraction``: a random control's realised share
-    (its config may name only ``match_run``)."""
+def method_id(cfg: dict[str, Any], where: str) -> MethodId:
+    """The method of a resolved config (a random control matched to a SCALE run is
+    ``random (matched)``: its share comes from that run)."""
     method = _node(cfg, "method", where)
     target = str(method.get("_target_", ""))
     name = str(method.get("name", ""))
@@ -114,11 +116,10 @@ def method_id(cfg: dict[str, Any], where: str, s2_fraction: float | None = None)
         return MethodId("scale", _float(router.get("tau", 0.5)), detail)
     if kind == "fraction":
         return MethodId("fraction", _float(router.get("q")), detail)
-    if kind == "random":
-        fraction = router.get("fraction")
-        if fraction is None and s2_fraction is not None:
-            fraction = round(s2_fraction, 3)
-        return MethodId("random", _float(fraction), detail)
+    if kind == "random":  # the scorer plays no part in which steps it picks
+        if router.get("match_run"):
+            return MethodId("random", None, "matched")
+        return MethodId("random", _float(router.get("fraction")))
     if kind in ("all_s1", "all_s2"):
         return MethodId(kind, None, detail)
     return MethodId("other", None, f"SCALE/{kind}")
@@ -142,11 +143,11 @@ def setting_id(cfg: dict[str, Any], where: str) -> SettingId:
     return SettingId(model("s1"), model("s2"), int(budget) if budget is not None else None)
 
 
-def identify(cfg: dict[str, Any], where: str, s2_fraction: float | None = None) -> RunIdentity:
+def identify(cfg: dict[str, Any], where: str) -> RunIdentity:
     data = _node(cfg, "data", where)
     return RunIdentity(
         setting=setting_id(cfg, where),
         dataset=str(data.get("name", "?")),
-        method=method_id(cfg, where, s2_fraction),
+        method=method_id(cfg, where),
         n_samples=int(cfg.get("n_samples", 1)),
     )

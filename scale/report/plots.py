@@ -226,6 +226,7 @@ def budget_sweep(cells: list[Cell], out: Path) -> list[Path]:
     if not lines:
         return []
     plt = _plt()
+    out.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for (_s1, _s2, dataset, method), group in lines.items():
         group.sort(key=lambda c: c.setting.s2_max_tokens)

@@ -93,7 +93,7 @@ def load_run(path: str | Path) -> LoadedRun:
         if expected is None:
             metrics.complete = False
     assert metrics is not None
-    ident = identify(cfg, str(run.config), metrics.s2_fraction)
+    ident = identify(cfg, str(run.config))
     return LoadedRun(run.path, cfg, metrics, records, ident, from_file)
 
 

@@ -83,6 +83,8 @@ def table1(cells: list[Cell], paper: bool = False, table1_tau: float = 0.5) -> T
         avg = pct(float(np.mean(accs)))
         if len(accs) < len(datasets):
             avg += f" ({len(accs)} of {len(datasets)})"
+        if any(not by_data[d].complete for d in datasets if d in by_data):
+            avg += " [incl. incomplete]"
         table.rows.append(Row([labels[setting], method.label, *shown, avg], group=labels[setting]))
         if paper:
             ref = [paper_mod.table1_cell(setting, method, d) for d in datasets]

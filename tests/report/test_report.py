@@ -160,6 +160,7 @@ def test_an_incomplete_run_says_n_of_n(runs, tmp_path, capsys):
     assert report_main([str(killed), "--out", str(out), "--no-plots"]) == 0
     assert "| CoT (S2) | " in (out / "table1.md").read_text()
     assert "[2 of 3 attempts]" in (out / "table1.md").read_text()
+    assert "[incl. incomplete]" in (out / "table1.md").read_text()  # the Avg column says so too
     row = _csv(out / "table1.csv")[0]
     assert (row["n_attempts"], row["expected_attempts"], row["complete"]) == ("2", "3", "False")
     assert "incomplete, 2 of 3 attempts" in capsys.readouterr().err
