@@ -154,3 +154,38 @@ def test_table3_pairs_and_the_budget_figure(tmp_path):
     assert "| Qwen2.5-32B-Instruct, S2 ≤ 16 tok | CoT (S2) | 0.00 (0.0–0.0) / 1 |" in t1
     assert "| Qwen2.5-32B-Instruct, S2 ≤ 48 tok | CoT (S2) | 16.67 " in t1
     assert len(report.cells) == 3
+
+
+def test_paper_numbers_sit_beside_ours(shared_data, tmp_path):
+    """Runs of the paper's own configs (Qwen3-32B, AIME24; scripted answers) get the paper's
+    Table 1 and Table 2 numbers on the row below, in the CSV, and in the figure."""
+    problems = load_benchmark("aime24", limit=2)
+
+    def reply(request):
+        text = json.dumps(request.messages)
+        hit = [p for p in problems if json.dumps(p.question[:40])[1:-1] in text]
+        return f"so \\\\boxed{{{hit[0].answer if hit and hit[0] is problems[0] else 1}}}"
+
+    def systems():
+        return scripted_systems(ScriptedEngine([
+            Rule(stage="decompose", reply=json.dumps({"step1": "Set up the count", "step2": "Answer"})),
+            Rule(stage="select", reply="Outline 1"), Rule(stage="score", reply="0.4"),
+            Rule(stage="solve", reply=reply)]))
+
+    small = ("data.limit=2", "n_samples=1", "runner.progress=false")
+    for name, over in (("cot", ["experiment=table1/qwen3_32b_cot_aime24"]),
+                       ("t05", ["experiment=table2_tau_sweep", "router.tau=0.5"]),
+                       ("t02", ["experiment=table2_tau_sweep", "router.tau=0.2"])):
+        run_eval(compose(*over, *small, f"run_dir={tmp_path / 'runs' / name}"), systems=systems())
+    out = tmp_path / "report"
+    make_report([str(tmp_path / "runs")], out, paper=True, plots=False)
+    t1 = (out / "table1.md").read_text()
+    assert "| Qwen3-32B | CoT (S2) | 50.00 (" in t1
+    assert "|  | *paper* | *73.33 / 7,409* |" in t1 and "|  | *paper* | *82.92 / 25,581 [3,550]* |" in t1
+    t2 = (out / "table2.md").read_text()
+    assert "|  | *paper* | *78.75 / 22,500 / 75.6* |" in t2 and "|  | *paper* | *74.58 / 20,300 / 55.7* |" in t2
+    with (out / "table2.csv").open() as fh:
+        rows = {float(r["router_param"]): r for r in csv.DictReader(fh)}
+    assert float(rows[0.2]["paper_accuracy"]) == 78.75 and float(rows[0.2]["s2_fraction"]) == 1.0
+    assert float(rows[0.5]["s2_fraction"]) == 0.5  # step 1 scored 0.4 -> S1, the pinned last step -> S2
+    assert "\\textit{paper}" in (out / "table1.tex").read_text()
