@@ -5,3 +5,7 @@ ones with fast System 1 decoding and hard ones with deliberate System 2 decoding
 """
 
 __version__ = "0.1.0"
+
+from scale import resolvers as _resolvers
+
+_resolvers.register()

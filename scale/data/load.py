@@ -186,8 +186,8 @@ def load_benchmark(
         raise DataError(f"no problems in {source}")
     if path is not None and name and name != label and name in BENCHMARKS:
         log.warning(
-            "read %s with its own fields; data.name=%r only names the run "
-            "(data.name=LABEL names it after the file)",
+            "read %s with its own fields; data.name=%r is not used for it "
+            "(the run is named after the file; name=LABEL names it otherwise)",
             source,
             name,
         )

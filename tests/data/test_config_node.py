@@ -37,10 +37,11 @@ def _compose(overrides: list[str]) -> dict:
 
 
 def test_readme_command_data_path_with_the_default_name(shared_data, caplog):
-    # scale-eval data.path=../shared/data/math500.jsonl: data.name stays "demo" (it names the
-    # run), the file is read with its own fields and labels the problems.
+    # scale-eval data.path=../shared/data/math500.jsonl: data.name keeps its default "demo",
+    # the file is read with its own fields, labels the problems and names the run.
     cfg = _compose([f"data.path={shared_data / 'math500.jsonl'}", "data.limit=2"])
     assert cfg["data"]["name"] == "demo"
+    assert cfg["name"] == "scale-math500" and cfg["run_dir"] == "runs/scale-math500"
     with caplog.at_level(logging.INFO, logger="scale.data.load"):
         problems = load_from_config(cfg["data"])
     assert [p.id for p in problems] == [
@@ -49,20 +50,20 @@ def test_readme_command_data_path_with_the_default_name(shared_data, caplog):
     ]
     messages = [r.getMessage() for r in caplog.records]
     assert sum("fields question='problem'" in m for m in messages) == 1
-    assert any("data.name='demo' only names the run" in m for m in messages)
+    assert any("data.name='demo' is not used for it" in m for m in messages)
     # The same file by path and by name gives the same ids: runs can be compared.
     assert [p.id for p in load_benchmark("math500", limit=2)] == [p.id for p in problems]
 
 
 def test_fields_override_from_the_command_line(tmp_path):
-    f = tmp_path / "own.jsonl"
+    f = tmp_path / "mine.jsonl"
     f.write_text('{"q": "What is 2+2?", "gold": "4"}\n')
     cfg = _compose(
         [f"data.path={f}", "data.name=own", "data.fields.question=q", "data.fields.answer=gold"]
     )
-    assert cfg["name"].endswith("-own")
+    assert cfg["name"].endswith("-mine")  # the file names the run, not data.name
     (p,) = load_from_config(cfg["data"])
-    assert (p.id, p.question, p.answer) == ("own-1", "What is 2+2?", "4")
+    assert (p.id, p.question, p.answer) == ("mine-1", "What is 2+2?", "4")
 
 
 def test_data_label():
