@@ -45,7 +45,7 @@ from scale.engine.hf_sampling import derive_seed
 from scale.engine.reasoning import THINK_CLOSE, THINK_OPEN, split_reasoning
 from scale.engine.types import Completion, Engine, GenerationRequest
 from scale.errors import ConfigError, EngineError
-from scale.models import load_model, load_tokenizer, resolve_model
+from scale.models import apply_adapter, load_model, load_tokenizer, resolve_model
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,8 @@ class HFEngine(Engine):
                  cb_max_memory_percent: float = 0.3, prefix_cache_tokens: int = 16384,
                  device_map: str | dict | None = None, kv_memory_fraction: float = 0.85,
                  oom_quiet_steps: int = 200, generation_overrides: dict | None = None,
-                 cb_cache_tokens: int | None = None, name: str | None = None) -> None:
+                 cb_cache_tokens: int | None = None, adapter: str | None = None,
+                 name: str | None = None) -> None:
         if max_batch_size < 1:
             raise ConfigError(f"engine.max_batch_size must be >= 1, got {max_batch_size}")
         if prefix_cache_tokens < 0:
@@ -98,7 +99,7 @@ class HFEngine(Engine):
         self.model_name = model
         self.tokenizer = load_tokenizer(model)
         kwargs = {"attn_implementation": attn_implementation} if attn_implementation else {}
-        self.model = _load(model, dtype, device, device_map, kwargs)
+        self.model = _load(model, dtype, device, device_map, kwargs, adapter)  # adapter: LoRA merged in
         self.scheduler = _pick_scheduler(scheduler, self.model)
         check_generation_config(self.model, self.scheduler, generation_overrides)
         if self.scheduler in ("iteration", "continuous"):
@@ -439,10 +440,10 @@ class HFEngine(Engine):
 
 
 # -- helpers ------------------------------------------------------------------------------
-def _load(model: str, dtype: str, device: str, device_map: Any, kwargs: dict):
+def _load(model: str, dtype: str, device: str, device_map: Any, kwargs: dict, adapter: str | None = None):
     """The model on ``device``, or spread by Accelerate's ``device_map`` (big-model inference)."""
     if device_map is None:
-        return load_model(model, dtype=dtype, device=device, **kwargs)
+        return load_model(model, dtype=dtype, device=device, adapter=adapter, **kwargs)
     from transformers import AutoModelForCausalLM
 
     torch_dtype = dtype if dtype == "auto" else getattr(torch, dtype)
@@ -452,7 +453,7 @@ def _load(model: str, dtype: str, device: str, device_map: Any, kwargs: dict):
     except (OSError, ValueError, ImportError) as err:
         raise ConfigError(f"engine.device_map={device_map!r}: could not load {model!r}: "
                           f"{str(err).splitlines()[0][:200]}") from err
-    return loaded.eval()
+    return (apply_adapter(loaded, adapter, model) if adapter else loaded).eval()
 
 
 def _pick_scheduler(scheduler: str, model) -> str:
