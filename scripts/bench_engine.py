@@ -85,7 +85,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="run the one-at-a-time mode only up to this concurrency; larger ones are compared "
                         "with the largest sequential run (tokens/s one at a time hardly depends on the count)")
     p.add_argument("--cb-cache-tokens", type=int, default=None,
-                   help="continuous: paged cache size in tokens (default: 65536 on CPU, memory share on CUDA)")
+                   help="continuous: paged cache size in tokens (default: 16384 on CPU, memory share on CUDA)")
     sampling = p.add_mutually_exclusive_group()
     sampling.add_argument("--greedy", dest="sampled", action="store_false", default=False,
                           help="greedy decoding (default)")
@@ -121,7 +121,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.copy_gib is None:
         args.copy_gib = 4.0 if args.device.startswith("cuda") else 0.25
     if args.cb_cache_tokens is None and not args.device.startswith("cuda"):
-        args.cb_cache_tokens = 65536  # on CPU a memory share of RAM is GBs to allocate
+        args.cb_cache_tokens = 16384  # on CPU a memory share of RAM is GBs to allocate (64 x ~200 tokens fit)
     return args
 
 

@@ -145,8 +145,9 @@ class ContinuousScheduler:
                 config = GenerationConfig(do_sample=False, eos_token_id=self.eos, max_new_tokens=256,
                                           pad_token_id=self.tokenizer.pad_token_id)
                 cb = ContinuousBatchingConfig(max_memory_percent=self.max_memory_percent)
-                if self.cache_tokens is not None:
+                if self.cache_tokens is not None:  # sized explicitly: the memory share does not veto it
                     cb.num_blocks = max(1, -(-self.cache_tokens // cb.page_size))
+                    cb.max_memory_percent = max(self.max_memory_percent, 0.9)
                 manager = self.model.init_continuous_batching(generation_config=config, continuous_batching_config=cb)
                 manager.logit_processor = _processors()  # before start(): the step is built from it
                 manager.start()

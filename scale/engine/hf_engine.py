@@ -39,12 +39,13 @@ import torch
 
 from scale.engine.hf_batching import Row, RowResult, generate_rows
 from scale.engine.hf_decode import DecodeBatch
+from scale.engine.hf_iteration import empty_cache, iteration_loop, too_big
 from scale.engine.hf_layout import cache_layout, check_generation_config, check_placement
 from scale.engine.hf_memory import KVBudget, default_cap
 from scale.engine.hf_sampling import derive_seed
 from scale.engine.reasoning import THINK_CLOSE, THINK_OPEN, split_reasoning
 from scale.engine.types import Completion, Engine, GenerationRequest
-from scale.errors import ConfigError, EngineError
+from scale.errors import ConfigError
 from scale.models import apply_adapter, load_model, load_tokenizer, resolve_model
 
 log = logging.getLogger(__name__)
@@ -241,7 +242,7 @@ class HFEngine(Engine):
     async def _batch_loop(self) -> None:
         try:
             if self.scheduler == "iteration":
-                await self._iteration_loop()
+                await iteration_loop(self)
             else:
                 await self._static_loop()
         except asyncio.CancelledError:
@@ -286,103 +287,6 @@ class HFEngine(Engine):
                         if not job.future.done():
                             job.future.set_result(res)
 
-    async def _iteration_loop(self) -> None:
-        """Step the decode batch; admit pending rows between steps while their KV cache fits."""
-        assert self._wakeup is not None and self.decode_batch is not None and self.kv_budget is not None
-        loop = asyncio.get_running_loop()
-        batch, budget = self.decode_batch, self.kv_budget
-        while True:
-            if not len(batch) and not self._pending:
-                await self._wakeup.wait()
-            self._wakeup.clear()
-            if not len(batch):  # a new batch: let the rest of the callers enqueue together (one prefill)
-                await asyncio.sleep(self.batch_wait_s)
-            live = [j for j in self._pending if not j.future.cancelled()]
-            n = budget.admit_count(len(batch), batch.width, batch.prefix_bytes(),
-                                   [len(j.row.prompt_ids) for j in live], self.max_batch_size)
-            admit, self._pending = live[:n], live[n:]
-            done, requeue, failed = await loop.run_in_executor(self._executor, self._iterate, batch, admit)
-            for job, res in done:
-                if not job.future.done():
-                    job.future.set_result(res)
-            for job, err in failed:
-                if not job.future.done():
-                    job.future.set_exception(err)
-            if requeue:  # pre-empted or lost rows restart first; seeded rows redraw the same tokens
-                self._pending = [j for j in requeue if not j.future.done()] + self._pending
-            if done:
-                # Let the woken callers (and the tasks they gather) enqueue their next call
-                # before the next step, so it joins now rather than one step later.
-                for _ in range(3):
-                    await asyncio.sleep(0)
-
-    def _iterate(self, batch: DecodeBatch, admit: list[_Job]) -> tuple[list, list, list]:
-        """One round in the worker thread: admit, step; on out-of-memory, pre-empt and shrink.
-
-        Returns (finished (job, result), jobs to restart, failed (job, error)). Rows that
-        finished are returned whatever fails after them.
-        """
-        start = time.perf_counter()
-        done: list[tuple[_Job, RowResult]] = []
-        requeue: list[_Job] = []
-        failed: list[tuple[_Job, BaseException]] = []
-        budget = self.kv_budget
-        assert budget is not None
-        merged = False
-        rows_before, width_before = len(batch), batch.width
-        try:
-            batch.drop(lambda s: not s.ticket.future.cancelled())
-            done += batch.admit([j.row for j in admit], admit)
-            merged = True
-            if budget.over(len(batch), batch.width, batch.prefix_bytes()):
-                self._preempt(batch, budget, requeue)
-            if len(batch):
-                self.batch_sizes.append(len(batch))
-                done += batch.step()
-                budget.tick()
-        except torch.OutOfMemoryError as err:
-            lost = batch.take_lost()
-            newcomers = [] if merged else admit
-            prefill = sum(len(j.row.prompt_ids) for j in newcomers)
-            rows = max(rows_before, len(batch) + len(lost)) + len(newcomers)
-            width = max([width_before, batch.width, *(len(j.row.prompt_ids) for j in newcomers)])
-            budget.on_oom(rows, width, prefill)
-            batch.prefixes.clear()
-            _empty_cache(self.model)
-            log.warning("out of memory at %d rows x %d tokens (+%d prompt tokens joining); KV budget now "
-                        "%.2f GiB", rows, width, prefill, budget.budget / 2**30)
-            if not lost and not newcomers and len(batch) == 1:  # nothing left to shed
-                (slot,) = batch.live
-                failed.append((slot.ticket, _too_big(self, slot.row, err)))
-                batch.clear()
-            elif not lost and len(batch) == 0 and len(newcomers) == 1:
-                failed.append((newcomers[0], _too_big(self, newcomers[0].row, err)))
-            else:
-                requeue += lost + newcomers
-                if merged and len(batch) > 1 and not lost:  # the step failed: shed the newest rows
-                    try:
-                        self._preempt(batch, budget, requeue, at_least=1)
-                    except torch.OutOfMemoryError:
-                        requeue += batch.take_lost()
-        except Exception as err:  # surface to every caller in the batch; keep serving others
-            for job in [*(s.ticket for s in batch.clear() if not s.done), *batch.take_lost(),
-                        *([] if merged else admit)]:
-                failed.append((job, err))
-        finally:
-            self.busy_seconds += time.perf_counter() - start
-        return done, requeue, failed
-
-    @staticmethod
-    def _preempt(batch: DecodeBatch, budget: KVBudget, requeue: list, at_least: int = 0) -> None:
-        """Take out the newest rows until the rest fit the budget (at least ``at_least``, one always stays)."""
-        count = at_least
-        while len(batch) - count > 1 and budget.over(len(batch) - count, batch.width, batch.prefix_bytes()):
-            count += 1
-        count = min(count, len(batch) - 1)
-        if count > 0:
-            requeue += batch.preempt(count)
-            log.info("pre-empted %d row(s); %d keep decoding", count, len(batch))
-
     def _run_chunk(self, chunk: list[_Job]) -> list[RowResult]:
         start = time.perf_counter()
         try:
@@ -397,8 +301,8 @@ class HFEngine(Engine):
             return generate_rows(self.model, self.tokenizer, [j.row for j in chunk])
         except torch.OutOfMemoryError as err:
             if len(chunk) == 1:
-                raise _too_big(self, chunk[0].row, err) from err
-            _empty_cache(self.model)
+                raise too_big(self, chunk[0].row, err) from err
+            empty_cache(self.model)
             half = len(chunk) // 2
             log.warning("out of memory at batch %d; retrying as %d + %d", len(chunk), half, len(chunk) - half)
             return self._run_chunk_split(chunk[:half]) + self._run_chunk_split(chunk[half:])
@@ -490,16 +394,3 @@ def _overflow(prompt_tokens: int, request: GenerationRequest) -> Completion:
     return Completion(text="", prompt_tokens=prompt_tokens, finish_reason="context_overflow",
                       meta={"max_new_tokens": 0, "context_length": request.context_length,
                             "context_margin": request.context_margin})
-
-
-def _too_big(engine: HFEngine, row: Row, err: BaseException) -> EngineError:
-    return EngineError(
-        f"engine {engine.name!r}: out of memory with a single row ({len(row.prompt_ids)} prompt tokens, budget "
-        f"{row.max_new_tokens}) on {engine.model.device}; lower the budget or the context length "
-        f"({str(err).splitlines()[0][:120]})"
-    )
-
-
-def _empty_cache(model) -> None:
-    if model.device.type == "cuda":
-        torch.cuda.empty_cache()

@@ -13,9 +13,11 @@ import asyncio
 import threading
 
 import pytest
+import torch
 
 from scale.engine.hf_engine import HFEngine
 from scale.engine.types import GenerationRequest, SamplingParams
+from scale.errors import EngineError
 
 pytestmark = pytest.mark.tiny
 
@@ -84,3 +86,34 @@ def test_cancelled_caller_cancels_its_request(engine):
     after = asyncio.run(run())
     assert engine.continuous.cancelled_total == before + 1 and after.response_tokens == 5
     assert not engine.continuous._requests  # nothing left waiting for a result
+
+
+def test_closing_fails_requests_still_decoding(tiny_model_dir):
+    """aclose stops the manager at once: a caller still waiting gets an error, never a hang."""
+    engine = HFEngine("tiny-qwen3", scheduler="continuous", cb_cache_tokens=8192)
+
+    async def run():
+        task = asyncio.create_task(engine.generate(_req("A very long answer, please.", 3000)))
+        await asyncio.sleep(0.3)
+        await engine.aclose()
+        return await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), timeout=30)
+
+    (result,) = asyncio.run(run())
+    assert isinstance(result, EngineError) and "stopped" in str(result)
+
+
+@pytest.mark.gpu
+def test_auto_picks_continuous_batching_on_cuda(tiny_model_dir):
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    engine = HFEngine("tiny-qwen3", scheduler="auto", dtype="float32")
+    reqs = [_req(f"GPU request {i}", 5 + i, **({"temperature": 0.8, "seed": i} if i % 2 else {})) for i in range(6)]
+
+    async def run():
+        try:
+            return await asyncio.gather(*(engine.generate(r) for r in reqs))
+        finally:
+            await engine.aclose()
+
+    assert engine.scheduler == "continuous"
+    assert [c.response_tokens for c in asyncio.run(run())] == [5 + i for i in range(6)]
