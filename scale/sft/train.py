@@ -1,0 +1,151 @@
+"""LoRA SFT of a chat model on SCALE traces with trl's ``SFTTrainer`` (``scripts/sft_on_traces.py``).
+
+Every rank builds the same examples (deterministic, from the run dirs); only rank 0 writes:
+``OUTPUT_DIR/{adapter_model.safetensors, adapter_config.json, sft.json, sft_data.jsonl,
+dataset_card.md, dataset_card.json}`` and ``OUTPUT_DIR/checkpoints/`` (``resume=true``
+continues from the last one). The adapter's ``base_model_name_or_path`` is the configured
+``base`` name, so ``engine.adapter`` / ``systems.engines.<name>.adapter`` can check it.
+The loss covers the assistant response only (prompt-completion data).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from scale.errors import ConfigError, DataError
+from scale.models import resolve_model
+from scale.prompts import Prompts
+from scale.sft.config import SFTSettings
+from scale.sft.data import build_examples, write_dataset
+
+log = logging.getLogger(__name__)
+
+ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json")
+
+
+def _report_to(cfg: SFTSettings, out: Path) -> list[str]:
+    if cfg.report_to == "none":
+        return []
+    if cfg.report_to == "tensorboard":
+        return ["tensorboard"]
+    try:
+        import wandb  # noqa: F401
+    except ImportError:
+        raise ConfigError(f"report_to={cfg.report_to} needs wandb (pip install 'scale-tts[train]'), "
+                          "or report_to=none") from None
+    os.environ["WANDB_MODE"] = "offline" if cfg.report_to == "wandb_offline" else "online"
+    os.environ.setdefault("WANDB_PROJECT", cfg.wandb_project)
+    os.environ.setdefault("WANDB_DIR", str(out))
+    return ["wandb"]
+
+
+def _check_output(cfg: SFTSettings, out: Path) -> None:
+    if cfg.overwrite or cfg.resume:
+        return
+    taken = [f for f in (*ADAPTER_FILES, "checkpoints") if (out / f).exists()]
+    if taken:
+        raise ConfigError(f"output_dir {out} already holds {', '.join(taken)}: overwrite=true replaces it, "
+                          "resume=true continues from its last checkpoint")
+
+
+def _last_checkpoint(folder: Path) -> str | None:
+    ckpts = sorted(folder.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]) if p.name.split("-")[-1].isdigit() else -1)
+    return str(ckpts[-1]) if ckpts else None
+
+
+def _training_args(cfg: SFTSettings, out: Path) -> Any:
+    import torch
+    from trl import SFTConfig
+
+    t = cfg.train
+    return SFTConfig(
+        output_dir=str(out / "checkpoints"), per_device_train_batch_size=t.batch_size,
+        gradient_accumulation_steps=t.grad_accum, learning_rate=t.lr, weight_decay=t.weight_decay,
+        num_train_epochs=t.epochs, max_steps=t.max_steps, warmup_steps=t.warmup_ratio,  # a float < 1: a share of the steps
+        lr_scheduler_type="cosine", logging_steps=t.logging_steps,
+        save_strategy="epoch" if t.max_steps <= 0 else "steps",
+        save_steps=max(1, t.max_steps) if t.max_steps > 0 else 500, save_total_limit=t.save_total_limit,
+        bf16=t.bf16, gradient_checkpointing=t.gradient_checkpointing, max_length=t.max_length,
+        completion_only_loss=True, packing=False, seed=cfg.seed, data_seed=cfg.seed,
+        use_cpu=not torch.cuda.is_available(),  # CPU ranks join one gloo group (else each trains alone)
+        report_to=_report_to(cfg, out), run_name=cfg.run_name or out.name,
+    )
+
+
+def _tokenizer(base: str):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(resolve_model(base), trust_remote_code=False)
+    if tok.chat_template is None:
+        raise ConfigError(f"base model {base!r} has no chat template: SFT data are chats")
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def train(cfg: SFTSettings) -> dict[str, Any] | None:
+    """Build the data, train the adapter; returns the run's summary on rank 0 (None elsewhere)."""
+    import torch
+    from accelerate import PartialState
+    from datasets import Dataset
+    from peft import LoraConfig
+    from transformers import AutoModelForCausalLM
+    from trl import SFTTrainer
+
+    out = Path(cfg.output_dir)
+    args = _training_args(cfg, out)
+    state = PartialState()
+    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    if state.num_processes != launched:  # each process would train alone and all would write
+        raise ConfigError(f"launched as {launched} processes, but the process group has {state.num_processes} "
+                          f"({state.distributed_type}); check the accelerate config")
+    _check_output(cfg, out)
+    prompts = Prompts.from_config(cfg.prompts, "prompts")
+    tokenizer = _tokenizer(cfg.base)
+    examples, card = build_examples(cfg.traces, cfg.data, prompts, tokenizer)
+    log.info("rank %d/%d, SFT data: %s", state.process_index, state.num_processes, card.summary())
+    if not examples:
+        raise DataError(f"no training examples left: {card.summary()} (see the data.* filters in configs/sft.yaml)")
+    state.wait_for_everyone()  # every rank has checked the output folder before rank 0 writes into it
+    if state.is_main_process:
+        if cfg.overwrite and not cfg.resume:
+            shutil.rmtree(out / "checkpoints", ignore_errors=True)
+        write_dataset(out, examples, card, cfg.data)
+
+    dtype = torch.bfloat16 if cfg.train.bf16 else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(resolve_model(cfg.base), dtype=dtype, trust_remote_code=False,
+                                                 use_safetensors=True)
+    lora = LoraConfig(task_type="CAUSAL_LM", r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
+                      target_modules=list(cfg.lora.target_modules))
+    dataset = Dataset.from_list([{"prompt": e["prompt"], "completion": e["completion"]} for e in examples])
+    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=lora)
+    resume = _last_checkpoint(out / "checkpoints") if cfg.resume else None
+    result = trainer.train(resume_from_checkpoint=resume)
+    trainer.save_model(str(out))  # the adapter only (safetensors), written by rank 0
+    state.wait_for_everyone()
+    if not state.is_main_process:
+        return None
+    _set_base_name(out, cfg.base)
+    (out / "training_args.bin").unlink(missing_ok=True)  # a pickle nobody here reads (sft.json says it all)
+    summary = {
+        "base": cfg.base, "traces": list(cfg.traces), "examples": len(examples), "card": card.to_dict(),
+        "steps": int(result.global_step), "train_loss": float(result.training_loss),
+        "log": [r for r in trainer.state.log_history if "loss" in r],
+        "world_size": state.num_processes, "resumed_from": resume,
+        "lora": {"r": cfg.lora.r, "alpha": cfg.lora.alpha, "target_modules": list(cfg.lora.target_modules)},
+    }
+    (out / "sft.json").write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
+    return summary
+
+
+def _set_base_name(out: Path, base: str) -> None:
+    """Record the base by the name the user gave (not this machine's cache path)."""
+    path = out / "adapter_config.json"
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    raw["base_model_name_or_path"] = base
+    path.write_text(json.dumps(raw, indent=2) + "\n", encoding="utf-8")

@@ -1,0 +1,90 @@
+"""scripts/sft_on_traces.py for real: trl's SFTTrainer + peft LoRA on the tiny Qwen3, then the
+tuned model (base + adapter) answers through the HF engine."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from scale.engine.hf_engine import HFEngine
+from scale.engine.types import GenerationRequest, SamplingParams
+from scale.models import load_model
+from scale.paths import REPO_ROOT
+from tests.sft.conftest import EXPECTED
+
+FEW_STEPS = ["train.max_steps=3", "train.grad_accum=1", "train.lr=1e-2", "train.warmup_ratio=0",
+             "train.logging_steps=1", "report_to=none"]
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false")
+    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "SLURM_ARRAY_TASK_ID"):
+        env.pop(key, None)
+    return env
+
+
+def _lora_b(out) -> dict[str, torch.Tensor]:
+    weights = load_file(out / "adapter_model.safetensors")
+    assert weights and all(k.startswith("base_model.") for k in weights)
+    return {k: v for k, v in weights.items() if "lora_B" in k}
+
+
+@pytest.mark.tiny
+def test_a_few_steps_move_the_adapter_and_the_tuned_model_answers(scale_traces, tmp_path):
+    out = tmp_path / "sft"
+    cmd = [sys.executable, "scripts/sft_on_traces.py", f"traces=[{scale_traces}]", f"output_dir={out}", *FEW_STEPS]
+    proc = subprocess.run(cmd, cwd=REPO_ROOT, env=_env(), capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"{EXPECTED['kept']} examples, 3 steps" in proc.stdout
+    summary = json.loads((out / "sft.json").read_text())
+    assert summary["steps"] == 3 and summary["examples"] == EXPECTED["kept"] and summary["world_size"] == 1
+    assert len(summary["log"]) == 3 and all(r["loss"] > 0 for r in summary["log"])
+    assert "4 of 12 attempts kept" in (out / "dataset_card.md").read_text()
+    assert len((out / "sft_data.jsonl").read_text().splitlines()) == EXPECTED["kept"]
+    assert not list(out.glob("*.bin"))  # safetensors only
+    # LoRA's B matrices start at zero: non-zero after training means the adapter moved.
+    b = _lora_b(out)
+    assert len(b) == 2 * 7 and all(v.abs().max() > 0 for v in b.values())  # 2 layers x 7 modules
+    assert json.loads((out / "adapter_config.json").read_text())["base_model_name_or_path"] == "tiny-qwen3"
+
+    engine = HFEngine("tiny-qwen3", adapter=str(out), dtype="float32", device="cpu")
+    request = GenerationRequest(messages=({"role": "user", "content": "Mia has 12 apples. How many now?"},),
+                                sampling=SamplingParams(max_new_tokens=10), template_kwargs={"enable_thinking": False})
+
+    async def ask():
+        try:
+            return await engine.generate(request)
+        finally:
+            await engine.aclose()
+
+    completion = asyncio.run(ask())
+    assert completion.text and completion.response_tokens == 10
+    ids = torch.tensor([[1, 5, 9, 14]])
+    with torch.no_grad():
+        assert not torch.allclose(engine.model(ids).logits, load_model("tiny-qwen3", dtype="float32")(ids).logits)
+
+    # A second run into the same folder is refused, naming what is there.
+    again = subprocess.run(cmd, cwd=REPO_ROOT, env=_env(), capture_output=True, text=True, timeout=600, check=False)
+    assert again.returncode == 2 and "already holds adapter_model.safetensors" in again.stderr
+
+
+@pytest.mark.slow
+def test_accelerate_launch_two_cpu_processes(scale_traces, tmp_path):
+    out = tmp_path / "sft"
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+           "scripts/sft_on_traces.py", f"traces=[{scale_traces}]", f"output_dir={out}", *FEW_STEPS[:-2],
+           "train.max_steps=2", "report_to=none"]
+    proc = subprocess.run(cmd, cwd=REPO_ROOT, env=_env(), capture_output=True, text=True, timeout=900, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((out / "sft.json").read_text())
+    assert summary["world_size"] == 2 and summary["steps"] == 2  # two ranks really trained
+    assert proc.stdout.count("examples, 2 steps") == 1  # only rank 0 reports (and writes)
+    assert all(v.abs().max() > 0 for v in _lora_b(out).values())
