@@ -36,12 +36,18 @@ def smollm2_dir():
 
 
 def _slurm_reason() -> str | None:
-    """Why Slurm tests cannot run here (None when a cluster answers)."""
+    """Why Slurm tests cannot run here (None when tests/slurm/conftest.py can start its own
+    single-node cluster, or a cluster answers)."""
     import shutil
     import subprocess
 
+    from tests.helpers.slurm_cluster import can_start
+
+    cannot = can_start()
+    if cannot is None:
+        return None
     if shutil.which("sinfo") is None:
-        return "no Slurm here (sinfo not found); .ci/run starts a single-node cluster"
+        return f"no Slurm here: {cannot}"
     try:
         proc = subprocess.run(["sinfo", "-h"], capture_output=True, text=True, timeout=10, check=False)
     except (OSError, subprocess.SubprocessError) as err:
