@@ -110,6 +110,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "independent": {"wall_s": independent_s, "generated_tokens": independent_tokens, "calls": independent_calls},
         "shared": {"wall_s": shared_s, "generated_tokens": stats.generated_tokens, "calls": stats.calls,
                    "points_tokens": stats.point_generated_tokens},
+        "route_vectors_per_attempt": stats.route_vectors / stats.attempts if stats.attempts else 0.0,
+        "steps_solved": {"shared": stats.tree_steps, "independent": stats.point_steps},
         "token_share": share, "wall_share": shared_s / independent_s if independent_s else 0.0,
         "records_equal": equal, "records": total, "points": per_point,
         "target_token_share_max": TOKEN_SHARE_MAX, "target_met": share <= TOKEN_SHARE_MAX,
@@ -121,6 +123,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"| sweep=shared | {shared_s:.1f} | {stats.generated_tokens} | {stats.calls} |")
     print(f"| shared / independent | {result['wall_share']:.2f} | **{share:.3f}** | "
           f"{stats.calls / independent_calls if independent_calls else 0:.3f} |")
+    print(f"distinct route vectors per attempt: {result['route_vectors_per_attempt']:.2f} of "
+          f"{len(args.tau_list)}; steps solved: {stats.tree_steps} shared vs {stats.point_steps} independent")
     print(f"records equal: {equal} of {total}; target tokens <= {TOKEN_SHARE_MAX:.0%}: "
           f"{'met' if result['target_met'] else 'NOT met'}")
     for p in per_point:

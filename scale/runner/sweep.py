@@ -160,6 +160,9 @@ class SweepStats:
     """Work done once by the shared sweep, and what the points' records add up to."""
 
     attempts: int = 0
+    route_vectors: int = 0  # distinct route vectors, summed over attempts (1 = every point routed alike)
+    tree_steps: int = 0  # steps solved by the tree
+    point_steps: int = 0  # steps the points' records hold (what independent runs would solve)
     calls: int = 0
     generated_tokens: int = 0  # response tokens actually generated (plan once, each tree node once)
     prompt_tokens: int = 0
@@ -242,6 +245,7 @@ async def solve_tree(method: Scale, plan: Plan, routes: dict[int, list[bool]], c
                 return
             finally:
                 stats.add_calls(ledger.calls)
+                stats.tree_steps += 1
             await grow(depth + 1, [*solved, step], calls + ledger.calls, group)
 
         await asyncio.gather(*(child(c, g) for c, g in sorted(by_choice.items())))
@@ -293,6 +297,8 @@ async def _run_group(points: list[Point], items: list[tuple[Problem, int]], ctx:
             stats.add_calls(plan_ledger.calls)
             stats.attempts += 1
             routes = await asyncio.gather(*(points[p].method.route(plan) for p in needing))
+            stats.route_vectors += len({tuple(r) for r in routes})
+            stats.point_steps += sum(len(r) for r in routes)
             branches = await solve_tree(planner, plan, dict(zip(needing, routes)), ctx, stats)
             graded: dict[str | None, tuple[bool, str]] = {}
             for p in needing:

@@ -102,6 +102,7 @@ def test_tau_sweep_equals_independent_runs_and_solves_each_prefix_once(tmp_path)
         sum(c["response_tokens"] for r in RunDir(tmp_path / "alone" / f"router.tau{t}").collect().records.values()
             for c in r.ledger) for t in TAUS)
     assert stats.generated_tokens < 0.5 * stats.point_generated_tokens
+    assert (stats.route_vectors, stats.tree_steps, stats.point_steps) == (4 * n, 9 * n, 12 * n)
 
 
 def test_fraction_sweep_dataset_wide_equals_independent_runs(tmp_path):
