@@ -270,6 +270,7 @@ async def throughput(args: argparse.Namespace, model: str) -> tuple[list[dict], 
                         run.update(kv_roofline(roof, prompt_lens[:n], [r.sampling.max_new_tokens for r in requests[:n]],
                                                run["tokens_per_s"]))
                     runs.append(run)
+                    _write_partial(args, runs, roof, unavailable)
                     bound = f"  (roofline {run['bound_tokens_per_s']:.0f} tok/s)" if "bound_tokens_per_s" in run else ""
                     print(f"  {mode:<10} c={n:<4} {run['wall_s']:8.2f} s  {run['tokens_per_s']:9.1f} tok/s{bound}",
                           flush=True)
@@ -284,6 +285,14 @@ async def throughput(args: argparse.Namespace, model: str) -> tuple[list[dict], 
         if r["concurrency"] == 1:
             r["ms_per_token"] = 1e3 / r["tokens_per_s"] if r["tokens_per_s"] else None
     return runs, unavailable, roof
+
+
+def _write_partial(args: argparse.Namespace, runs: list[dict], roof: dict | None, unavailable: dict) -> None:
+    """Every finished run on disk at once: a run cut off by a time limit keeps what it measured."""
+    if args.json_out:
+        args.json_out.parent.mkdir(parents=True, exist_ok=True)
+        args.json_out.write_text(json.dumps({"partial": True, "runs": runs, "roofline": roof,
+                                             "unavailable": unavailable}, indent=2))
 
 
 def _sequential_base(seq: list[dict], n: int) -> dict | None:
