@@ -88,7 +88,8 @@ def _training_args(cfg: TrainConfig, out: Path, report_to: list[str]) -> Any:
         eval_strategy="epoch", save_strategy="epoch",
         logging_strategy="steps", logging_steps=t.logging_steps, save_total_limit=t.save_total_limit,
         bf16=t.bf16, activation_checkpointing=t.gradient_checkpointing,  # non-reentrant by default
-        dataloader_num_workers=t.dataloader_workers, dataloader_pin_memory=torch.cuda.is_available(), remove_unused_columns=False, seed=cfg.seed,
+        dataloader_num_workers=t.dataloader_workers, dataloader_pin_memory=torch.cuda.is_available(),
+        use_cpu=not torch.cuda.is_available(),  # CPU ranks join one gloo group (else each trains alone) remove_unused_columns=False, seed=cfg.seed,
         data_seed=cfg.seed, report_to=report_to, run_name=cfg.run_name or out.name,
         ddp_find_unused_parameters=False,
     )
@@ -124,6 +125,10 @@ def train(cfg: TrainConfig) -> Trained | None:
     report_to = _report_to(cfg, out)
     args = _training_args(cfg, out, report_to)
     state = PartialState()
+    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    if state.num_processes != launched:  # each process would train alone and all would write
+        raise ConfigError(f"launched as {launched} processes, but the process group has {state.num_processes} "
+                          f"({state.distributed_type}); check the accelerate config")
     resume_from = _check_output(cfg, out)
     if state.is_main_process and cfg.overwrite and not cfg.resume:
         shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
