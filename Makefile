@@ -47,6 +47,7 @@ bench: $(STAMP)  ## speed benchmarks, side by side in one run (figures -> benchm
 	$(PY) scripts/bench_engine.py --json-out runs/bench/engine.json
 	$(PY) scripts/bench_pipeline.py --json-out runs/bench/pipeline.json
 	$(PY) scripts/bench_grading.py --json-out runs/bench/grading.json
+	$(PY) scripts/bench_difficulty.py --json-out runs/bench/difficulty.json
 	$(PY) scripts/bench_sweep.py --json-out runs/bench/sweep.json
 
 clean:  ## remove caches (keeps .venv and runs/)

@@ -6,6 +6,9 @@ ones with fast System 1 decoding and hard ones with deliberate System 2 decoding
 
 __version__ = "0.1.0"
 
-from scale import resolvers as _resolvers
-
-_resolvers.register()
+try:
+    from scale import resolvers as _resolvers
+except ImportError:  # no omegaconf (a bare GPU image running scripts/gpu_check_difficulty.py): no configs to resolve
+    pass
+else:
+    _resolvers.register()
