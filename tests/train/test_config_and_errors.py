@@ -1,0 +1,58 @@
+"""configs/train_difficulty.yaml composes into typed settings; bad values and inputs fail in one line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from scale.errors import ConfigError
+from scale.paths import REPO_ROOT
+from scale.testing.config import compose
+from scale.train.config import TrainConfig
+from scale.train.model import LoraSettings
+
+
+def test_shipped_config_composes_into_typed_settings():
+    cfg = TrainConfig.from_dict(compose(config_name="train_difficulty"))
+    assert cfg.model == "tiny-qwen3" and cfg.report_to == "wandb_offline" and not cfg.resume
+    assert isinstance(cfg.lora, LoraSettings) and cfg.lora.target_modules == ("q_proj", "k_proj", "v_proj", "o_proj")
+    assert cfg.lora.modules_to_save == ("score",) and cfg.train.class_weights == "balanced"
+    over = TrainConfig.from_dict(compose("train.bf16=true", "train.gradient_checkpointing=true", "report_to=wandb",
+                                         "resume=true", config_name="train_difficulty"))
+    assert over.train.bf16 and over.train.gradient_checkpointing and over.report_to == "wandb" and over.resume
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("lora.r=x", "lora.r: expected an integer, got 'x'"),
+    ("train.class_weights=inverse", "train.class_weights must be one of ('balanced', 'none'), got 'inverse'"),
+    ("report_to=mlflow", "report_to must be one of ('wandb_offline', 'wandb', 'tensorboard', 'none'), got 'mlflow'"),
+    ("threshold.rule=best", "threshold.rule must be one of ('youden', 'f1', 'fixed'), got 'best'"),
+    ("train.warmup_ratio=1.5", "train.warmup_ratio must be in [0, 1), got 1.5"),
+])
+def test_bad_settings_are_named(override, message):
+    with pytest.raises(ConfigError) as err:
+        TrainConfig.from_dict(compose(override, config_name="train_difficulty"))
+    assert str(err.value) == message
+
+
+@pytest.mark.tiny
+def test_the_script_prints_one_line_for_a_missing_traces_folder(tmp_path):
+    proc = subprocess.run([sys.executable, "scripts/train_difficulty.py", f"traces={tmp_path / 'none'}",
+                           f"output_dir={tmp_path / 'out'}", "report_to=none"], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"error: traces {tmp_path / 'none'}: no such folder (make one with scripts/build_traces.py)")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.tiny
+def test_gradient_checkpointing_switch_trains(traces_dir, tmp_path):
+    from scale.train.run import train
+
+    done = train(TrainConfig.from_dict({"model": "tiny-qwen3", "traces": str(traces_dir), "output_dir": str(tmp_path),
+                                        "report_to": "none", "max_length": 64,
+                                        "train": {"max_steps": 2, "gradient_checkpointing": True}}))
+    assert done.card.training["gradient_checkpointing"] and done.card.training["global_steps"] == 2
