@@ -4,8 +4,10 @@ Commands come from fenced code blocks and inline code spans. Evaluation commands
 (``scale-eval``, ``python -m scale.cli.eval``, ``scale-demo``) and bare overrides
 (``router.tau=0.3``) are composed through Hydra against the shipped configs, as the CLI
 composes them, and their method/router/scorer are built; ``make`` targets are dry-run;
-console scripts and ``scripts/*.py`` are run with ``--help``. A command of a kind this
-file does not know fails the test, so new docs get checked too.
+console scripts and ``scripts/*.py`` are run with ``--help``; ``sbatch slurm/X.sbatch`` and
+``bash slurm/X.sh`` lines get ``bash -n`` and ``--help``, and the overrides after their ``--``
+are composed. A command of a kind this file does not know fails the test, so new docs get
+checked too.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from omegaconf.errors import OmegaConfBaseException
 from scale.build import build
 from scale.paths import CONFIG_DIR, REPO_ROOT
 
-DOCS = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
+DOCS = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md")), REPO_ROOT / "slurm" / "README.md"]
 # Top-level configs a bare override may belong to (eval.yaml, and e.g. train_difficulty.yaml).
 PRIMARY_CONFIGS = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
 EVAL = ("scale-eval", "python -m scale.cli.eval", "scale-demo", "python -m scale.cli.demo")
@@ -88,6 +90,8 @@ def _kind(text: str) -> str | None:
         return "make"
     if re.match(r"^(python|\.venv/bin/python|accelerate launch.*) scripts/\w+\.py", text):
         return "script"
+    if re.match(r"^sbatch\s.*?\bslurm/\w+\.sbatch\b", text) or re.match(r"^bash slurm/\w+\.sh\b", text):
+        return "slurm"
     if text.startswith(SKIP):
         return None
     tokens = text.split()
@@ -174,6 +178,40 @@ def _run(cmd: list[str]) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, check=False)
 
 
+def _check_slurm(doc: str, text: str) -> None:
+    """A slurm/ script: there, valid bash, --help; the overrides after ``--`` compose with the
+    config the job runs (lines with shell variables, e.g. in a loop, are not composed)."""
+    words = shlex.split(text)
+    script = next(w for w in words if w.startswith("slurm/"))
+    assert (REPO_ROOT / script).is_file(), f"{doc}: `{text}`: no {script}"
+    for cmd in (["bash", "-n", script], ["bash", script, "--help"]):
+        proc = _run(cmd)
+        assert proc.returncode == 0, f"{doc}: `{text}`: {' '.join(cmd)}: {proc.stderr[-500:]}"
+    if "--" not in words or "$" in text:
+        return
+    after = words[words.index("--") + 1:]
+    name = script.rsplit("/", 1)[-1]
+    if name == "train_difficulty.sbatch":
+        config = "sft" if "scripts/sft_on_traces.py" in words else "train_difficulty"
+        _compose_job(config, after)
+        return
+    extra = ["engine=openai", f"systems={words[words.index('--systems') + 1]}"] \
+        if name == "serve_and_eval.sbatch" else []
+    _build_parts(_compose_job("eval", [*extra, *after]), text)
+
+
+def _compose_job(config_name: str, overrides: list[str]) -> dict:
+    """As a job sees its config: ``${hydra:...}`` resolved (experiment=random_control uses it)."""
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    cfg = compose(config_name=config_name, overrides=overrides, return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return OmegaConf.to_container(cfg, resolve=True)
+
+
 def test_docs_mention_commands():
     kinds = {_kind(t) for _, t in ITEMS}
     assert {"eval", "make", "override"} <= kinds, kinds
@@ -197,6 +235,8 @@ def test_documented_command_runs_or_composes(doc, text):
         module = "scale.cli." + (words[2].split(".")[-1] if words[0] == "python" else words[0].split("-", 1)[1])
         proc = _run([sys.executable, "-m", module, "--help"])
         assert proc.returncode == 0, f"{doc}: `{text}`: {proc.stderr[-500:]}"
+    elif kind == "slurm":
+        _check_slurm(doc, text)
     elif kind == "script":
         script = next(w for w in shlex.split(text) if w.startswith("scripts/") and w.endswith(".py"))
         assert (REPO_ROOT / script).is_file(), f"{doc}: `{text}`: no {script}"

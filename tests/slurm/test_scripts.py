@@ -74,6 +74,7 @@ BAD = [
     ("serve_and_eval.sbatch", ["--systems", "s", "--model", "m", "--tp", "0"], "--tp must be a whole number >= 1"),
     ("serve_and_eval.sbatch", ["--systems", "s", "--model", "m", "--port", "80"], "--port must be a whole number >= 1024"),
     ("serve_and_eval.sbatch", ["--systems", "s", "--model", "m", "--", "engine=hf"], "'engine=hf' is set by this script"),
+    ("serve_and_eval.sbatch", ["--systems", "s", "--model", "m", "--s2-server-args", "x"], "are for a pair"),
     ("train_difficulty.sbatch", ["--procs-per-node", "x"], "--procs-per-node must be a whole number"),
     ("train_difficulty.sbatch", [], "not inside a Slurm job"),
 ]

@@ -13,7 +13,7 @@ from tests.helpers.serve_process import free_port
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow, pytest.mark.server]
 
-TRANSFORMERS_SERVE = 'transformers serve "$MODEL" --host 127.0.0.1 --port "$PORT" --device cpu'
+TRANSFORMERS_SERVE = 'transformers serve "$MODEL" --host 127.0.0.1 --port "$PORT" $SERVER_ARGS'
 
 
 def test_serve_and_eval_with_transformers_serve(jobs, tmp_path):
@@ -21,7 +21,7 @@ def test_serve_and_eval_with_transformers_serve(jobs, tmp_path):
     run_dir = tmp_path / "run"
     job = jobs.sbatch("--gpus-per-node=0", "--cpus-per-task=2", "slurm/serve_and_eval.sbatch",
                       "--systems", "tiny_qwen3", "--model", model, "--port", str(free_port()),
-                      "--health-timeout", "300", "--",
+                      "--health-timeout", "300", "--server-args", "--device cpu", "--",
                       "experiment=debug", "data.limit=2", "engine.send_top_k=false", f"run_dir={run_dir}",
                       env={"SERVER_CMD": TRANSFORMERS_SERVE})
     state = jobs.wait(job)

@@ -22,7 +22,7 @@ def test_two_cpu_processes_on_one_node(jobs, tmp_path):
     state = jobs.wait(job, 900)
     log = jobs.log(job)
     assert state == "COMPLETED", log[-4000:]
-    assert "1 node(s) x 2 process(es), main 127.0.0.1:" in log  # the node's address, from scontrol
+    assert "scripts/train_difficulty.py: 1 node(s) x 2 process(es), main 127.0.0.1:" in log  # NodeAddr, from scontrol
     ranks = json.loads((out / "difficulty.json").read_text())["training"]["ranks"]
     # Two processes trained together in one process group; only rank 0 wrote.
     assert sorted(r["rank"] for r in ranks) == [0, 1] and {r["world_size"] for r in ranks} == {2}
