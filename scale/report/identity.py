@@ -63,10 +63,11 @@ class SettingId:
     s1_model: str
     s2_model: str
     s2_max_tokens: int | None = None
+    adapter: str | None = None  # a LoRA merged in at load (engine adapter): a tuned model is its own setting
 
     @property
     def label(self) -> str:
-        s2 = model_label(self.s2_model)
+        s2 = model_label(self.s2_model) + (f" + {model_label(self.adapter)}" if self.adapter else "")
         return s2 if self.s1_model == self.s2_model else f"{s2} (S1 {model_label(self.s1_model)})"
 
 
@@ -133,14 +134,17 @@ def setting_id(cfg: dict[str, Any], where: str) -> SettingId:
     systems = _node(cfg, "systems", where)
     engines = systems.get("engines") or {}
 
+    def engine(mode: str) -> dict[str, Any]:
+        return engines.get((systems.get(mode) or {}).get("engine")) or {}
+
     def model(mode: str) -> str:
-        node = systems.get(mode) or {}
-        engine = engines.get(node.get("engine")) or {}
-        return str(engine.get("model") or "?")
+        return str(engine(mode).get("model") or "?")
 
     s2 = systems.get("s2") or {}
     budget = (s2.get("sampling") or {}).get("max_new_tokens")
-    return SettingId(model("s1"), model("s2"), int(budget) if budget is not None else None)
+    adapter = engine("s2").get("adapter") or engine("s1").get("adapter") or (cfg.get("engine") or {}).get("adapter")
+    return SettingId(model("s1"), model("s2"), int(budget) if budget is not None else None,
+                     str(adapter) if adapter else None)
 
 
 def identify(cfg: dict[str, Any], where: str) -> RunIdentity:
