@@ -17,6 +17,9 @@ from scale.engine.hf_engine import HFEngine
 from scale.engine.types import GenerationRequest, SamplingParams
 from scale.models import load_model
 from scale.paths import REPO_ROOT
+from scale.rundir import RunDir
+from scale.runner.run import run_eval
+from scale.testing.config import compose
 from tests.sft.conftest import EXPECTED
 
 FEW_STEPS = ["train.max_steps=3", "train.grad_accum=1", "train.lr=1e-2", "train.warmup_ratio=0",
@@ -69,6 +72,24 @@ def test_a_few_steps_move_the_adapter_and_the_tuned_model_answers(scale_traces, 
     ids = torch.tensor([[1, 5, 9, 14]])
     with torch.no_grad():
         assert not torch.allclose(engine.model(ids).logits, load_model("tiny-qwen3", dtype="float32")(ids).logits)
+
+    # Table 3 shape: experiment=table3_base and table3_tuned (CoT on System 1, the tuned one with the
+    # adapter merged by the HF engine) on the tiny model, then scale-report --tuned.
+    runs = {}
+    for tag in ("base", "tuned"):
+        runs[tag] = tmp_path / f"t3-{tag}"
+        adapter = [f"table3.adapter={out}"] if tag == "tuned" else []
+        run_eval(compose(f"experiment=table3_{tag}", "table3.model=tiny-qwen3", *adapter, "data=demo", "data.limit=2", "n_samples=1", "systems.s1.sampling.max_new_tokens=8",
+                         "engine.device=cpu", "runner.progress=false", f"run_dir={runs[tag]}"))
+        assert RunDir(runs[tag]).read_metrics().complete
+    tuned_cfg = RunDir(runs["tuned"]).read_config()
+    assert tuned_cfg["systems"]["engines"]["main"]["adapter"] == str(out) and tuned_cfg["method"]["system"] == "s1"
+    assert RunDir(runs["base"]).read_config()["systems"]["engines"]["main"]["adapter"] is None
+    report = subprocess.run([sys.executable, "-m", "scale.cli.report", str(runs["base"]), str(runs["tuned"]),
+                             "--out", str(tmp_path / "report"), "--tuned", f"{runs['base']}={runs['tuned']}"],
+                            cwd=REPO_ROOT, env=_env(), capture_output=True, text=True, timeout=300, check=False)
+    assert report.returncode == 0, report.stderr[-2000:]
+    assert "→" in (tmp_path / "report" / "table3.md").read_text()  # base -> tuned
 
     # A second run into the same folder is refused, naming what is there.
     again = subprocess.run(cmd, cwd=REPO_ROOT, env=_env(), capture_output=True, text=True, timeout=600, check=False)
