@@ -79,8 +79,9 @@ def test_a_few_steps_move_the_adapter_and_the_tuned_model_answers(scale_traces, 
     for tag in ("base", "tuned"):
         runs[tag] = tmp_path / f"t3-{tag}"
         adapter = [f"table3.adapter={out}"] if tag == "tuned" else []
-        run_eval(compose(f"experiment=table3_{tag}", "table3.model=tiny-qwen3", *adapter, "data=demo", "data.limit=2", "n_samples=1", "systems.s1.sampling.max_new_tokens=8",
-                         "engine.device=cpu", "runner.progress=false", f"run_dir={runs[tag]}"))
+        run_eval(compose(f"experiment=table3_{tag}", "table3.model=tiny-qwen3", *adapter, "data=demo", "data.limit=2",
+                         "n_samples=1", "systems.s1.sampling.max_new_tokens=8", "engine.device=cpu",
+                         "runner.progress=false", f"run_dir={runs[tag]}"))
         assert RunDir(runs[tag]).read_metrics().complete
     tuned_cfg = RunDir(runs["tuned"]).read_config()
     assert tuned_cfg["systems"]["engines"]["main"]["adapter"] == str(out) and tuned_cfg["method"]["system"] == "s1"
