@@ -168,10 +168,12 @@ def side_by_side(traces: Path, adapter: Path) -> dict[str, Any]:
 def routed_run(work: Path, adapter: Path, n: int, scorer: str) -> dict[str, Any]:
     out = work / f"routed-{scorer}"
     shutil.rmtree(out, ignore_errors=True)  # a timed stage: always run afresh
-    over = ([f"difficulty.adapter={adapter}"] if scorer == "classifier" else ["difficulty=prompted", "router.tau=0.5"])
-    cfg = compose("experiment=classifier_route", "systems=smollm2", "data=gsm8k", f"data.limit={n}",
+    # The same experiment either way; only the scorer differs (the prompted one as in experiment=demo).
+    over = ([f"difficulty.adapter={adapter}"] if scorer == "classifier"
+            else ["difficulty=prompted", "~difficulty.adapter", "difficulty.max_new_tokens=6"])
+    cfg = compose("experiment=classifier_route", *over, "systems=smollm2", "data=gsm8k", f"data.limit={n}",
                   f"name=routed-{scorer}", "systems.s1.sampling.max_new_tokens=64",
-                  "systems.s2.sampling.max_new_tokens=128", *BUDGETS, *over, f"run_dir={out}")
+                  "systems.s2.sampling.max_new_tokens=128", *BUDGETS, f"run_dir={out}")
     start = time.perf_counter()
     metrics = run_eval(cfg)
     wall = time.perf_counter() - start
