@@ -55,6 +55,7 @@ def _token_axis(ax) -> None:
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     ax.set_xscale("log")
+    ax.margins(x=0.12)  # room for the tau labels at the ends
     ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f}" if x >= 10 else f"{x:g}"))
     ax.xaxis.set_minor_formatter(NullFormatter())
@@ -143,8 +144,12 @@ def _sweep_curve(ax, group: list[Cell], key: str, kind: str, suffix, paper: bool
     symbol = "τ" if kind == "scale" else "q"
     name = group[0].method.label.split(f" {symbol}=")[0] + suffix(group[0])
     ax.plot(xs, ys, "-", marker=_MARKERS[kind], color=_COLORS[kind], label=f"{name}, {symbol} sweep")
+    at: dict[tuple[float, float], list[float]] = defaultdict(list)  # points that coincide share a label
     for c, x, y in zip(group, xs, ys):
-        ax.annotate(f"{symbol}={c.method.param:g}", (x, y), textcoords="offset points", xytext=(4, 4),
+        at[(x, y)].append(c.method.param)
+    for (x, y), params in at.items():
+        text = f"{params[0]:g}" if len(params) == 1 else f"{params[0]:g}–{params[-1]:g}"
+        ax.annotate(f"{symbol}={text}", (x, y), textcoords="offset points", xytext=(4, 4),
                     fontsize=7, color=_COLORS[kind])
     if paper and kind == "scale" and key == "tok_paper":
         ref = [paper_mod.table2_cell(setting, c.method.param, dataset) for c in group]
