@@ -60,10 +60,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--work", type=Path, default=Path("runs/bench/difficulty"), help="stage outputs (reused)")
     p.add_argument("--fresh", action="store_true", help="redo every stage")
-    p.add_argument("--problems", type=int, default=24, help="gsm8k_train problems probed")
+    p.add_argument("--problems", type=int, default=48, help="gsm8k_train problems probed")
     p.add_argument("--base", default="smollm2-135m-instruct", help="classifier base model")
     p.add_argument("--epochs", type=float, default=3.0)
+    p.add_argument("--val-fraction", type=float, default=0.2, help="share of probed problems for validation")
+    p.add_argument("--test-fraction", type=float, default=0.3, help="share of probed problems held out")
     p.add_argument("--routed-problems", type=int, default=8, help="GSM8K test problems in the routed runs")
+    p.add_argument("--s1-tokens", type=int, default=64, help="routed runs: System 1 budget (experiment=demo's)")
+    p.add_argument("--s2-tokens", type=int, default=128, help="routed runs: System 2 budget (experiment=demo's)")
     p.add_argument("--json-out", type=Path, default=None)
     return p.parse_args(argv)
 
@@ -76,10 +80,10 @@ def probe(work: Path, n: int) -> Path:
     return out
 
 
-def traces_of(work: Path, probe_dir: Path) -> Path:
+def traces_of(work: Path, probe_dir: Path, val: float, test: float) -> Path:
     out = work / "traces"
     if not (out / "dataset_dict.json").is_file():
-        built = tr.build([probe_dir], val_fraction=0.25, test_fraction=0.25)
+        built = tr.build([probe_dir], val_fraction=val, test_fraction=test)
         tr.save(built, out, f"scripts/bench_difficulty.py (probe {probe_dir})", overwrite=True)
     return out
 
@@ -165,15 +169,15 @@ def side_by_side(traces: Path, adapter: Path) -> dict[str, Any]:
     return asyncio.run(both())
 
 
-def routed_run(work: Path, adapter: Path, n: int, scorer: str) -> dict[str, Any]:
+def routed_run(work: Path, adapter: Path, n: int, scorer: str, s1_tokens: int, s2_tokens: int) -> dict[str, Any]:
     out = work / f"routed-{scorer}"
     shutil.rmtree(out, ignore_errors=True)  # a timed stage: always run afresh
     # The same experiment either way; only the scorer differs (the prompted one as in experiment=demo).
     over = ([f"difficulty.adapter={adapter}"] if scorer == "classifier"
             else ["difficulty=prompted", "~difficulty.adapter", "difficulty.max_new_tokens=6"])
     cfg = compose("experiment=classifier_route", *over, "systems=smollm2", "data=gsm8k", f"data.limit={n}",
-                  f"name=routed-{scorer}", "systems.s1.sampling.max_new_tokens=64",
-                  "systems.s2.sampling.max_new_tokens=128", *BUDGETS, f"run_dir={out}")
+                  f"name=routed-{scorer}", f"systems.s1.sampling.max_new_tokens={s1_tokens}",
+                  f"systems.s2.sampling.max_new_tokens={s2_tokens}", *BUDGETS, f"run_dir={out}")
     start = time.perf_counter()
     metrics = run_eval(cfg)
     wall = time.perf_counter() - start
@@ -197,7 +201,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     t = time.perf_counter()
     probe_dir = probe(args.work, args.problems)
     stages["probe"] = time.perf_counter() - t
-    traces = traces_of(args.work, probe_dir)
+    traces = traces_of(args.work, probe_dir, args.val_fraction, args.test_fraction)
     t = time.perf_counter()
     adapter = adapter_of(args.work, traces, args.base, args.epochs)
     stages["train"] = time.perf_counter() - t
@@ -207,7 +211,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                               "adapter": {k: v for k, v in json.loads((adapter / "difficulty.json").read_text()).items()
                                           if k in ("base_model", "threshold", "metrics")}}
     result["side_by_side"] = side_by_side(traces, adapter)
-    result["routed"] = [routed_run(args.work, adapter, args.routed_problems, s) for s in ("classifier", "prompted")]
+    result["routed"] = [routed_run(args.work, adapter, args.routed_problems, s, args.s1_tokens, args.s2_tokens)
+                        for s in ("classifier", "prompted")]
     share = result["routed"][0]["score_share_of_wall"]
     result["target"] = {"classifier_score_share_max": TARGET_SHARE, "classifier_score_share": share,
                         "classifier_generated_tokens": result["routed"][0]["score_generated_tokens"],

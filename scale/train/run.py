@@ -117,6 +117,7 @@ def train(cfg: TrainConfig) -> Trained | None:
     """Run every phase; returns what was written on rank 0 (None on other ranks)."""
     from accelerate import PartialState
     from accelerate.utils import gather_object
+    from transformers import set_seed
 
     from scale.models import resolve_model
 
@@ -145,6 +146,7 @@ def train(cfg: TrainConfig) -> Trained | None:
     log.info("rank %d/%d: %d training and %d validation steps (pid %d)", state.process_index,
              state.num_processes, len(train_rows), len(val_rows), os.getpid())
 
+    set_seed(cfg.seed)  # the new score head and the LoRA weights start alike on every rank and rerun
     model = add_lora(base_classifier(source, tok.pad_token_id), cfg.lora)
     trainer = weighted_trainer_class()(
         model=model, args=args, train_dataset=train_rows, eval_dataset=val_rows,
