@@ -34,7 +34,10 @@ def paper_data() -> dict[str, Any]:
 
 
 def paper_model(setting: SettingId) -> str | None:
-    """The paper row name whose S1/S2 models are this setting's."""
+    """The paper row name whose S1/S2 models are this setting's (a fine-tuned one, with an
+    adapter merged in, is not the paper's model)."""
+    if getattr(setting, "adapter", None):
+        return None
     for name, models in paper_data()["models"].items():
         if (models["s1"], models["s2"]) == (setting.s1_model, setting.s2_model):
             return name
