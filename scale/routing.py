@@ -59,6 +59,9 @@ class Router:
         """True = System 2, one per step; ``key`` names the attempt (``problem|sample``)."""
         raise NotImplementedError
 
+    def withdraw(self, key: str) -> None:
+        """Attempt ``key`` failed and will not route (dataset-wide routers stop waiting for it)."""
+
 
 class ThresholdRouter(Router):
     name = "threshold"
@@ -111,6 +114,13 @@ class _BarrierRouter(Router):
 
     def rank_key(self, key: str, step: int, score: float) -> tuple:
         raise NotImplementedError
+
+    def withdraw(self, key: str) -> None:
+        if self._expected is None or key in self._scores or self._chosen is not None:
+            return  # it routed already (it failed later), or the decision is made
+        self._expected -= 1
+        if self._ready is not None and len(self._scores) >= self._expected:
+            self._decide()
 
     async def route(self, key: str, scores: Sequence[StepScore]) -> list[bool]:
         if self._expected is None:

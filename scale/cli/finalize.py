@@ -5,7 +5,8 @@
 
 Merges the shard files into records.jsonl, checks that every (problem, sample) of the
 run's config is there exactly once (naming the missing or conflicting ones), writes
-metrics.json and report.md and prints the summary. Exit status 1 when a run is incomplete.
+metrics.json and report.md, prints the summary and hands the run to the configured logger
+(``logger=wandb``). Exit status 1 when a run is incomplete.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ import logging
 import sys
 
 from scale.errors import ScaleError
+from scale.rundir import RunDir
 from scale.runner.finalize import IncompleteRun, finalize
 from scale.runner.summary import print_summary
+from scale.tracking import after_run
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
             status = 2
             continue
         print_summary(run_dir, metrics)
+        after_run(RunDir(run_dir).read_config(), run_dir, metrics)  # logger=wandb: an array's run too
     return status
 
 

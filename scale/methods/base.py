@@ -63,6 +63,10 @@ class Method(abc.ABC):
     def prepare(self, problems: list[Problem], n_samples: int, ctx: Context) -> None:  # noqa: B027
         """Called once before the first attempt, with the whole run; default: nothing."""
 
+    def abandon(self, problem: Problem, sample_idx: int) -> None:  # noqa: B027
+        """The runner's word that this attempt failed and will never finish (so shared
+        state, e.g. a dataset-wide router, stops waiting for it); default: nothing."""
+
     @abc.abstractmethod
     async def run(self, problem: Problem, sample_idx: int, ctx: Context) -> Attempt: ...
 

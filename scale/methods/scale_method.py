@@ -132,6 +132,9 @@ class Scale(Method):
     def prepare(self, problems: list[Problem], n_samples: int, ctx: Context) -> None:
         self.router.expect(ctx.n_attempts or len(problems) * n_samples)
 
+    def abandon(self, problem: Problem, sample_idx: int) -> None:
+        self.router.withdraw(f"{problem.id}|{sample_idx}")
+
     # -- stages 1-2: plan ----------------------------------------------------------------
     async def final_question(self, problem: Problem, ledger: Ledger, ctx: Context) -> tuple[str, bool]:
         """The question the last step answers, and whether a model split fell back to the rule.

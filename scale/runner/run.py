@@ -158,6 +158,7 @@ async def run_items(method: Method, items: list[tuple[Problem, int]], ctx: Conte
     async def one(problem: Problem, sample_idx: int) -> None:
         async with sem:
             start = time.perf_counter()
+            attempt: Attempt | None = None
             try:
                 attempt = await method.run(problem, sample_idx, ctx)
             except EngineError as err:  # the engine gave up on this call (its retries are spent)
@@ -168,6 +169,8 @@ async def run_items(method: Method, items: list[tuple[Problem, int]], ctx: Conte
             except Exception as err:
                 log.warning("attempt %s/%d failed: %s: %s", problem.id, sample_idx, type(err).__name__, err)
                 rec = error_record(problem, sample_idx, method, err, time.perf_counter() - start)
+            if attempt is None:
+                method.abandon(problem, sample_idx)  # a dataset-wide router stops waiting for it
             else:
                 correct, reason = await grade_answer(grader, attempt.answer, problem.answer)
                 rec = to_record(problem, sample_idx, method, attempt, correct, reason,

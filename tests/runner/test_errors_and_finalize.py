@@ -143,3 +143,15 @@ def test_finalize_names_conflicting_attempts(tmp_path):
         fh.write(json.dumps(rec.to_dict()) + "\n")
     with pytest.raises(Exception, match=f"recorded twice with different content: {rec.problem_id}#0"):
         finalize(run_dir)
+
+
+@pytest.mark.parametrize("router", ["router=fraction", "router=random router.fraction=0.5"])
+def test_a_failure_before_routing_does_not_hang_a_dataset_wide_router(tmp_path, router):
+    """The failed attempt never routes: the others must not wait for it forever."""
+    eng = engine()
+    eng.rules.insert(0, Rule(stage="decompose", pattern=re.escape(PROBLEMS[1].question[:40]),
+                             error=EngineError("HTTP 500 after 4 retries")))
+    cfg = config(tmp_path / "run", *router.split(), "runner.max_error_fraction=0.5")
+    metrics = run_eval(cfg, systems=scripted_systems(eng))  # a hang here is the bug
+    assert metrics.n_attempts == 5 and metrics.errors == {"engine": 1}
+    assert metrics.s2_fraction > 0  # the other four routed
