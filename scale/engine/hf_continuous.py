@@ -236,7 +236,10 @@ class ContinuousScheduler:
             if req is None:  # cancelled, or a stop string already ended it
                 continue
             if out.error is not None:
-                self._finish(out.request_id, req, EngineError(f"continuous batching request failed: {out.error}"))
+                # A hard stop on close fails the requests still decoding with the manager's own
+                # message; say what happened (the engine was closed) rather than echo it.
+                what = "stopped (engine closed)" if self._closing.is_set() else "request failed"
+                self._finish(out.request_id, req, EngineError(f"continuous batching {what}: {out.error}"))
                 continue
             res = self._check(req, list(out.generated_tokens), out.is_finished())
             if res is not None:

@@ -109,7 +109,8 @@ def test_accelerate_launch_two_ranks_merge_equals_single(tmp_path, reference):
     proc = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=600, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     # Both ranks really ran (accelerate can silently fall back to one process) ...
-    assert "shard 0/2" in proc.stderr and "shard 1/2" in proc.stderr
+    logs = proc.stdout + proc.stderr  # Hydra's job logging writes to stdout
+    assert "shard 0/2" in logs and "shard 1/2" in logs
     # ... and rank 0 merged their shard files into one records.jsonl.
     assert not list(run_dir.glob("records.shard*"))
     merged = read_records(run_dir / "records.jsonl")
