@@ -20,7 +20,7 @@ from scale.errors import DataError
 from scale.report.identity import MethodId, SettingId
 from scale.report.runs import LoadedRun
 from scale.rundir import Metrics
-from scale.runner.metrics import compute_metrics
+from scale.rundir.metrics import compute_metrics
 
 # Keys that define what a run computes (as scale.runner.run.IDENTITY_KEYS); seeds may differ.
 _COMPARED = ("data", "n_samples", "systems", "method", "difficulty", "router")

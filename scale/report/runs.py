@@ -17,7 +17,7 @@ from typing import Any
 from scale.errors import DataError, ScaleError
 from scale.report.identity import RunIdentity, identify
 from scale.rundir import Metrics, Record, RunDir
-from scale.runner.metrics import compute_metrics
+from scale.rundir.metrics import compute_metrics
 
 log = logging.getLogger(__name__)
 

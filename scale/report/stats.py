@@ -2,7 +2,7 @@
 
 For problems both cells have, d_i = acc_A(i) - acc_B(i) (each pass@1 averaged over that
 method's samples). The difference is mean(d); its 95% CI is the percentile bootstrap of
-mean(d) over resampled problems (``scale.runner.metrics.bootstrap_ci``, the same resampling
+mean(d) over resampled problems (``scale.rundir.metrics.bootstrap_ci``, the same resampling
 as every accuracy CI); the two-sided p-value is the paired bootstrap test of mean(d) = 0:
 the share of bootstrap means, centred on the observed one, at least as far from it as
 the observed mean is from 0 ((count + 1) / (n_boot + 1), so never exactly 0).
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from scale.report.cells import Cell
-from scale.runner.metrics import bootstrap_ci, bootstrap_means
+from scale.rundir.metrics import bootstrap_ci, bootstrap_means
 
 N_BOOT = 10_000
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from scale.data import Problem, load_from_config
 from scale.errors import DataError, ScaleError
 from scale.rundir import Metrics, RunDir
-from scale.runner.metrics import compute_metrics
+from scale.rundir.metrics import compute_metrics
 from scale.runner.summary import report_markdown
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from scale.grading import Grader
 from scale.methods import Context
 from scale.paths import CONFIG_DIR
 from scale.rundir import RecordWriter
-from scale.runner.metrics import compute_metrics
+from scale.rundir.metrics import compute_metrics
 from scale.runner.run import run_items
 from scale.systems import build_systems
 from scale.testing.config import build_method

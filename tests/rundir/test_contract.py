@@ -8,7 +8,7 @@ import pytest
 
 from scale.errors import DataError
 from scale.rundir import SCHEMA_VERSION, Metrics, Record, RecordWriter, RunDir, read_records
-from scale.runner.metrics import compute_metrics
+from scale.rundir.metrics import compute_metrics
 
 
 def rec(pid: str, s: int = 0, answer: str | None = "1", error: dict | None = None) -> Record:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from scale.rundir import Metrics, Record
+from scale.rundir.schema import Metrics, Record
 
 
 def bootstrap_means(values: Sequence[float], n_boot: int = 2000, seed: int = 0) -> np.ndarray:
