@@ -7,6 +7,7 @@ test's own environment provides torch & co while every `scale` file comes from t
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -23,8 +24,16 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory) -> Path:
     wheels = tmp_path_factory.mktemp("wheel")
+    # Build from a copy: setuptools leaves build/ and *.egg-info in the source folder.
+    src = tmp_path_factory.mktemp("src") / "scale-tts"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO_ROOT / name, src / name)
+    for name in ("scale", "configs", "hydra_plugins"):
+        shutil.copytree(REPO_ROOT / name, src / name, symlinks=True,
+                        ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                    "-w", str(wheels), str(REPO_ROOT)], check=True, capture_output=True, timeout=600)
+                    "-w", str(wheels), str(src)], check=True, capture_output=True, timeout=600)
     (wheel,) = wheels.glob("scale_tts-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "scale/configs/eval.yaml" in names and "scale/configs/method/scale.yaml" in names
