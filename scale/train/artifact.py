@@ -16,7 +16,14 @@ from typing import Any
 
 from scale.build import check_kwargs
 from scale.errors import ConfigError, ScaleError
-from scale.train.model import Loaded, base_classifier, load_tokenizer_for, pick_device, torch_dtype
+from scale.train.model import (
+    Loaded,
+    base_classifier,
+    load_tokenizer_for,
+    pick_device,
+    require_peft,
+    torch_dtype,
+)
 from scale.train.template import Template
 
 CARD = "difficulty.json"
@@ -114,8 +121,6 @@ def finish_artifact(folder: Path, tokenizer: Any, card: DifficultyCard) -> None:
 def load_artifact(folder: str | Path, base_model: str | None = None, device: str = "auto",
                   dtype: str = "auto") -> tuple[Loaded, DifficultyCard]:
     """The classifier in eval mode on ``device``, and its card."""
-    from peft import PeftModel
-
     from scale.models import resolve_model
 
     folder = Path(folder)
@@ -126,7 +131,7 @@ def load_artifact(folder: str | Path, base_model: str | None = None, device: str
     dev = pick_device(device)
     tok = load_tokenizer_for(str(folder))
     model = base_classifier(resolve_model(card.base_model), tok.pad_token_id, dtype=torch_dtype(dtype, dev))
-    model = PeftModel.from_pretrained(model, str(folder), is_trainable=False)
+    model = require_peft().PeftModel.from_pretrained(model, str(folder), is_trainable=False)
     model.to(dev).eval()
     return Loaded(model, tok, tok.pad_token_id, dev), card
 

@@ -93,18 +93,26 @@ def base_classifier(source: str, pad_id: int, dtype: Any = None, config: Any = N
     return model
 
 
+def require_peft() -> Any:
+    """The ``peft`` module, or one line saying how to install it (it is in the ``train`` extra)."""
+    try:
+        import peft
+    except ImportError:
+        raise ConfigError("the difficulty classifier needs peft: pip install 'scale-tts[train]'") from None
+    return peft
+
+
 def add_lora(model: Any, lora: LoraSettings) -> Any:
     """Wrap ``model`` in a SEQ_CLS LoRA: base weights frozen, adapters and head trainable."""
-    from peft import LoraConfig, TaskType, get_peft_model
-
+    peft = require_peft()
     missing = [m for m in lora.target_modules
                if not any(name.split(".")[-1] == m for name, _ in model.named_modules())]
     if missing:
         raise ConfigError(f"lora.target_modules: {missing} not found in {type(model).__name__}")
-    config = LoraConfig(task_type=TaskType.SEQ_CLS, r=lora.r, lora_alpha=lora.alpha,
-                        lora_dropout=lora.dropout, target_modules=list(lora.target_modules),
-                        modules_to_save=list(lora.modules_to_save))
-    return get_peft_model(model, config)
+    config = peft.LoraConfig(task_type=peft.TaskType.SEQ_CLS, r=lora.r, lora_alpha=lora.alpha,
+                             lora_dropout=lora.dropout, target_modules=list(lora.target_modules),
+                             modules_to_save=list(lora.modules_to_save))
+    return peft.get_peft_model(model, config)
 
 
 def pad_batch(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[Any, Any]:
