@@ -56,3 +56,11 @@ def test_gradient_checkpointing_switch_trains(traces_dir, tmp_path):
                                         "report_to": "none", "max_length": 64,
                                         "train": {"max_steps": 2, "gradient_checkpointing": True}}))
     assert done.card.training["gradient_checkpointing"] and done.card.training["global_steps"] == 2
+
+
+def test_without_peft_the_classifier_names_the_extra(monkeypatch):
+    from scale.train.model import require_peft
+
+    monkeypatch.setitem(sys.modules, "peft", None)  # a core install: peft is in the [train] extra
+    with pytest.raises(ConfigError, match=r"needs peft: pip install 'scale-tts\[train\]'"):
+        require_peft()
