@@ -34,7 +34,7 @@ class MethodId:
         base = {
             "cot_s1": "CoT (S1)", "cot_s2": "CoT (S2)", "inftythink": "InftyThink",
             "majority": f"MajVote@{self.detail}" if self.detail else "MajVote",
-            "scale": "SCALE", "fraction": "SCALE, hardest q", "random": "random control",
+            "scale": "SCALE", "fraction": "SCALE, hardest fraction", "random": "random control",
             "all_s1": "SCALE, all S1", "all_s2": "SCALE, all S2", "other": self.detail,
         }[self.kind]
         if self.kind in ("scale", "fraction", "all_s1", "all_s2") and self.detail not in ("", "prompted"):

@@ -55,8 +55,8 @@ def _base_record(cell: Cell, labels: dict[SettingId, str]) -> dict:
 
 def table1_methods(cells: list[Cell], table1_tau: float) -> list[Cell]:
     """Table 1 holds every method, SCALE's threshold router at ``table1_tau`` only (the
-    other taus are Table 2's rows)."""
-    return [c for c in cells if not (c.method.kind == "scale" and c.method.param != table1_tau)]
+    other taus are Table 2's rows) or at its scorer's own threshold (tau null: the classifier)."""
+    return [c for c in cells if not (c.method.kind == "scale" and c.method.param not in (table1_tau, None))]
 
 
 def table1(cells: list[Cell], paper: bool = False, table1_tau: float = 0.5) -> Table:

@@ -3,6 +3,8 @@ Table 3 and the Figure 2 budget plot over run dirs made with the scripted engine
 
 from __future__ import annotations
 
+import itertools
+
 import csv
 import json
 import re
@@ -25,33 +27,43 @@ from scale.testing.config import compose
 PROBLEMS = load_benchmark("demo", limit=6)
 
 
-# -- paired bootstrap ---------------------------------------------------------------------
-def _loop_bootstrap(diffs: np.ndarray, n_boot: int, seed: int) -> tuple[tuple[float, float], float]:
-    """The same test written as a plain loop (the slow path the vectorised one must equal)."""
+# -- paired comparison ---------------------------------------------------------------------
+def _loop_bootstrap_ci(diffs: np.ndarray, n_boot: int, seed: int) -> tuple[float, float]:
+    """The bootstrap CI as a plain loop over the same resampling indices."""
     rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(diffs), size=(n_boot, len(diffs)))
-    means = []
-    for row in idx:
-        means.append(sum(diffs[i] for i in row) / len(diffs))
-    observed = sum(diffs) / len(diffs)
-    extreme = sum(abs(m - observed) >= abs(observed) - 1e-12 for m in means)
+    rows = rng.integers(0, len(diffs), size=(n_boot, len(diffs)))
+    means = [sum(diffs[i] for i in row) / len(diffs) for row in rows]
     lo, hi = np.quantile(means, [0.025, 0.975])
-    return (float(lo), float(hi)), min(1.0, (extreme + 1) / (n_boot + 1))
+    return float(lo), float(hi)
 
 
-def test_paired_bootstrap_equals_the_loop_version():
+def _loop_sign_flip(diffs: list[float]) -> float:
+    """The exact sign-flip p-value by enumerating sign patterns one at a time."""
+    observed = abs(sum(diffs) / len(diffs))
+    hits = total = 0
+    for pattern in itertools.product((1, -1), repeat=len(diffs)):
+        total += 1
+        hits += abs(sum(s * d for s, d in zip(pattern, diffs)) / len(diffs)) >= observed - 1e-12
+    return hits / total
+
+
+def test_paired_ci_equals_the_loop_version_and_p_the_enumeration():
     rng = np.random.default_rng(3)
-    diffs = rng.choice([-1.0, -0.5, 0.0, 0.5, 1.0], size=30, p=[0.1, 0.1, 0.4, 0.2, 0.2])
+    diffs = rng.choice([-1.0, -0.5, 0.0, 0.5, 1.0], size=12, p=[0.1, 0.1, 0.4, 0.2, 0.2])
     (lo, hi), p = paired_bootstrap(diffs, n_boot=2000, seed=0)
-    (llo, lhi), lp = _loop_bootstrap(diffs, 2000, 0)
-    assert (lo, hi, p) == pytest.approx((llo, lhi, lp))
+    assert (lo, hi) == pytest.approx(_loop_bootstrap_ci(diffs, 2000, 0))
+    assert p == pytest.approx(_loop_sign_flip(list(diffs)))
     assert lo <= diffs.mean() <= hi
 
 
-def test_paired_bootstrap_extremes():
+def test_sign_flip_p_is_honest_for_few_problems():
+    # One, two, three problems all favouring A: exact p = 1, 0.5, 0.25 (a bootstrap says ~0).
+    assert [paired_bootstrap(np.ones(n))[1] for n in (1, 2, 3)] == [1.0, 0.5, 0.25]
     assert paired_bootstrap(np.zeros(30)) == ((0.0, 0.0), 1.0)
-    ci, p = paired_bootstrap(np.ones(30), n_boot=999)
+    ci, p = paired_bootstrap(np.ones(30), n_boot=999)  # Monte Carlo beyond EXACT_MAX
     assert ci == (1.0, 1.0) and p == pytest.approx(1 / 1000)
+    noise = np.random.default_rng(0).choice([-1.0, 1.0], size=40)
+    assert paired_bootstrap(noise)[1] > 0.05
 
 
 # -- identity and the paper's numbers ------------------------------------------------------
@@ -73,7 +85,7 @@ def test_sweep_and_control_configs_are_identified():
     assert ident.method.label == "SCALE τ=0.3" and paper_model(ident.setting) == "Qwen3-32B"
     assert table2_cell(ident.setting, 0.3, "aime25").acc == 61.67
     ident = identify(compose("router=fraction", "router.q=0.25"), "f")
-    assert ident.method.label == "SCALE, hardest q q=0.25" or ident.method.label.endswith("q=0.25")
+    assert ident.method.label == "SCALE, hardest fraction q=0.25"
     ident = identify(compose("router=random", "router.fraction=0.4"), "r")
     assert (ident.method.kind, ident.method.param) == ("random", 0.4)
     assert table1_cell(ident.setting, ident.method, "demo") is None  # smollm2: not a paper row
@@ -189,3 +201,24 @@ def test_paper_numbers_sit_beside_ours(shared_data, tmp_path):
     assert float(rows[0.2]["paper_accuracy"]) == 78.75 and float(rows[0.2]["s2_fraction"]) == 1.0
     assert float(rows[0.5]["s2_fraction"]) == 0.5  # step 1 scored 0.4 -> S1, the pinned last step -> S2
     assert "\\textit{paper}" in (out / "table1.tex").read_text()
+
+
+def test_classifier_routed_scale_is_in_table1_and_compared():
+    """tau null (the adapter's own threshold) is Table 1's SCALE row, paired with the baselines."""
+    from scale.report.cells import Cell
+    from scale.report.shapes import table1_methods
+    from scale.report.stats import default_pairs
+
+    routed = identify(compose("difficulty=classifier", "difficulty.adapter=/nowhere", "router.tau=null"),
+                      "routed")
+    assert routed.method.kind == "scale" and routed.method.param is None
+    assert routed.method.label == "SCALE [classifier]"
+    cot = identify(compose("method=cot_s2"), "cot")
+
+    def cell(ident):
+        return Cell(setting=ident.setting, dataset=ident.dataset, method=ident.method, runs=[], metrics=None)
+
+    cells = [cell(routed), cell(cot)]
+    assert table1_methods(cells, 0.5) == cells
+    assert [(a.method.label, b.method.label) for a, b in default_pairs(cells)] == [
+        ("SCALE [classifier]", "CoT (S2)")]
