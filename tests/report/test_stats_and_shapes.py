@@ -3,9 +3,8 @@ Table 3 and the Figure 2 budget plot over run dirs made with the scripted engine
 
 from __future__ import annotations
 
-import itertools
-
 import csv
+import itertools
 import json
 import re
 from pathlib import Path
