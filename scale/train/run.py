@@ -89,8 +89,8 @@ def _training_args(cfg: TrainConfig, out: Path, report_to: list[str]) -> Any:
         logging_strategy="steps", logging_steps=t.logging_steps, save_total_limit=t.save_total_limit,
         bf16=t.bf16, activation_checkpointing=t.gradient_checkpointing,  # non-reentrant by default
         dataloader_num_workers=t.dataloader_workers, dataloader_pin_memory=torch.cuda.is_available(),
-        use_cpu=not torch.cuda.is_available(),  # CPU ranks join one gloo group (else each trains alone) remove_unused_columns=False, seed=cfg.seed,
-        data_seed=cfg.seed, report_to=report_to, run_name=cfg.run_name or out.name,
+        use_cpu=not torch.cuda.is_available(),  # CPU ranks join one gloo group (else each trains alone)
+        remove_unused_columns=False, seed=cfg.seed, data_seed=cfg.seed, report_to=report_to, run_name=cfg.run_name or out.name,
         ddp_find_unused_parameters=False,
     )
 

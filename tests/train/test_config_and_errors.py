@@ -64,3 +64,13 @@ def test_without_peft_the_classifier_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "peft", None)  # a core install: peft is in the [train] extra
     with pytest.raises(ConfigError, match=r"needs peft: pip install 'scale-tts\[train\]'"):
         require_peft()
+
+
+def test_training_arguments_carry_the_configured_seed(tmp_path):
+    from scale.train.run import _training_args
+
+    cfg = TrainConfig.from_dict({"model": "tiny-qwen3", "traces": str(tmp_path), "output_dir": str(tmp_path),
+                                 "report_to": "none", "seed": 1234})
+    args = _training_args(cfg, tmp_path, [])
+    assert args.seed == 1234 and args.data_seed == 1234  # not Trainer's default 42
+    assert args.remove_unused_columns is False  # the rows' own columns reach the collator
