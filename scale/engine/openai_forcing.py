@@ -50,7 +50,10 @@ async def generate_forced(engine, request: GenerationRequest) -> Completion:
         thought, finish, usage1, attempts = await turn.call("", think_cap, (THINK_CLOSE,), request.sampling.seed)
     except ContextOverflow as err:
         return overflow(request, prompt_tokens or 0, source, str(err))
-    closed = THINK_CLOSE in thought or (finish == "stop" and usage1.get("stop_reason") == THINK_CLOSE)
+    # vLLM names the stop string that ended the call in ``stop_reason``, SGLang in ``matched_stop``;
+    # both drop it from the text.
+    closed = THINK_CLOSE in thought or (
+        finish == "stop" and THINK_CLOSE in (usage1.get("stop_reason"), usage1.get("matched_stop")))
     thought = thought.split(THINK_CLOSE)[0]
     thought_tokens = _as_int(usage1.get("completion_tokens"))
     meta: dict[str, Any] = {"forcing_mode": mode, "thinking_cap": think_cap, "attempts": attempts}
@@ -139,11 +142,26 @@ class _Turn:
         body.update(engine.extra_body)
         data, attempts = await engine.post(url, body)
         choice = data["choices"][0]
-        text = choice.get("text") if self.mode == "completions" else (choice.get("message") or {}).get("content")
+        text = choice.get("text") if self.mode == "completions" else _chat_text(choice.get("message") or {})
         usage = dict(data.get("usage") or {})
-        if choice.get("stop_reason") is not None:
-            usage["stop_reason"] = choice["stop_reason"]
+        for key in ("stop_reason", "matched_stop"):
+            if choice.get(key) is not None:
+                usage[key] = choice[key]
         return text or "", "length" if choice.get("finish_reason") == "length" else "stop", usage, attempts
+
+
+def _chat_text(message: dict) -> str:
+    """What the model generated in this call, as one text.
+
+    A server with a reasoning parser (vLLM ``--reasoning-parser``, SGLang) moves the thought
+    into ``reasoning_content`` / ``reasoning`` and drops the ``</think>`` it split at; the
+    thought goes in front, with the tag put back when the parser split the text in two.
+    """
+    content = message.get("content") or ""
+    reasoning = message.get("reasoning_content") or message.get("reasoning") or ""
+    if not isinstance(reasoning, str) or not reasoning:
+        return content
+    return reasoning + THINK_CLOSE + content if content else reasoning
 
 
 def _done(thought: str, answer: str, prompt_tokens: int, response_tokens: int, reasoning_tokens: int,

@@ -392,6 +392,55 @@ def test_budget_forcing_by_continuing_the_final_message():
     assert (out.response_tokens, out.reasoning_tokens, out.prompt_tokens) == (15, 11, 20)
 
 
+def _forced_over(replies: list[dict]) -> tuple[Completion, list]:
+    """Budget forcing (continue_final_message) against a raw server giving ``replies`` in turn."""
+
+    async def main():
+        async with RawServer(lambda path, body: (200, replies[len(server.seen) - 1])) as server:
+            engine = OpenAIEngine(server.base_url, "no-such-local-model")
+            try:
+                req = GenerationRequest(QUESTION, SamplingParams(temperature=0.6, seed=11, max_new_tokens=999),
+                                        {"enable_thinking": True}, stop=("\n\n",),
+                                        budget=BudgetForcing(thinking_tokens=8, answer_tokens=6))
+                return await engine.generate(req), list(server.seen)
+            finally:
+                await engine.aclose()
+
+    return asyncio.run(main())
+
+
+def test_budget_forcing_reads_sglang_matched_stop():
+    """SGLang names the stop string in ``matched_stop`` and drops it: the model closed its own thought."""
+    out, seen = _forced_over([_chat("2 and 3 make 5", prompt=20, completion=6, matched_stop="</think>"),
+                              _chat("The answer is 5.", prompt=27, completion=4, matched_stop="\n\n")])
+    assert len(seen) == 2  # not read as "the turn ended inside the thought"
+    assert seen[1][1]["messages"][-1]["content"] == "<think>\n2 and 3 make 5</think>"
+    assert not out.forced and out.finish_reason == "stop"
+    assert (out.reasoning, out.text, out.reasoning_tokens, out.response_tokens) == (
+        "2 and 3 make 5", "The answer is 5.", 6, 10)
+
+
+def _reasoned(reasoning_key: str, reasoning: str | None, content: str | None, finish: str, prompt: int,
+              completion: int) -> dict:
+    message = {"role": "assistant", "content": content, reasoning_key: reasoning}
+    return {"id": "r", "model": "m", "choices": [{"index": 0, "finish_reason": finish, "message": message}],
+            "usage": {"prompt_tokens": prompt, "completion_tokens": completion}}
+
+
+def test_budget_forcing_reads_a_reasoning_parsers_fields():
+    """vLLM --reasoning-parser moves the thought (and, lacking a </think>, the answer) out of ``content``."""
+    out, seen = _forced_over([_reasoned("reasoning_content", "Let me think about 2 and 3", None, "length", 20, 8),
+                              _reasoned("reasoning", "The answer is 5.", None, "stop", 31, 4)])
+    assert seen[1][1]["messages"][-1]["content"] == "<think>\nLet me think about 2 and 3\n</think>\n\n"
+    assert out.forced and out.finish_reason == "budget"
+    assert (out.reasoning, out.text) == ("Let me think about 2 and 3", "The answer is 5.")
+    # Split at a </think> the model wrote: the thought is the part before it, and it was closed, not forced.
+    out, seen = _forced_over([_reasoned("reasoning_content", "2 and 3 make 5", "5", "stop", 20, 7),
+                              _chat("The answer is 5.", prompt=27, completion=4)])
+    assert seen[1][1]["messages"][-1]["content"] == "<think>\n2 and 3 make 5</think>"
+    assert not out.forced and (out.reasoning, out.text) == ("2 and 3 make 5", "The answer is 5.")
+
+
 # -- parsing and settings (pure) --------------------------------------------------------
 
 def _body(message: dict, usage: dict | None = None, finish: str = "stop") -> dict:
