@@ -14,6 +14,7 @@ A new part is therefore one module plus one YAML file; nothing else is edited.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import inspect
 import types
@@ -60,7 +61,8 @@ def _describe(annotation: Any) -> str:
     if isinstance(base, type) and issubclass(base, Mapping):
         return "a mapping"
     if isinstance(base, type) and issubclass(base, (list, tuple, Sequence)):
-        return "a list"
+        args = [a for a in typing.get_args(annotation) if a is not Ellipsis]
+        return f"a list of items each {_describe(args[0])}" if len(args) == 1 else "a list"
     return getattr(annotation, "__name__", str(annotation))
 
 
@@ -95,9 +97,15 @@ def _matches(value: Any, annotation: Any) -> tuple[bool, Any]:
     if issubclass(base, Mapping):
         return isinstance(value, Mapping), value
     if issubclass(base, (list, tuple)) or base is Sequence:
-        if isinstance(value, (list, tuple)):
-            return True, tuple(value) if issubclass(base, tuple) else list(value)
-        return False, value
+        if not isinstance(value, (list, tuple)):
+            return False, value
+        args = [a for a in typing.get_args(annotation) if a is not Ellipsis]
+        if len(args) == 1:  # list[str], tuple[str, ...]: every element checked
+            items = [_matches(v, args[0]) for v in value]
+            if not all(ok for ok, _ in items):
+                return False, value
+            value = [v for _, v in items]
+        return True, tuple(value) if issubclass(base, tuple) else list(value)
     if dataclasses.is_dataclass(base) and isinstance(value, Mapping):
         return True, value  # the receiving code builds the dataclass (and checks its fields)
     return isinstance(value, base), value
@@ -111,7 +119,9 @@ def check_value(where: str, value: Any, annotation: Any) -> Any:
     return converted
 
 
+@functools.lru_cache(maxsize=256)
 def _hints(fn: Any) -> dict[str, Any]:
+    """Evaluated annotations of ``fn``'s arguments (cached: run dirs are read record by record)."""
     if isinstance(fn, type) and not dataclasses.is_dataclass(fn):
         fn = fn.__init__  # a class's own annotations are its attributes, not its arguments
     try:
@@ -120,16 +130,22 @@ def _hints(fn: Any) -> dict[str, Any]:
         return {}
 
 
+@functools.lru_cache(maxsize=256)
+def _params(fn: Any) -> tuple[dict[str, inspect.Parameter], bool]:
+    """Named arguments of ``fn`` and whether it takes ``**kwargs`` (cached like ``_hints``)."""
+    sig = inspect.signature(fn)
+    params = {n: p for n, p in sig.parameters.items()
+              if n != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+    return params, any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
+
+
 def check_kwargs(fn: Any, kwargs: Mapping[str, Any], where: str,
                  supplied: tuple[str, ...] = ()) -> dict[str, Any]:
     """Check ``kwargs`` against ``fn``'s signature: unknown, missing and mistyped keys fail.
 
     ``supplied`` names arguments the caller passes itself (not from the config).
     """
-    sig = inspect.signature(fn)
-    params = {n: p for n, p in sig.parameters.items()
-              if n != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
-    open_kwargs = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
+    params, open_kwargs = _params(fn)
     unknown = [k for k in kwargs if k not in params]
     if unknown and not open_kwargs:
         raise ConfigError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(params)}")

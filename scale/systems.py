@@ -175,7 +175,13 @@ def build_systems(systems_cfg: Mapping[str, Any], engine_defaults: Mapping[str, 
     defaults = dict(engine_defaults or {})
     s1_cfg = system_config_from_dict("s1", "s1", systems_cfg["s1"])
     s2_cfg = system_config_from_dict("s2", "s2", systems_cfg["s2"])
+    if not isinstance(systems_cfg["engines"], Mapping):
+        raise ConfigError(f"systems.engines: expected a mapping of name -> engine settings, "
+                          f"got {systems_cfg['engines']!r}")
     engine_nodes = dict(systems_cfg["engines"])
+    for name, node in engine_nodes.items():
+        if node is not None and not isinstance(node, Mapping):
+            raise ConfigError(f"systems.engines.{name}: expected a mapping (model: ...), got {node!r}")
     for sc in (s1_cfg, s2_cfg):
         if sc.engine not in engine_nodes:
             raise ConfigError(

@@ -117,3 +117,15 @@ def test_openai_engine_rejects_bad_url():
     with pytest.raises(ConfigError, match="ftp://x"):
         build({"_target_": "scale.engine.openai_engine.OpenAIEngine", "base_url": "ftp://x", "model": "m"},
               "systems.engines.e")
+
+
+def test_engines_and_stop_strings_of_the_wrong_shape_are_named():
+    cfg = _cfg()
+    cfg["engines"] = ["main"]
+    assert _err(cfg).startswith("systems.engines: expected a mapping")
+    cfg = _cfg()
+    cfg["engines"]["main"] = "tiny-qwen3"
+    assert _err(cfg) == "systems.engines.main: expected a mapping (model: ...), got 'tiny-qwen3'"
+    cfg = _cfg()
+    cfg["s1"]["stop"] = [1]
+    assert _err(cfg) == "systems.s1.stop: expected a list of items each a string, got [1]"

@@ -20,9 +20,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scale.engine.types import Completion, Engine, GenerationRequest, SamplingParams
+from scale.errors import ScaleError
 from scale.systems import System, SystemConfig, Systems
 
 Reply = str | Callable[[GenerationRequest], str]
+
+
+class UnscriptedRequest(ScaleError):
+    """A request no rule answers: the script is incomplete (a test bug, never a model's)."""
 
 
 def words(text: str) -> int:
@@ -70,7 +75,9 @@ class ScriptedEngine(Engine):
         rule = next((r for r in self.rules if r.matches(request)), None)
         if rule is None:
             head = prompt_text(request)[:120].replace("\n", " ")
-            raise AssertionError(f"no scripted reply for stage {request.stage!r}: {head!r}")
+            # A ScaleError stops a run at once: a missing rule must fail the test, not become
+            # an error record that the run (and a careless test) carries on past.
+            raise UnscriptedRequest(f"no scripted reply for stage {request.stage!r}: {head!r}")
         rule.used += 1
         if rule.error is not None:
             raise rule.error

@@ -151,3 +151,12 @@ def test_truncated_step_and_missing_answer_are_counted():
     attempt = run(eng)
     assert "step_truncated" in attempt.failures and "no_answer" in attempt.failures
     assert attempt.answer is None
+
+
+def test_a_request_the_script_does_not_answer_stops_the_run():
+    """An incomplete script fails loudly (a ScaleError), never as a quiet error record."""
+    from scale.errors import ScaleError
+
+    eng = ScriptedEngine([Rule(stage="decompose", reply=OUTLINE)])
+    with pytest.raises(ScaleError, match="no scripted reply for stage 'select'"):
+        run(eng, "method.n_outlines=2")
