@@ -38,20 +38,25 @@ def _per_problem_accuracy(records: list[Record]) -> list[float]:
 
 
 def compute_metrics(records: list[Record], expected_attempts: int | None = None) -> Metrics:
-    """Pass@1 averaged over samples then problems (the paper's Acc), per-attempt costs, counts."""
+    """Pass@1 averaged over samples then problems (the paper's Acc), per-attempt costs, counts.
+
+    Accuracy counts a failed attempt as wrong; costs are means over the attempts that
+    finished (a failed attempt's record has no ledger, and counting it as zero tokens would
+    make a method that fails more often look cheaper).
+    """
     acc_per_problem = _per_problem_accuracy(records)
     completed = [r for r in records if r.error is None]
     acc_completed = _per_problem_accuracy(completed)
-    n = len(records) or 1
+    n = len(completed) or 1
     cost_keys = ("tok_paper", "tok_total", "prompt_tokens", "reasoning_tokens", "seconds")
-    cost = {k: sum(r.cost.get(k, 0) for r in records) / n for k in cost_keys}
-    steps = sum(r.cost.get("n_steps", 0) for r in records)
-    s2 = sum(r.cost.get("s2_steps", 0) for r in records)
+    cost = {k: sum(r.cost.get(k, 0) for r in completed) / n for k in cost_keys}
+    steps = sum(r.cost.get("n_steps", 0) for r in completed)
+    s2 = sum(r.cost.get("s2_steps", 0) for r in completed)
     failures = Counter(f for r in records for f in r.failures)
     errors = Counter(r.error["kind"] for r in records if r.error is not None)
     stage_seconds: Counter[str] = Counter()
     stage_tokens: Counter[str] = Counter()
-    for r in records:
+    for r in completed:
         for stage, s in r.cost.get("by_stage", {}).items():
             stage_seconds[stage] += s["seconds"]
             stage_tokens[stage] += s["response_tokens"]
@@ -67,7 +72,7 @@ def compute_metrics(records: list[Record], expected_attempts: int | None = None)
         n_errors=sum(errors.values()),
         errors=dict(sorted(errors.items())),
         **cost,
-        tpi=sum(r.cost.get("tok_paper", 0) for r in records) / steps if steps else 0.0,
+        tpi=sum(r.cost.get("tok_paper", 0) for r in completed) / steps if steps else 0.0,
         steps_per_attempt=steps / n,
         s2_fraction=s2 / steps if steps else 0.0,
         failures=dict(sorted(failures.items())),

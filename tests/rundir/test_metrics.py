@@ -10,11 +10,12 @@ from scale.rundir.metrics import bootstrap_ci, compute_metrics
 
 def _rec(pid: str, s: int, correct: bool, tok: int = 10, steps: int = 2, s2: int = 1,
          error: dict | None = None) -> Record:
+    cost = {"tok_paper": tok, "tok_total": 2 * tok, "prompt_tokens": 5, "reasoning_tokens": 0,
+            "seconds": 1.0, "n_steps": steps, "s2_steps": s2,
+            "by_stage": {"solve": {"seconds": 1.0, "response_tokens": tok}}}
     return Record(problem_id=pid, sample_idx=s, method="m", question="q", gold="1", answer="1",
                   correct=correct, grade_reason="x", failures=["no_answer"] if not correct else [],
-                  cost={"tok_paper": tok, "tok_total": 2 * tok, "prompt_tokens": 5, "reasoning_tokens": 0,
-                        "seconds": 1.0, "n_steps": steps, "s2_steps": s2,
-                        "by_stage": {"solve": {"seconds": 1.0, "response_tokens": tok}}}, error=error)
+                  cost={} if error else cost, error=error)  # a failed attempt has no ledger
 
 
 def test_metrics_pass1_averaged_over_samples():
@@ -36,6 +37,8 @@ def test_metrics_count_errors_and_give_both_accuracies():
     assert m.n_errors == 3 and m.errors == {"engine": 2, "timeout": 1}
     assert m.accuracy == pytest.approx((0.5 + 0.5 + 0.0) / 3)  # errors count as wrong
     assert m.accuracy_completed == pytest.approx(1.0)  # a and b, over their finished attempts
+    # Costs are over the two finished attempts: a failed one is not a free one.
+    assert m.tok_paper == pytest.approx(10) and m.steps_per_attempt == pytest.approx(2)
 
 
 def test_bootstrap_ci_brackets_the_mean_and_narrows():
