@@ -30,12 +30,20 @@ def _names(keys: list[tuple[str, int]]) -> str:
     return shown + (f" and {len(keys) - _SHOWN} more" if len(keys) > _SHOWN else "")
 
 
-def wait_for_shards(run_dir: RunDir, world: int, timeout_s: float = 7 * 24 * 3600.0) -> None:
-    """Block until every launcher rank has written its done marker (they run side by side)."""
+def wait_for_shards(run_dir: RunDir, world: int, launch: str = "", timeout_s: float = 7 * 24 * 3600.0) -> None:
+    """Block until every launcher rank of this launch has written its done marker.
+
+    A marker holds its launch's id, so one left by an earlier launch (a rank that finished
+    then, while rank 0 stopped) is not taken for this launch's.
+    """
     deadline = time.time() + timeout_s
-    while len(run_dir.done_markers(world)) < world:
+
+    def finished() -> int:
+        return sum(m.read_text().strip() == (launch or "ok") for m in run_dir.done_markers(world))
+
+    while finished() < world:
         if time.time() > deadline:
-            raise IncompleteRun(f"{run_dir.path}: only {len(run_dir.done_markers(world))} of {world} "
+            raise IncompleteRun(f"{run_dir.path}: only {finished()} of {world} "
                                 "ranks finished in time; rerun the launch to resume")
         time.sleep(1)
 

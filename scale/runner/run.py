@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 
 # Config keys that define *what* a run computes; others (concurrency, progress) may change on resume.
 IDENTITY_KEYS = ("data", "method", "difficulty", "router", "systems", "n_samples", "seed")
+# Engine settings that change the tokens (the backend, a merged adapter, the precision, the
+# processors); batching and memory settings may change on resume.
+ENGINE_IDENTITY_KEYS = ("_target_", "adapter", "dtype", "generation_overrides")
 
 OnRecord = Callable[[Record], None]
 
@@ -93,12 +96,14 @@ def check_run_dir(run_dir: RunDir, cfg: dict[str, Any], overwrite: bool) -> None
     if not run_dir.config.is_file() or overwrite:
         return
     old = run_dir.read_config()
-    for key in IDENTITY_KEYS:
-        if old.get(key) != cfg.get(key):
-            raise ConfigError(
-                f"run dir {run_dir.path} holds a run with a different {key!r}; use another run_dir "
-                "(or overwrite=true to replace it)"
-            )
+    old_engine, new_engine = old.get("engine") or {}, cfg.get("engine") or {}
+    differs = [k for k in IDENTITY_KEYS if old.get(k) != cfg.get(k)] + \
+        [f"engine.{k}" for k in ENGINE_IDENTITY_KEYS if old_engine.get(k) != new_engine.get(k)]
+    if differs:
+        raise ConfigError(
+            f"run dir {run_dir.path} holds a run with a different {differs[0]!r}; use another run_dir "
+            "(or overwrite=true to replace it)"
+        )
 
 
 def work_items(problems: list[Problem], n_samples: int, shard: Shard) -> list[tuple[Problem, int]]:
@@ -209,6 +214,58 @@ def build_method(cfg: dict[str, Any]) -> Method:
     return method
 
 
+def open_run_dir(cfg: dict[str, Any], settings: RunSettings, shard: Shard,
+                 method: Method) -> tuple[RunDir, set[tuple[str, int]]]:
+    """Ready ``settings.run_dir`` for this shard; returns it and the attempts already done.
+
+    Refuses another run's folder; with ``overwrite`` each shard clears its own file and reads
+    nothing old (another shard may not have cleared its own yet), and rank 0 the shared files.
+    """
+    if method.dataset_wide and shard.world > 1:
+        raise ConfigError(
+            f"a dataset-wide router (fraction, random) ranks the steps of the whole run, but this "
+            f"process is shard {shard.rank} of {shard.world} ({shard.source}): run it as one process")
+    run_dir = RunDir(settings.run_dir)
+    check_run_dir(run_dir, cfg, settings.overwrite)
+    run_dir.path.mkdir(parents=True, exist_ok=True)
+    own_file = run_dir.shard_file(shard.rank, shard.world)
+    # This shard's marker from an earlier launch must not say it finished this one.
+    run_dir.done_marker(shard.rank, shard.world).unlink(missing_ok=True)
+    if settings.overwrite:
+        own_file.unlink(missing_ok=True)
+        if shard.is_main:
+            stale = [f for f in run_dir.shard_files() if not f.name.endswith(f"-of-{shard.world:04d}.jsonl")]
+            for f in [run_dir.records, run_dir.metrics, *stale]:
+                f.unlink(missing_ok=True)
+    if shard.is_main:
+        run_dir.write_config(cfg)
+        write_json(run_dir.env, environment())
+    elif not run_dir.config.is_file():
+        # Array tasks start in any order; whichever comes first leaves the config for finalize.
+        run_dir.write_config(cfg)
+    records = {} if settings.overwrite else run_dir.collect().records
+    done = {k for k, r in records.items() if not (settings.retry_errors and r.error is not None)}
+    return run_dir, done
+
+
+def close_shard(cfg: dict[str, Any], run_dir: RunDir, shard: Shard, problems: list[Problem],
+                n_samples: int) -> Metrics | None:
+    """Mark this shard done; where this process finalizes (a single process, rank 0 of a
+    launcher once every rank is done), merge, score and log the run."""
+    run_dir.done_marker(shard.rank, shard.world).write_text((shard.launch or "ok") + "\n")
+    if shard.source == "slurm_array":
+        log.info("array task %d/%d done; when all are, run: scale-finalize %s", shard.rank, shard.world,
+                 run_dir.path)
+        return None
+    if not shard.is_main:
+        return None
+    if shard.world > 1:  # launcher ranks run side by side: wait for the others
+        wait_for_shards(run_dir, shard.world, shard.launch)
+    metrics = finalize(run_dir.path, problems=problems, n_samples=n_samples)
+    after_run(cfg, run_dir.path, metrics)  # logger=...: a tracker sees the finished run (scale.tracking)
+    return metrics
+
+
 def run_eval(cfg: dict[str, Any], systems: Systems | None = None,
              on_record: OnRecord | None = None) -> Metrics | None:
     """Run (or resume) one evaluation described by a resolved config dict.
@@ -225,23 +282,13 @@ def run_eval(cfg: dict[str, Any], systems: Systems | None = None,
     shard = current_shard()
     problems = load_from_config(cfg.get("data"))
     method = build_method(cfg)
-    run_dir = RunDir(settings.run_dir)
-    check_run_dir(run_dir, cfg, settings.overwrite)
-    run_dir.path.mkdir(parents=True, exist_ok=True)
-    if shard.is_main:
-        if settings.overwrite:
-            for f in [run_dir.records, *run_dir.shard_files(), *run_dir.done_markers(), run_dir.metrics]:
-                f.unlink(missing_ok=True)
-        run_dir.write_config(cfg)
-        write_json(run_dir.env, environment())
-    elif not run_dir.config.is_file():
-        # Array tasks start in any order; whichever comes first leaves the config for finalize.
-        run_dir.write_config(cfg)
-    collected = run_dir.collect()
-    done = {k for k, r in collected.records.items() if not (settings.retry_errors and r.error is not None)}
+    run_dir, done = open_run_dir(cfg, settings, shard, method)
     items = [(p, s) for p, s in work_items(problems, settings.n_samples, shard) if (p.id, s) not in done]
     log.info("shard %d/%d: %d attempts to run, %d already done", shard.rank, shard.world, len(items),
              len(done))
+    if method.dataset_wide and done and items:
+        log.warning("dataset-wide router: resuming, so it ranks the %d remaining attempts only, not the "
+                    "whole run (an uninterrupted run may route them differently)", len(items))
     own_systems = systems is None
     ctx_systems = systems or build_systems(cfg["systems"], cfg.get("engine"), only=method.uses_systems)
     ctx = Context(systems=ctx_systems, seed=settings.seed, n_attempts=len(items))
@@ -256,18 +303,7 @@ def run_eval(cfg: dict[str, Any], systems: Systems | None = None,
         ctx.grader = grader
         asyncio.run(_run_and_close(method, items, ctx, grader, writer, concurrency, settings,
                                    own_systems, on_record))
-    run_dir.done_marker(shard.rank, shard.world).write_text("ok\n")
-    if shard.source == "slurm_array":
-        log.info("array task %d/%d done; when all are, run: scale-finalize %s", shard.rank, shard.world,
-                 run_dir.path)
-        return None
-    if not shard.is_main:
-        return None
-    if shard.world > 1:  # launcher ranks run side by side: wait for the others
-        wait_for_shards(run_dir, shard.world)
-    metrics = finalize(run_dir.path, problems=problems, n_samples=settings.n_samples)
-    after_run(cfg, run_dir.path, metrics)  # logger=...: a tracker sees the finished run (scale.tracking)
-    return metrics
+    return close_shard(cfg, run_dir, shard, problems, settings.n_samples)
 
 
 async def _run_and_close(method: Method, items: list[tuple[Problem, int]], ctx: Context, grader: Grader,

@@ -17,6 +17,7 @@ class Shard:
     rank: int
     world: int
     source: str
+    launch: str = ""  # names one launch (torchrun's run id): done markers of an earlier one don't count
 
     @property
     def is_main(self) -> bool:
@@ -33,7 +34,9 @@ def current_shard() -> Shard:
         rank = int(env["SLURM_ARRAY_TASK_ID"]) - int(env.get("SLURM_ARRAY_TASK_MIN", "0"))
         shard = Shard(rank, int(env["SLURM_ARRAY_TASK_COUNT"]), "slurm_array")
     elif "WORLD_SIZE" in env:
-        shard = Shard(int(env.get("RANK", env.get("LOCAL_RANK", "0"))), int(env["WORLD_SIZE"]), "launcher")
+        launch = env.get("TORCHELASTIC_RUN_ID") or f"{env.get('MASTER_ADDR', '')}:{env.get('MASTER_PORT', '')}"
+        shard = Shard(int(env.get("RANK", env.get("LOCAL_RANK", "0"))), int(env["WORLD_SIZE"]), "launcher",
+                      launch)
     else:
         shard = Shard(0, 1, "single")
     if not 0 <= shard.rank < shard.world:

@@ -40,22 +40,20 @@ from scale.grading import Grader
 from scale.ledger import Call, Ledger
 from scale.methods.base import Context
 from scale.methods.scale_method import Plan, Scale, SolvedStep
-from scale.rundir import Metrics, Record, RecordWriter, RunDir, write_json
-from scale.runner.env import environment
-from scale.runner.finalize import finalize, wait_for_shards
+from scale.rundir import Metrics, Record, RecordWriter, RunDir
 from scale.runner.run import (
     RunSettings,
     TooManyErrors,
     build_method,
-    check_run_dir,
+    close_shard,
     error_record,
     grade_answer,
+    open_run_dir,
     to_record,
     work_items,
 )
 from scale.runner.shard import current_shard
 from scale.systems import Systems, build_systems
-from scale.tracking import after_run
 
 log = logging.getLogger(__name__)
 
@@ -340,20 +338,7 @@ def _prepare(cfgs: list[dict[str, Any]], shard, settings: RunSettings,
         if not isinstance(method, Scale) or getattr(method, "probe", False):
             raise ConfigError(f"sweep=shared shares SCALE's plan between router settings; method "
                               f"{cfg['method'].get('name')!r} has none (run it as a multirun, -m)")
-        run_dir = RunDir(cfg["run_dir"])
-        point_settings = RunSettings.from_config(cfg)
-        check_run_dir(run_dir, cfg, point_settings.overwrite)
-        run_dir.path.mkdir(parents=True, exist_ok=True)
-        if shard.is_main:
-            if point_settings.overwrite:
-                for f in [run_dir.records, *run_dir.shard_files(), *run_dir.done_markers(), run_dir.metrics]:
-                    f.unlink(missing_ok=True)
-            run_dir.write_config(cfg)
-            write_json(run_dir.env, environment())
-        elif not run_dir.config.is_file():
-            run_dir.write_config(cfg)
-        collected = run_dir.collect()
-        done = {k for k, r in collected.records.items() if not (settings.retry_errors and r.error is not None)}
+        run_dir, done = open_run_dir(cfg, RunSettings.from_config(cfg), shard, method)
         points.append(Point(cfg, method, run_dir, done))
     mine = work_items(problems, settings.n_samples, shard)
     items = [(pr, s) for pr, s in mine if any((pr.id, s) not in pt.done for pt in points)]
@@ -413,20 +398,11 @@ def run_shared_sweep(configs: list[dict[str, Any]], systems: Systems | None = No
         raise ConfigError("sweep=shared: the points use different systems; sweep them as a multirun (-m)")
     ctx_systems = systems or build_systems(first["systems"], first.get("engine"), only=uses)
     asyncio.run(_run_all([(p, i, s) for p, i, s, _ in planned], ctx_systems, own_systems, stats, on_record))
-    out: list[Metrics | None] = []
-    for points, *_ in planned:
-        for pt in points:
-            pt.run_dir.done_marker(shard.rank, shard.world).write_text("ok\n")
+    by_dir: dict[str, Metrics | None] = {}
     for points, _items, settings, problems in planned:
         for pt in points:
-            if shard.source == "slurm_array" or not shard.is_main:
-                out.append(None)
-                continue
-            if shard.world > 1:
-                wait_for_shards(pt.run_dir, shard.world)
-            metrics = finalize(pt.run_dir.path, problems=problems, n_samples=settings.n_samples)
-            after_run(pt.cfg, pt.run_dir.path, metrics)
-            out.append(metrics)
+            by_dir[str(pt.run_dir.path)] = close_shard(pt.cfg, pt.run_dir, shard, problems, settings.n_samples)
+    out = [by_dir[str(RunDir(c["run_dir"]).path)] for c in configs]  # in the caller's order
     log.info("sweep=shared: %d points, %d attempts planned once; generated %d response tokens, the "
              "points' records hold %d (%.1f%%)", len(configs), stats.attempts, stats.generated_tokens,
              stats.point_generated_tokens, 100 * stats.token_share)

@@ -155,3 +155,46 @@ def test_a_failure_before_routing_does_not_hang_a_dataset_wide_router(tmp_path, 
     metrics = run_eval(cfg, systems=scripted_systems(eng))  # a hang here is the bug
     assert metrics.n_attempts == 5 and metrics.errors == {"engine": 1}
     assert metrics.s2_fraction > 0  # the other four routed
+
+
+def test_a_done_marker_of_an_earlier_launch_does_not_count(tmp_path):
+    from scale.runner.finalize import wait_for_shards
+
+    run = RunDir(tmp_path)
+    run.done_marker(0, 2).write_text("launch-B\n")
+    run.done_marker(1, 2).write_text("launch-A\n")  # rank 1 finished in the earlier launch A
+    with pytest.raises(IncompleteRun, match="only 1 of 2 ranks finished"):
+        wait_for_shards(run, 2, "launch-B", timeout_s=1.5)
+    run.done_marker(1, 2).write_text("launch-B\n")
+    wait_for_shards(run, 2, "launch-B", timeout_s=1.5)
+
+
+def test_a_dataset_wide_router_refuses_to_run_as_a_shard(tmp_path, single_process):
+    single_process.setenv("SLURM_ARRAY_TASK_COUNT", "2")
+    single_process.setenv("SLURM_ARRAY_TASK_ID", "0")
+    with pytest.raises(ConfigError, match="dataset-wide router .* shard 0 of 2 .*run it as one process"):
+        run_eval(config(tmp_path / "run", "router=fraction"), systems=scripted_systems(engine()))
+
+
+def test_overwrite_under_shards_clears_only_each_shards_own_file(tmp_path, single_process):
+    run_dir = tmp_path / "run"
+    single_process.setenv("SLURM_ARRAY_TASK_COUNT", "2")
+    for task in ("0", "1"):
+        single_process.setenv("SLURM_ARRAY_TASK_ID", task)
+        run_eval(config(run_dir), systems=scripted_systems(engine()))
+    single_process.setenv("SLURM_ARRAY_TASK_ID", "1")
+    again = engine()
+    run_eval(config(run_dir, "overwrite=true"), systems=scripted_systems(again))
+    assert solved(again) == {PROBLEMS[1].id, PROBLEMS[3].id}  # redone, nothing old read
+    assert len(read_records(RunDir(run_dir).shard_file(0, 2))) == 3  # task 0's file untouched
+    assert finalize_main([str(run_dir)]) == 0
+
+
+def test_resuming_with_another_adapter_or_dtype_is_refused(tmp_path):
+    """Records of a base model and of base + adapter must never mix in one run dir."""
+    run_dir = tmp_path / "run"
+    run_eval(config(run_dir), systems=scripted_systems(engine()))
+    for override, key in (("engine.adapter=/some/lora", "engine.adapter"), ("engine.dtype=bfloat16", "engine.dtype")):
+        with pytest.raises(ConfigError, match=f"different '{key}'"):
+            run_eval(config(run_dir, override), systems=scripted_systems(engine()))
+    run_eval(config(run_dir, "engine.max_batch_size=4"), systems=scripted_systems(engine()))  # batching may change

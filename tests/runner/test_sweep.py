@@ -179,3 +179,12 @@ def test_cli_table2_experiment_runs_its_eight_taus_in_one_job(tmp_path):
         assert (cfg["router"]["tau"], cfg["sweep"]["mode"], cfg["data"]["name"]) == (t, "none", "demo")
         assert RunDir(tmp_path / f"tau{t}").read_metrics().complete
     assert "sweep=shared: 8 points" in proc.stdout + proc.stderr
+
+
+def test_metrics_come_back_in_the_callers_order_across_groups(tmp_path):
+    """Points of two plan groups (data.limit 2 and 3), interleaved: each gets its own figures."""
+    cfgs = [compose(*BASE, f"data.limit={limit}", f"router.tau={tau}",
+                    f"run_dir={tmp_path / f'tau{tau}-n{limit}'}")
+            for tau in (0.3, 0.6) for limit in (2, 3)]
+    metrics, _ = run_shared_sweep(cfgs, systems=scripted_systems(engine()))
+    assert [m.n_problems for m in metrics] == [2, 3, 2, 3]
