@@ -13,7 +13,9 @@ import sys
 import time
 
 from hydra import compose, initialize_config_dir
+from hydra.errors import HydraException
 from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
@@ -54,10 +56,14 @@ def render_record(rec: Record) -> Panel:
 
 def main(argv: list[str] | None = None) -> int:
     overrides = ["experiment=demo", "run_dir=runs/demo", "overwrite=true", *(argv or sys.argv[1:])]
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
-        cfg = compose(config_name="eval", overrides=overrides)
-    resolved = OmegaConf.to_container(cfg, resolve=True)
     console = Console()
+    try:
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
+            cfg = compose(config_name="eval", overrides=overrides)
+        resolved = OmegaConf.to_container(cfg, resolve=True)
+    except (HydraException, OmegaConfBaseException) as err:  # a bad override: one line, no traceback
+        console.print(f"[red]error:[/] {str(err).splitlines()[0]}")
+        return 2
     console.print(f"[bold]SCALE demo[/]: {resolved['systems']['engines']} on data={resolved['data']['name']}")
     start = time.perf_counter()
     try:
