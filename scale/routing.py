@@ -51,6 +51,10 @@ class Router:
     def expect(self, n_attempts: int) -> None:
         """Number of attempts that will call ``route`` (dataset-wide routers wait for all)."""
 
+    def check_run(self, problem_ids: list[str], n_samples: int) -> None:
+        """Called by the method before the first attempt with the run's problems; refuses a
+        setting that cannot hold for them (default: nothing)."""
+
     def fixed_route(self, key: str, index: int, score: StepScore, n_steps: int) -> bool:
         """The decision for a step whose score the method fixed (not a scorer's output)."""
         return score.value > self.default_tau
@@ -161,6 +165,8 @@ class MatchedRun:
     """What a like-for-like control takes from the run it matches (read via scale.rundir)."""
 
     path: str
+    problem_ids: set[str] = field(default_factory=set)
+    n_samples: int | None = None
     s2_scored: int = 0  # scored steps that run sent to System 2
     n_scored: int = 0  # scored steps in all
     fixed: dict[tuple[str, str], bool] = field(default_factory=dict)  # (attempt, how) -> S2
@@ -175,8 +181,11 @@ class MatchedRun:
         """Per attempt: which steps were scored or fixed, and where each was routed."""
         from scale.rundir import RunDir
 
-        records = [r for r in RunDir(path).collect().records.values() if r.error is None]
-        out = cls(path)
+        run = RunDir(path)
+        records = [r for r in run.collect().records.values() if r.error is None]
+        out = cls(path, {r.problem_id for r in records})
+        if run.config.is_file():
+            out.n_samples = run.read_config().get("n_samples")
         votes: dict[str, Counter[bool]] = {}
         for rec in records:
             key = f"{rec.problem_id}|{rec.sample_idx}"
@@ -216,6 +225,17 @@ class RandomRouter(_BarrierRouter):
         if self.match_run and self.matched is None:  # read at start-up, before any attempt
             self.matched = MatchedRun.read(self.match_run)
             self.q = self.matched.fraction
+
+    def check_run(self, problem_ids: list[str], n_samples: int) -> None:
+        m = self.matched
+        if m is None:
+            return
+        if not m.problem_ids & set(problem_ids):
+            raise ConfigError(f"router.match_run: {m.path} holds none of this run's problems "
+                              f"(it has e.g. {sorted(m.problem_ids)[:2]}): match a run of the same data")
+        if m.n_samples is not None and m.n_samples != n_samples:
+            raise ConfigError(f"router.match_run: {m.path} ran n_samples={m.n_samples}, this run "
+                              f"n_samples={n_samples}: match a run of the same setting")
 
     def fixed_route(self, key: str, index: int, score: StepScore, n_steps: int) -> bool:
         m = self.matched

@@ -15,6 +15,7 @@ import zlib
 import pytest
 
 from scale.data import Problem, load_benchmark
+from scale.errors import ConfigError
 from scale.methods import Context
 from scale.rundir import RunDir
 from scale.runner.run import run_eval
@@ -128,6 +129,15 @@ def test_random_control_keeps_fixed_decisions_and_the_scored_share(tmp_path, sha
     assert n == n_c and 0 < share < 1
     assert abs(share - share_c) <= 0.5 / n
     assert control != matched
+    # A control matched to a run of other problems or another sample count is refused.
+    with pytest.raises(ConfigError, match="holds none of this run's problems"):
+        run_eval(compose("data=demo", "runner.progress=false", *scale_overrides, "router=random",
+                         f"router.match_run={scale_dir}", f"run_dir={tmp_path / 'other'}"),
+                 systems=scripted_systems(generic_engine()))
+    with pytest.raises(ConfigError, match="ran n_samples=2, this run n_samples=1"):
+        run_eval(compose(*common[:2], "runner.progress=false", *scale_overrides, "router=random",
+                         f"router.match_run={scale_dir}", f"run_dir={tmp_path / 'one'}"),
+                 systems=scripted_systems(generic_engine()))
 
 
 # --------------------------------------------------------------------------- 3: output caps
