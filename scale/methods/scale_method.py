@@ -155,7 +155,9 @@ class Scale(Method):
             [{"role": "user", "content": self.prompts.fill("split_user", question=problem.question)}],
             stage="split", ledger=ledger, temperature=0.0, max_new_tokens=128)
         sentence = reply.text.strip().strip('"').strip()
-        if sentence and problem.question.find(sentence) > 0:
+        # Anywhere in the problem, the start included: the condition is the whole problem now,
+        # so a question that opens the problem loses nothing.
+        if sentence and problem.question.find(sentence) >= 0:
             return sentence, False
         return rule, True
 
