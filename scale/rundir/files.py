@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,7 +47,8 @@ def read_records(path: Path) -> list[Record]:
 
 def write_json(path: Path, data: Any) -> None:
     """Write atomically (temp file + rename): a reader never sees half a file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # per process: shards may race
+    # Per host and process: array tasks on a shared filesystem may race.
+    tmp = path.with_name(f".{path.name}.{socket.gethostname()}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(tmp, path)
 
@@ -62,12 +64,25 @@ class RecordWriter:
 
     def _repair_tail(self) -> None:
         # Drop a torn last line so the next append starts on a clean line.
-        if not self.path.is_file():
+        if not self.path.is_file() or self.path.stat().st_size == 0:
             return
-        data = self.path.read_bytes()
-        if data and not data.endswith(b"\n"):
-            with self.path.open("r+b") as fh:
-                fh.truncate(data.rfind(b"\n") + 1)
+        with self.path.open("r+b") as fh:
+            fh.seek(-1, os.SEEK_END)
+            if fh.read(1) == b"\n":
+                return
+            # Walk back block by block to the last newline (records can be long; files large).
+            end = fh.seek(0, os.SEEK_END)
+            pos = end
+            while pos > 0:
+                step = min(65536, pos)
+                pos -= step
+                fh.seek(pos)
+                block = fh.read(step)
+                cut = block.rfind(b"\n")
+                if cut != -1:
+                    fh.truncate(pos + cut + 1)
+                    return
+            fh.truncate(0)
 
     def write(self, record: Record) -> None:
         self._fh.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
