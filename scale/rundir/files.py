@@ -105,7 +105,6 @@ class Collected:
 
     records: dict[tuple[str, int], Record] = field(default_factory=dict)
     conflicts: list[tuple[str, int]] = field(default_factory=list)  # same key, different content
-    sources: list[Path] = field(default_factory=list)
 
 
 class RunDir:
@@ -160,7 +159,6 @@ class RunDir:
         for src in [self.records, *self.shard_files()]:
             if not src.is_file():
                 continue
-            out.sources.append(src)
             for rec in read_records(src):
                 old = out.records.get(rec.key)
                 if old is None or (old.error is not None and rec.error is None):
@@ -172,10 +170,6 @@ class RunDir:
                 elif old.to_dict() != rec.to_dict():
                     out.conflicts.append(rec.key)
         return out
-
-    def done_keys(self) -> set[tuple[str, int]]:
-        """(problem, sample) pairs finished in any file of this run dir (errors included)."""
-        return set(self.collect().records)
 
     def write_merged(self, records: Iterable[Record]) -> None:
         """Replace records.jsonl by ``records`` (sorted by key), then drop the shard files."""
