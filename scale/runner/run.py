@@ -30,7 +30,7 @@ from scale.runner.env import environment
 from scale.runner.finalize import finalize, wait_for_shards
 from scale.runner.shard import Shard, current_shard
 from scale.systems import Systems, build_systems
-from scale.tracking import after_run
+from scale.tracking import after_run, check_logger
 
 log = logging.getLogger(__name__)
 
@@ -282,6 +282,7 @@ def run_eval(cfg: dict[str, Any], systems: Systems | None = None,
     shard = current_shard()
     problems = load_from_config(cfg.get("data"))
     method = build_method(cfg)
+    check_logger(cfg)
     run_dir, done = open_run_dir(cfg, settings, shard, method)
     items = [(p, s) for p, s in work_items(problems, settings.n_samples, shard) if (p.id, s) not in done]
     log.info("shard %d/%d: %d attempts to run, %d already done", shard.rank, shard.world, len(items),

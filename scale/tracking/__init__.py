@@ -17,6 +17,17 @@ from scale.rundir import Metrics
 log = logging.getLogger(__name__)
 
 
+def check_logger(cfg: dict[str, Any]) -> None:
+    """Build the configured tracker before the run starts, so a typo (``logger.mode=onlin``)
+    or a missing package stops the run now, not as a warning hours later."""
+    node = cfg.get("logger")
+    if not isinstance(node, dict) or not node.get("_target_"):
+        return
+    from scale.build import build
+
+    build(node, "logger")  # a missing wandb is a one-line ConfigError from build
+
+
 def after_run(cfg: dict[str, Any], run_dir: str | Path, metrics: Metrics) -> None:
     """Hand a finished run to the configured tracker, if any (the runner's one hook)."""
     node = cfg.get("logger")

@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from scale.errors import ConfigError
 from scale.rundir import RunDir
 from scale.runner.run import run_eval
 from scale.testing import Rule, ScriptedEngine, scripted_systems
@@ -57,11 +58,23 @@ def test_wandb_offline_logs_config_metrics_attempts_and_figures(tmp_path):
     assert len(images) >= 2, images
 
 
-def test_a_failing_logger_is_a_warning_and_the_run_is_complete(tmp_path, caplog):
+def test_a_bad_logger_setting_stops_the_run_before_it_starts(tmp_path):
+    with pytest.raises(ConfigError, match="logger.mode must be one of"):
+        _run(tmp_path / "run", "logger=wandb", "logger.mode=sometimes")
+    assert not (tmp_path / "run" / "records.jsonl").exists()  # nothing was run
+
+
+def test_a_logger_that_fails_at_the_end_is_a_warning_and_the_run_is_complete(tmp_path, caplog, monkeypatch):
+    import wandb
+
+    def down(*args, **kwargs):
+        raise ConnectionError("wandb is down")
+
+    monkeypatch.setattr(wandb, "init", down)  # fault injection: the tracker fails, the run must not
     with caplog.at_level(logging.WARNING, logger="scale.tracking"):
-        metrics = _run(tmp_path / "run", "logger=wandb", "logger.mode=sometimes")
+        metrics = _run(tmp_path / "run", "logger=wandb")
     assert metrics is not None and RunDir(tmp_path / "run").read_metrics().complete
-    assert "logger wandb failed (the run dir is complete): ConfigError: logger.mode must be one of" in caplog.text
+    assert "logger wandb failed (the run dir is complete): ConnectionError: wandb is down" in caplog.text
 
 
 def test_logger_none_never_imports_wandb(tmp_path):
