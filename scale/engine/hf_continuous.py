@@ -15,7 +15,8 @@ as is; what it does not, this module adds through its per-request logits-process
   tokens and the request is cancelled the step it appears.
 
 A reader thread routes the manager's outputs to the callers' event loops; a caller that
-is cancelled cancels its request. Differences from the other schedulers: a top-p nucleus
+is cancelled cancels its request. If the reader fails or the manager stops, every waiting
+and later request fails with an :class:`EngineError`, as does one submitted after ``close()``. Differences from the other schedulers: a top-p nucleus
 wider than the 1024 most likely tokens is cut to them, and ``top_k`` above 1024 is refused.
 """
 
@@ -135,12 +136,20 @@ class ContinuousScheduler:
         self._ids = itertools.count()
         self._reader: threading.Thread | None = None
         self._closing = threading.Event()
+        self._dead: str | None = None  # why results stopped coming (reader failed, manager stopped)
         self.requests_total = 0
         self.cancelled_total = 0
 
     # -- lifecycle --------------------------------------------------------------------
+    def _check_open(self) -> None:
+        if self._closing.is_set():
+            raise EngineError("continuous batching: the engine is closed; no new requests")
+        if self._dead is not None:  # nothing would ever read a new request's result
+            raise EngineError(f"continuous batching is down: {self._dead}")
+
     def _ensure(self):
         with self._lock:
+            self._check_open()  # a closed scheduler does not start a new manager
             if self.manager is None:
                 config = GenerationConfig(do_sample=False, eos_token_id=self.eos, max_new_tokens=256,
                                           pad_token_id=self.tokenizer.pad_token_id)
@@ -172,12 +181,14 @@ class ContinuousScheduler:
         s = row.sampling
         if s is not None and not s.greedy and s.top_k > CANDIDATES:
             raise EngineError(f"engine.scheduler=continuous supports top_k <= {CANDIDATES}, got {s.top_k}")
+        self._check_open()
         manager = self.manager or await asyncio.to_thread(self._ensure)
         loop = asyncio.get_running_loop()
         rid = f"scale-{next(self._ids)}"
         stop_ids, other_stops = self._split_stops(row.stop)
         req = _Request(row, loop, loop.create_future(), streaming=bool(other_stops))
         with self._lock:
+            self._check_open()  # checked again under the lock: close() or a failure may have come since
             self._requests[rid] = req
         kwargs: dict[str, Any] = {}
         if s is not None and not s.greedy:
@@ -222,13 +233,19 @@ class ContinuousScheduler:
 
     # -- results (reader thread) ------------------------------------------------------
     def _read(self) -> None:
-        manager = self.manager
+        try:
+            self._read_results(self.manager)
+        except Exception as err:  # the only reader: without it every waiting caller would hang
+            log.exception("continuous batching: the result reader failed")
+            self._die(f"result reader failed: {type(err).__name__}: {err}")
+
+    def _read_results(self, manager) -> None:
         while not self._closing.is_set():
             out = manager.get_result(timeout=0.1)
             if out is None:
                 error = manager.background_thread_status.fatal_error
                 if error is not None or not manager.is_running():
-                    self._fail_all(EngineError(f"continuous batching manager stopped: {error or 'not running'}"))
+                    self._die(f"manager stopped: {error or 'not running'}")
                     return
                 continue
             with self._lock:
@@ -261,6 +278,12 @@ class ContinuousScheduler:
         with self._lock:
             self._requests.pop(rid, None)
         req.loop.call_soon_threadsafe(_resolve, req.future, result)
+
+    def _die(self, reason: str) -> None:
+        """No more results will come: refuse new requests and fail the waiting ones."""
+        with self._lock:
+            self._dead = reason
+        self._fail_all(EngineError(f"continuous batching {reason}"))
 
     def _fail_all(self, err: BaseException) -> None:
         with self._lock:

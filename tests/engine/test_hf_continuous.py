@@ -102,6 +102,45 @@ def test_closing_fails_requests_still_decoding(tiny_model_dir):
     assert isinstance(result, EngineError) and "stopped" in str(result)
 
 
+def test_a_failing_reader_fails_every_request_and_a_closed_engine_refuses_new_ones(tiny_model_dir, monkeypatch):
+    """An exception in the reader thread (injected) fails the waiting caller and later ones, never a hang."""
+    engine = HFEngine("tiny-qwen3", scheduler="continuous", cb_cache_tokens=8192)
+    sched = engine.continuous
+    readers = []
+
+    async def run():
+        first = await engine.generate(_req("Warm up.", 3))
+        readers.append(sched._reader)
+        real = sched.manager.get_result
+
+        def get_result(timeout=None):
+            if sched._requests:  # a request is waiting: the reader fails now
+                raise RuntimeError("injected fault")
+            return real(timeout=timeout)
+
+        monkeypatch.setattr(sched.manager, "get_result", get_result)
+        async def outcome(text, max_new):  # the error raised, or a timeout where a caller would hang
+            (got,) = await asyncio.gather(asyncio.wait_for(engine.generate(_req(text, max_new)), timeout=30),
+                                          return_exceptions=True)
+            return got
+
+        waiting = await outcome("A long answer, please.", 3000)
+        later = await outcome("After.", 3)
+        await engine.aclose()
+        return first, waiting, later, await outcome("Closed.", 3)
+
+    first, waiting, later, closed = asyncio.run(run())
+    assert first.response_tokens == 3
+    assert isinstance(waiting, EngineError), waiting
+    assert str(waiting) == "continuous batching result reader failed: RuntimeError: injected fault"
+    assert isinstance(later, EngineError) and str(later) == (
+        "continuous batching is down: result reader failed: RuntimeError: injected fault")
+    assert isinstance(closed, EngineError) and str(closed) == (
+        "continuous batching: the engine is closed; no new requests")
+    assert sched.manager is None and not sched._requests  # closing did not start a new manager
+    assert not readers[0].is_alive() and sched._reader is None
+
+
 @pytest.mark.gpu
 def test_auto_picks_continuous_batching_on_cuda(tiny_model_dir):
     if not torch.cuda.is_available():
