@@ -1,15 +1,16 @@
 """SCALE's probe mode (``method.probe=true``): measured difficulty labels for the classifier.
 
-    scale-eval method=scale method.probe=true data=gsm8k_train data.limit=500 run_dir=runs/probe
+    scale-eval method=scale method.probe=true data=gsm8k data.name=gsm8k_train data.limit=500 run_dir=runs/probe
 
 The plan (outline, scores) and the route are SCALE's own (:meth:`Scale.plan`,
 :meth:`Scale.route`). Then every step is solved on BOTH systems from the same context:
 the earlier steps as System 2 answered them (the reference path, carried forward as
-``method.carry`` says), with the same seed. A step is labelled
+``method.carry`` says), with the same seed. The last step is first judged against the gold
+(when the problem has one): easy (0) when System 1's answer is right, hard (1) when it is
+wrong and System 2's right. Otherwise a step is labelled
 
 - hard (1) when System 1's answer is not equivalent to System 2's (the grader's
-  equivalence), or System 1 gave no answer where System 2 did; for the last step also
-  when System 1's answer is wrong and System 2's right against the gold;
+  equivalence), or System 1 gave no answer where System 2 did;
 - easy (0) when they agree;
 - unlabelled (null) when System 2 gave no answer (nothing to compare with).
 
@@ -46,14 +47,17 @@ async def _equivalent(ctx: Context, reference: str | None, candidate: str | None
 def label_of(equivalent: bool | None, s1: str | None, s2: str | None, s1_correct: bool | None,
              s2_correct: bool | None, last: bool) -> tuple[int | None, str]:
     """The step's label (1 hard, 0 easy, None unlabelled) and the reason (module docstring)."""
+    if last and s1_correct is not None and s2_correct is not None:  # the gold outranks System 2
+        if s1_correct:
+            return 0, "s1_correct"
+        if s2_correct:
+            return 1, "s1_wrong_s2_right"
     if s2 is None:
         return None, "s2_no_answer"
     if s1 is None:
         return 1, "s1_no_answer"
     if not equivalent:
         return 1, "s1_differs"
-    if last and s1_correct is False and s2_correct:
-        return 1, "s1_wrong_s2_right"
     return 0, "agree"
 
 

@@ -8,7 +8,7 @@ Labels (``--label``):
 
 - ``measured`` (probe runs, ``method.probe=true``): every step was solved by System 1 and
   by System 2 from the same context; the label the probe recorded is used (see
-  :data:`MEASURED`). Steps without a label (neither system answered) are left out.
+  :data:`MEASURED`). Steps without a label (System 2 gave no answer) are left out.
 - ``prompted`` (ordinary SCALE runs): the prompted score, distilled: hard when it is above
   ``tau``. Pinned, fallback and unparsed scores are not the scorer's opinion: left out.
 
@@ -33,12 +33,13 @@ from scale.rundir import Record, RunDir
 from scale.train.data import META, TracesError
 
 LABELS = ("measured", "prompted")
-MEASURED = ("1 (hard) when System 1's answer to the step is not equivalent to System 2's answer to the "
-            "same step from the same context (the grader's equivalence, scale.grading.Grader.equivalent), "
-            "or System 1 gave no answer where System 2 did; for the last step also when System 1's answer "
-            "is wrong and System 2's right against the gold. 0 (easy) when they agree. Steps where System 2 "
-            "gave no answer carry no label and are left out. Context: the earlier steps as System 2 "
-            "answered them (probe runs, method.probe=true).")
+MEASURED = ("The last step is judged against the gold first: 0 (easy) when System 1's answer is right, "
+            "1 (hard) when it is wrong and System 2's right. Otherwise 1 (hard) when System 1's answer to the "
+            "step is not equivalent to System 2's answer to the same step from the same context (the grader's "
+            "equivalence, scale.grading.Grader.equivalent), or System 1 gave no answer where System 2 did; "
+            "0 (easy) when they agree. Steps where System 2 gave no answer (and the gold did not decide) carry "
+            "no label and are left out. Context: the earlier steps as System 2 answered them (probe runs, "
+            "method.probe=true).")
 PROMPTED = ("1 (hard) when the paper's prompted System 1 score of the step is above {tau} (the prompted "
             "scorer distilled); 0 otherwise. Pinned (last step), fallback and unparsed scores are left out.")
 SPLITS = ("train", "validation", "test")

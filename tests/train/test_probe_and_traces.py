@@ -52,8 +52,8 @@ def s1_reply(request) -> str:
     k, i = box(request), current(request)
     if i == 1 and k % 2:
         return "\\boxed{99}"  # differs from System 2: hard
-    if i == 2 and k % 3 == 1:
-        return "I am not sure"  # no answer where System 2 has one: hard
+    if i == 2 and (k % 3 == 1 or k % 6 == 5):
+        return "I am not sure"  # no answer where System 2 has one: hard (neither answered: unlabelled)
     return f"\\boxed{{{(k, 2 * k, 2 * k + 10)[i]}}}"
 
 
@@ -107,6 +107,23 @@ def test_probe_solves_every_step_on_both_systems_from_the_same_context(probe_run
     s1_prompts = sorted(prompt_text(r) for r in s1.sent("solve"))
     s2_prompts = sorted(prompt_text(r) for r in s2.sent("solve"))
     assert len(s1_prompts) == 3 * N and s1_prompts == s2_prompts
+
+
+@pytest.mark.parametrize(("equivalent", "s1", "s2", "s1_correct", "s2_correct", "last", "expected"), [
+    (False, "14", "15", True, False, True, (0, "s1_correct")),  # the gold outranks System 2
+    (None, "14", None, True, False, True, (0, "s1_correct")),  # System 2 gave no answer, System 1 right
+    (False, "13", "14", False, True, True, (1, "s1_wrong_s2_right")),
+    (True, "13", "13", False, True, True, (1, "s1_wrong_s2_right")),  # equivalent, yet wrong
+    (False, "13", "12", False, False, True, (1, "s1_differs")),  # both wrong: compared with System 2
+    (None, None, None, False, False, True, (None, "s2_no_answer")),
+    (False, "14", "15", None, None, True, (1, "s1_differs")),  # no gold
+    (False, "14", "15", None, None, False, (1, "s1_differs")),
+    (True, "14", "14", None, None, False, (0, "agree")),
+])
+def test_the_last_step_is_labelled_from_the_gold_first(equivalent, s1, s2, s1_correct, s2_correct, last, expected):
+    from scale.methods.probe import label_of
+
+    assert label_of(equivalent, s1, s2, s1_correct, s2_correct, last) == expected
 
 
 def test_traces_from_probe_runs_split_by_problem_with_a_card(probe_run, tmp_path):
