@@ -11,12 +11,15 @@ adapter's training chose on validation: the threshold router uses it unless ``ro
 is given. Training: ``accelerate launch scripts/train_difficulty.py`` (see docs/classifier.md).
 
 The folder's ``difficulty.json`` is read when the scorer is built (a wrong folder fails
-at once, in one line); the weights load on the first score.
+at once, in one line); the weights load on the first score. Its ``label.systems`` names the
+System 1 / System 2 models the probe runs measured the labels with; on the first score the
+run's systems (``ctx.systems``) are compared with them and a warning is logged if they differ.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from typing import Any
 
@@ -27,6 +30,8 @@ from scale.train.artifact import AdapterError, check_base, load_artifact, read_c
 from scale.train.batching import ForwardBatcher, Rows
 from scale.train.model import Loaded, predict
 from scale.train.template import problem_inputs
+
+log = logging.getLogger(__name__)
 
 
 class ClassifierScorer(DifficultyScorer):
@@ -53,6 +58,7 @@ class ClassifierScorer(DifficultyScorer):
         self.batcher = ForwardBatcher(self._forward, max_rows=max_batch_size, wait_s=batch_wait_s)
         self._loaded: Loaded | None = None
         self._load_lock = threading.Lock()
+        self._systems_checked = False
 
     def load(self) -> Loaded:
         """The model and tokenizer (loaded once, on first use; thread-safe)."""
@@ -73,9 +79,39 @@ class ClassifierScorer(DifficultyScorer):
         """p(hard) of every step (``seed`` is unused: the forward is deterministic)."""
         if not steps:
             return []
+        if not self._systems_checked:
+            self._systems_checked = True
+            differ = other_systems(self.card.label.get("systems"), ctx)
+            if differ:
+                log.warning("classifier adapter %s: its labels were measured with other systems than this "
+                            "run's (%s); its scores and threshold may not fit them", self.adapter, "; ".join(differ))
         rows = await asyncio.to_thread(self.encode, question, steps)  # first call loads the weights
         scored = await self.batcher.submit(rows)
         ledger.add(Call(stage="score", mode="classifier", system=self.name,
                         prompt_tokens=sum(len(r) for r in rows), response_tokens=0, reasoning_tokens=0,
                         seconds=scored.seconds, finish_reason="stop", step=None))
         return [StepScore(min(1.0, max(0.0, p)), "classifier") for p in scored.scores]
+
+
+def engine_model(engine: Any) -> str | None:
+    """The model an engine serves, as configured (HF engine: ``model_name``; OpenAI: ``model``)."""
+    model = getattr(engine, "model_name", None) or getattr(engine, "model", None)
+    return model if isinstance(model, str) else None
+
+
+def other_systems(measured: Any, ctx: Any) -> list[str]:
+    """``s1: X, labels measured with Y`` for each of the run's systems not among ``measured``.
+
+    Nothing when either side is unknown: a card without ``label.systems`` (older traces,
+    synthetic ones), no ``ctx.systems``, or an engine that names no model.
+    """
+    systems = getattr(ctx, "systems", None)
+    if not isinstance(measured, dict) or systems is None:
+        return []
+    out = []
+    for mode in ("s1", "s2"):
+        used = engine_model(getattr(getattr(systems, mode, None), "engine", None))
+        known = measured.get(mode) or []
+        if used and known and used not in known:
+            out.append(f"{mode}: {used}, labels measured with {', '.join(map(str, known))}")
+    return out

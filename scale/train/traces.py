@@ -61,6 +61,19 @@ def group_of(question: str) -> str:
     return hashlib.sha1(" ".join(question.split()).encode()).hexdigest()[:16]
 
 
+def system_models(config: dict[str, Any]) -> dict[str, str | None]:
+    """The model each system of a run used (``systems.engines.<engine>.model``), None when unknown."""
+    systems = config.get("systems") if isinstance(config.get("systems"), dict) else {}
+    engines = systems.get("engines") if isinstance(systems.get("engines"), dict) else {}
+    out: dict[str, str | None] = {}
+    for mode in ("s1", "s2"):
+        node = systems.get(mode) if isinstance(systems.get(mode), dict) else {}
+        engine = engines.get(node.get("engine")) if isinstance(node.get("engine"), str) else None
+        model = engine.get("model") if isinstance(engine, dict) else None
+        out[mode] = str(model) if model else None
+    return out
+
+
 def step_rows(record: Record, run: str, label: str, tau: float, skipped: Counter[str]) -> list[dict[str, Any]]:
     """The rows of one finished attempt (none for error records or non-SCALE traces)."""
     if record.error is not None:
@@ -139,9 +152,10 @@ def build(run_dirs: Iterable[str | Path], label: str = "measured", tau: float = 
         for record in collected.records.values():
             rows.extend(step_rows(record, run.path.name, label, tau, skipped))
         method = config.get("method") or {}
+        models = system_models(config)
         sources.append({"run_dir": str(run.path), "method": method.get("name"), "probe": bool(method.get("probe")),
-                        "data": (config.get("data") or {}).get("name"), "records": len(collected.records),
-                        "rows": len(rows) - before})
+                        "data": (config.get("data") or {}).get("name"), "s1_model": models["s1"],
+                        "s2_model": models["s2"], "records": len(collected.records), "rows": len(rows) - before})
         if len(rows) == before:
             hint = " (was it run with method.probe=true?)" if label == "measured" else ""
             raise TracesError(f"run dir {run.path}: no labelled steps for --label {label}{hint}; "
@@ -153,7 +167,9 @@ def build(run_dirs: Iterable[str | Path], label: str = "measured", tau: float = 
     for r in rows:
         splits[assignment[r["group"]]].append(r)
     definition = MEASURED if label == "measured" else PROMPTED.format(tau=tau)
-    return Built(splits, skipped, sources, {"kind": label, "definition": definition,
+    # The labels hold for these two systems: the scorer warns when it routes between others.
+    systems = {m: sorted({s[f"{m}_model"] for s in sources if s[f"{m}_model"]}) for m in ("s1", "s2")}
+    return Built(splits, skipped, sources, {"kind": label, "definition": definition, "systems": systems,
                                             **({"tau": tau} if label == "prompted" else {})})
 
 
@@ -168,11 +184,18 @@ def card_text(built: Built, command: str) -> str:
              "Labelled sub-problem steps for the SCALE difficulty classifier "
              "(`accelerate launch scripts/train_difficulty.py traces=THIS_FOLDER`).", "",
              "## How it was made", "", f"`{command}`", "",
-             "| run dir | method | probe | data | records | rows |", "|---|---|---|---|---|---|"]
-    lines += [f"| {s['run_dir']} | {s['method']} | {s['probe']} | {s['data']} | {s['records']} | {s['rows']} |"
-              for s in built.sources]
+             "| run dir | method | probe | data | System 1 model | System 2 model | records | rows |",
+             "|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {s['run_dir']} | {s['method']} | {s['probe']} | {s['data']} | {s.get('s1_model')} | "
+              f"{s.get('s2_model')} | {s['records']} | {s['rows']} |" for s in built.sources]
     lines += ["", "Split by problem text (no problem in two splits).", "", "## Label", "",
-              f"`{built.label['kind']}`: {built.label['definition']}", "", "## Class balance", "",
+              f"`{built.label['kind']}`: {built.label['definition']}"]
+    systems = built.label.get("systems") or {}
+    if systems:
+        lines += ["", f"Measured with System 1 = {', '.join(systems.get('s1') or ['unknown'])} and System 2 = "
+                      f"{', '.join(systems.get('s2') or ['unknown'])}: the labels hold for routing between these "
+                      "two (`label.systems` in scale_traces.json and in the adapter's difficulty.json)."]
+    lines += ["", "## Class balance", "",
               "| split | rows | hard | easy | hard share | problems |", "|---|---|---|---|---|---|"]
     for name, rows in built.splits.items():
         b = balance(rows)

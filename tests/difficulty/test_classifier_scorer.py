@@ -121,3 +121,39 @@ def test_bad_adapter_folders_fail_in_one_line(adapter, tmp_path):
 def test_an_adapter_trained_with_answers_is_refused(tmp_path):
     with pytest.raises(AdapterError, match="trained with answers=true"):
         scorer(make_adapter(tmp_path / "answers", answers=True))
+
+
+def test_a_warning_when_the_runs_systems_are_not_the_ones_that_measured_the_labels(adapter, tmp_path, caplog):
+    import shutil
+
+    from scale.systems import build_systems
+
+    def with_systems(name, systems):
+        folder = shutil.copytree(adapter, tmp_path / name)
+        card = json.loads((folder / "difficulty.json").read_text())
+        card["label"]["systems"] = systems
+        (folder / "difficulty.json").write_text(json.dumps(card))
+        return folder
+
+    other = with_systems("other", {"s1": ["Qwen/Qwen3-0.6B"], "s2": ["Qwen/Qwen3-0.6B", "tiny-qwen3"]})
+    same = with_systems("same", {"s1": ["tiny-qwen3"], "s2": ["tiny-qwen3"]})
+    cfg = compose("systems=tiny_qwen3")
+    systems = build_systems(cfg["systems"], cfg["engine"])  # real engines: their model names are compared
+    ctx = Context(systems=systems, seed=0)
+
+    def warnings(folder, context):
+        caplog.clear()
+        s = scorer(folder)
+        for _ in range(2):  # said once per scorer, not once per problem
+            asyncio.run(s.score("Tom has 3 apples. How many?", STEPS, context, Ledger()))
+        return [r.getMessage() for r in caplog.records if r.name == "scale.difficulty.classifier"]
+
+    with caplog.at_level("WARNING", logger="scale.difficulty.classifier"):
+        (warned,) = warnings(other, ctx)
+        assert warnings(same, ctx) == []
+        assert warnings(adapter, ctx) == []  # the card does not say which systems: nothing to compare
+        assert warnings(other, None) == []  # no systems reachable
+    asyncio.run(systems.aclose())
+    assert warned == (f"classifier adapter {other}: its labels were measured with other systems than this run's "
+                      "(s1: tiny-qwen3, labels measured with Qwen/Qwen3-0.6B); its scores and threshold may not "
+                      "fit them")

@@ -35,7 +35,8 @@ def write_traces(out: Path, n_problems: int = 24, seed: int = 0, rows: list[dict
     splits: dict[str, list[dict]] = {"train": [], "validation": []}
     for r in rows:
         splits[assignment[r["group"]]].append(r)
-    built = tr.Built(splits, label={"kind": "synthetic", "definition": "1 when the step ends with 'integrate'"})
+    built = tr.Built(splits, label={"kind": "synthetic", "definition": "1 when the step ends with 'integrate'",
+                                    "systems": {"s1": ["tiny-qwen3"], "s2": ["tiny-qwen3"]}})
     return tr.save(built, out, "tests/train/synthetic.py")
 
 

@@ -69,6 +69,7 @@ def test_loss_falls_on_a_learnable_labelling(trained):
 def test_card_records_what_was_trained(trained, traces_dir):
     card = read_card(trained.folder)
     assert card.base_model == "tiny-qwen3" and card.label["kind"] == "synthetic"
+    assert card.label["systems"] == {"s1": ["tiny-qwen3"], "s2": ["tiny-qwen3"]}  # copied from the traces
     assert card.template["max_length"] == 96 and "left" in card.template["truncation"]
     assert card.threshold["rule"] == "youden" and 0 <= card.tau <= 1 and card.threshold["how"]
     assert card.training["world_size"] == 1 and card.training["ranks"][0]["rank"] == 0

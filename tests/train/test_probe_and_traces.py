@@ -145,9 +145,14 @@ def test_traces_from_probe_runs_split_by_problem_with_a_card(probe_run, tmp_path
     card = (folder / "README.md").read_text()
     assert "System 1's answer to the step is not equivalent" in card and "| train |" in card
     assert "unlabelled_step: 2" in card
+    # Which models measured the labels (the run's config: systems=smollm2, the default).
+    smol = "smollm2-135m-instruct"
+    assert (built.sources[0]["s1_model"], built.sources[0]["s2_model"]) == (smol, smol)
+    assert f"System 1 = {smol} and System 2 = {smol}" in card and f"| {smol} | {smol} |" in card
     loaded = load_traces(folder, splits=("train", "validation", "test"))
     assert sum(len(s) for s in loaded.splits.values()) == len(rows)
     assert loaded.meta["label"]["kind"] == "measured"
+    assert loaded.meta["label"]["systems"] == {"s1": [smol], "s2": [smol]}
 
 
 def test_prompted_labels_distil_the_score_and_leave_out_the_pinned_step(tmp_path):
