@@ -38,11 +38,19 @@ def _cell_of(cells: list[Cell], path: Path) -> Cell:
     raise DataError(f"{path}: not among the runs of this report")
 
 
+def _one_run(pattern: str, what: str) -> Path:
+    """The run dir ``pattern`` names; a folder or glob of several runs is refused in one line."""
+    found = expand([pattern])
+    if len(found) != 1:
+        raise DataError(f"--{what} {pattern}: matches {len(found)} runs ({', '.join(map(str, found))}); "
+                        "name one run dir on each side")
+    return found[0]
+
+
 def _pairs(specs: list[tuple[str, str]], cells: list[Cell], what: str) -> list[tuple[Cell, Cell]]:
     out = []
     for a, b in specs:
-        (pa,), (pb,) = expand([a]), expand([b])  # one run each side
-        out.append((_cell_of(cells, pa), _cell_of(cells, pb)))
+        out.append((_cell_of(cells, _one_run(a, what)), _cell_of(cells, _one_run(b, what))))
     for x, y in out:
         if what == "tuned" and x.dataset != y.dataset:
             raise DataError(f"--tuned {x.paths}={y.paths}: different datasets ({x.dataset} vs {y.dataset})")

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from scale.data import load_benchmark
+from scale.errors import DataError
 from scale.paths import REPO_ROOT
 from scale.report import make_report
 from scale.report.identity import identify
@@ -165,6 +166,13 @@ def test_table3_pairs_and_the_budget_figure(tmp_path):
     assert "| Qwen2.5-32B-Instruct, S2 ≤ 16 tok | CoT (S2) | 0.00 (0.0–0.0) / 1 |" in t1
     assert "| Qwen2.5-32B-Instruct, S2 ≤ 48 tok | CoT (S2) | 16.67 " in t1
     assert len(report.cells) == 3
+    # A pair's side must be one run: a glob or a folder of several is named in one line.
+    runs = f"({tmp_path / 'b16'}, {tmp_path / 'base'})"
+    with pytest.raises(DataError) as err:
+        make_report([str(tmp_path / "b*")], out, tuned=[(str(tmp_path / "b*"), str(tmp_path / "tuned"))], plots=False)
+    assert str(err.value) == f"--tuned {tmp_path / 'b*'}: matches 2 runs {runs}; name one run dir on each side"
+    with pytest.raises(DataError, match=rf"^--compare {re.escape(str(tmp_path))}: matches 3 runs \("):
+        make_report([str(tmp_path / "b*")], out, compare_runs=[(str(tmp_path / "base"), str(tmp_path))], plots=False)
 
 
 def test_paper_numbers_sit_beside_ours(shared_data, tmp_path):
