@@ -19,6 +19,7 @@ from typing import Any
 
 from scale.errors import ConfigError, DataError
 from scale.models import resolve_model
+from scale.models.resolve import _tried
 from scale.prompts import Prompts
 from scale.sft.config import SFTSettings
 from scale.sft.data import build_examples, write_dataset
@@ -80,7 +81,10 @@ def _training_args(cfg: SFTSettings, out: Path) -> Any:
 def _tokenizer(base: str):
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(resolve_model(base), trust_remote_code=False)
+    try:
+        tok = AutoTokenizer.from_pretrained(resolve_model(base), trust_remote_code=False)
+    except (OSError, ValueError) as err:  # not cached, Hub unreachable, no tokenizer files
+        raise _tried(base, err) from err
     if tok.chat_template is None:
         raise ConfigError(f"base model {base!r} has no chat template: SFT data are chats")
     if tok.pad_token is None:
@@ -118,8 +122,11 @@ def train(cfg: SFTSettings) -> dict[str, Any] | None:
         write_dataset(out, examples, card, cfg.data)
 
     dtype = torch.bfloat16 if cfg.train.bf16 else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(resolve_model(cfg.base), dtype=dtype, trust_remote_code=False,
-                                                 use_safetensors=True)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(resolve_model(cfg.base), dtype=dtype, trust_remote_code=False,
+                                                     use_safetensors=True)
+    except (OSError, ValueError) as err:  # not cached, Hub unreachable, no safetensors weights
+        raise _tried(cfg.base, err) from err
     lora = LoraConfig(task_type="CAUSAL_LM", r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
                       target_modules=list(cfg.lora.target_modules))
     dataset = Dataset.from_list([{"prompt": e["prompt"], "completion": e["completion"]} for e in examples])

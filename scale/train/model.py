@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from scale.errors import ConfigError
+from scale.models.resolve import _tried
 
 HARD = 1
 NUM_LABELS = 2
@@ -71,7 +72,10 @@ def load_tokenizer_for(source: str) -> Any:
     """Tokenizer with a pad token (no remote code); padding is done by :func:`pad_batch`."""
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
+    try:
+        tok = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
+    except (OSError, ValueError) as err:  # not cached, Hub unreachable, no tokenizer files
+        raise _tried(source, err) from err
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return tok
@@ -87,8 +91,11 @@ def base_classifier(source: str, pad_id: int, dtype: Any = None, config: Any = N
         cfg.pad_token_id = pad_id
         model = AutoModelForSequenceClassification.from_config(cfg, dtype=dtype)
     else:
-        model = AutoModelForSequenceClassification.from_pretrained(
-            source, num_labels=NUM_LABELS, dtype=dtype, trust_remote_code=False, use_safetensors=True)
+        try:
+            model = AutoModelForSequenceClassification.from_pretrained(
+                source, num_labels=NUM_LABELS, dtype=dtype, trust_remote_code=False, use_safetensors=True)
+        except (OSError, ValueError) as err:  # not cached, Hub unreachable, no safetensors weights
+            raise _tried(source, err) from err
     model.config.pad_token_id = pad_id
     return model
 

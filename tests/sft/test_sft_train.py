@@ -110,3 +110,27 @@ def test_accelerate_launch_two_cpu_processes(scale_traces, tmp_path):
     assert summary["world_size"] == 2 and summary["steps"] == 2  # two ranks really trained
     assert proc.stdout.count("examples, 2 steps") == 1  # only rank 0 reports (and writes)
     assert all(v.abs().max() > 0 for v in _lora_b(out).values())
+
+
+@pytest.mark.tiny
+def test_a_missing_or_uncached_base_model_is_one_line(scale_traces, tiny_model_dir, tmp_path, monkeypatch):
+    import shutil
+
+    from scale.errors import ModelNotFoundError
+    from scale.sft import SFTSettings
+    from scale.sft.train import train
+
+    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        monkeypatch.delenv(key, raising=False)
+
+    def settings(base):
+        return SFTSettings.from_dict({"base": base, "traces": [scale_traces], "output_dir": str(tmp_path / base[-6:]),
+                                      "report_to": "none"})
+
+    with pytest.raises(ModelNotFoundError) as err:  # HF_HUB_OFFLINE=1 (tests/conftest.py): not in the cache
+        train(settings("Qwen/NoSuchModel"))
+    assert str(err.value).startswith("model 'Qwen/NoSuchModel' could not be loaded (") and "\n" not in str(err.value)
+    # Tokenizer and config there, weights not: the model load is the one that fails.
+    weightless = shutil.copytree(tiny_model_dir, tmp_path / "weightless", ignore=shutil.ignore_patterns("*.safetensors"))
+    with pytest.raises(ModelNotFoundError, match=f"^model '{weightless}' could not be loaded"):
+        train(settings(str(weightless)))

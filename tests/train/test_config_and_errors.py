@@ -74,3 +74,20 @@ def test_training_arguments_carry_the_configured_seed(tmp_path):
     args = _training_args(cfg, tmp_path, [])
     assert args.seed == 1234 and args.data_seed == 1234  # not Trainer's default 42
     assert args.remove_unused_columns is False  # the rows' own columns reach the collator
+
+
+@pytest.mark.tiny
+def test_a_missing_or_uncached_base_model_is_one_line(traces_dir, tiny_model_dir, tmp_path):
+    import shutil
+
+    from scale.errors import ModelNotFoundError
+    from scale.train.model import base_classifier
+    from scale.train.run import train
+
+    with pytest.raises(ModelNotFoundError) as err:  # HF_HUB_OFFLINE=1 (tests/conftest.py): not in the cache
+        train(TrainConfig.from_dict({"model": "Qwen/NoSuchModel", "traces": str(traces_dir),
+                                     "output_dir": str(tmp_path / "out"), "report_to": "none"}))
+    assert str(err.value).startswith("model 'Qwen/NoSuchModel' could not be loaded (") and "\n" not in str(err.value)
+    weightless = shutil.copytree(tiny_model_dir, tmp_path / "weightless", ignore=shutil.ignore_patterns("*.safetensors"))
+    with pytest.raises(ModelNotFoundError, match=f"^model '{weightless}' could not be loaded"):
+        base_classifier(str(weightless), 0)
