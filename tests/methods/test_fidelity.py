@@ -286,6 +286,25 @@ def test_paper_configs_sample_their_scores():
 # --------------------------------------------------------------------------- 9: outlines
 
 
+def test_the_paper_configs_sample_k8_outlines_with_system1s_sampling():
+    """Qwen3-32B pair as shipped (no override of K): 8 outlines, System 1's top_p/top_k, T 0.7."""
+    from scale.build import build
+    from scale.systems import System, Systems, system_config_from_dict
+
+    c = compose("experiment=table1/qwen3_32b_scale_aime24")
+    method = build(c["method"], "method")
+    assert method.n_outlines == 8
+    eng = generic_engine()
+    s1, s2 = (System(system_config_from_dict(m, m, c["systems"][m]), eng) for m in ("s1", "s2"))
+    assert (s1.config.sampling.top_p, s1.config.sampling.top_k) == (0.8, 20)  # Qwen3 non-thinking
+    problem = Problem(id="p", question="Tom has 3 apples and buys 4 more. How many apples now?", answer="7")
+    run_all(method, [problem], Systems(s1, s2, {"main": eng}))
+    decompose = eng.sent("decompose")
+    assert len(decompose) == 8 and len({r.sampling.seed for r in decompose}) == 8
+    assert all((r.sampling.temperature, r.sampling.top_p, r.sampling.top_k, r.sampling.max_new_tokens)
+               == (0.7, 0.8, 20, 1024) and not r.thinking for r in decompose)
+
+
 def test_a_long_outline_keeps_its_last_step_and_is_counted():
     problem = Problem(id="p", question="Tom has 3 apples. How many apples does Tom have?", answer="3")
     long = json.dumps({f"step{i}": f"Goal number {i}" for i in range(1, 7)})
@@ -331,3 +350,24 @@ def test_inftythink_defaults_can_reach_the_papers_tpi():
     assert (m["max_rounds"], m["segment_tokens"], m["summary_tokens"]) == (8, 8192, 2048)
     # Paper: Tpi up to 10,114 (QwQ AIME25) and Tok/Tpi of 5.6-7.3 rounds.
     assert m["segment_tokens"] + m["summary_tokens"] >= 10114 and m["max_rounds"] >= 7.3
+
+
+def test_every_test_docs_fidelity_md_names_exists():
+    """A ``file.py::test`` (or ``::test`` after a file) cited in docs/fidelity.md is a test there."""
+    from scale.paths import REPO_ROOT
+
+    text = (REPO_ROOT / "docs" / "fidelity.md").read_text(encoding="utf-8")
+    last, cited = None, 0
+    for m in re.finditer(r"`((?:tests/)?[\w/]*test_\w+\.py)?(?:::(\w+))?`|`(tests/[\w/]+)/`", text):
+        if m[3]:
+            assert (REPO_ROOT / m[3]).is_dir(), m[3]
+            continue
+        if m[1]:  # a bare file name is one under tests/
+            found = [m[1]] if m[1].startswith("tests/") else \
+                [str(p.relative_to(REPO_ROOT)) for p in (REPO_ROOT / "tests").rglob(m[1])]
+            assert len(found) == 1 and (REPO_ROOT / found[0]).is_file(), f"docs/fidelity.md cites {m[1]}: {found}"
+            last = found[0]
+        if m[2]:
+            assert last and re.search(rf"def {m[2]}\b", (REPO_ROOT / last).read_text()), f"no {last}::{m[2]}"
+            cited += 1
+    assert cited > 30

@@ -2,7 +2,8 @@
 
 Fixed scores (the pinned last step, the fallback step) keep their fixed decision under every
 router; ``fraction`` and ``random`` spend their share on scored steps only. The like-for-like
-control with ``match_run`` over a real SCALE run dir: tests/methods/test_scale_pipeline.py.
+control with ``match_run`` over a real SCALE run dir:
+tests/methods/test_fidelity.py::test_random_control_keeps_fixed_decisions_and_the_scored_share.
 """
 
 from __future__ import annotations
