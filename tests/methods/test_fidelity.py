@@ -96,6 +96,15 @@ def test_the_datas_condition_and_final_question_are_used():
     assert attempt.trace["steps"][-1]["step"] == "How many balls are there?"
 
 
+def test_a_model_split_may_copy_a_question_that_opens_the_problem():
+    """split=model: a verbatim copy is accepted wherever it sits, position 0 included."""
+    problem = Problem(id="opens", question="What is 7 + 5? Tom asks it twice.", answer="12")
+    eng = generic_engine(Rule(stage="split", reply='"What is 7 + 5?"'))
+    (attempt,) = run_all(build_method("scale", n_outlines=1, split="model"), [problem], scripted_systems(eng))
+    assert "split_fallback" not in attempt.failures
+    assert attempt.trace["steps"][-1]["step"] == "What is 7 + 5?"
+
+
 # --------------------------------------------------------------------------- 2: the control
 
 
