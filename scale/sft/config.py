@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from scale.build import check_dataclass, check_kwargs
 from scale.errors import ConfigError
-
-REPORTS = ("wandb_offline", "wandb", "tensorboard", "none")
+from scale.train.common import LoraBase, TrainBase, check_report
 
 
 @dataclass(frozen=True)
@@ -40,46 +39,23 @@ class DataSettings:
 
 
 @dataclass(frozen=True)
-class LoraSettings:
-    r: int = 16
-    alpha: int = 32
-    dropout: float = 0.05
-    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+class LoraSettings(LoraBase):
+    """SFT's ``lora.*``: every attention and MLP projection by default."""
 
-    def __post_init__(self) -> None:
-        if self.r < 1 or self.alpha < 1:
-            raise ConfigError(f"lora.r and lora.alpha must be >= 1, got {self.r} and {self.alpha}")
-        if not 0 <= self.dropout < 1:
-            raise ConfigError(f"lora.dropout must be in [0, 1), got {self.dropout}")
-        if not self.target_modules:
-            raise ConfigError("lora.target_modules must name at least one module")
+    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
 @dataclass(frozen=True)
-class TrainSettings:
-    epochs: float = 3.0
-    max_steps: int = -1
+class TrainSettings(TrainBase):
+    """SFT's ``train.*``: the shared keys with SFT's defaults, and the longest example kept."""
+
     batch_size: int = 1
     grad_accum: int = 8
     lr: float = 1e-4
-    weight_decay: float = 0.0
     warmup_ratio: float = 0.03
     max_length: int = 16384
-    bf16: bool = False
-    gradient_checkpointing: bool = False
-    logging_steps: int = 10
-    save_total_limit: int = 2
 
-    def __post_init__(self) -> None:
-        for key in ("batch_size", "grad_accum", "logging_steps", "save_total_limit", "max_length"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"train.{key} must be >= 1, got {getattr(self, key)}")
-        if self.epochs <= 0 and self.max_steps <= 0:
-            raise ConfigError("train.epochs or train.max_steps must be > 0")
-        if not 0 <= self.warmup_ratio < 1:
-            raise ConfigError(f"train.warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
-        if self.lr <= 0:
-            raise ConfigError(f"train.lr must be > 0, got {self.lr}")
+    positive: ClassVar[tuple[str, ...]] = (*TrainBase.positive, "max_length")
 
 
 @dataclass(frozen=True)
@@ -101,8 +77,7 @@ class SFTSettings:
     def __post_init__(self) -> None:
         if not self.traces:
             raise ConfigError("traces: give at least one run dir (traces=[runs/a,runs/b])")
-        if self.report_to not in REPORTS:
-            raise ConfigError(f"report_to must be one of {REPORTS}, got {self.report_to!r}")
+        check_report(self.report_to)
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> SFTSettings:

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -23,40 +21,11 @@ from scale.models.resolve import _tried
 from scale.prompts import Prompts
 from scale.sft.config import SFTSettings
 from scale.sft.data import build_examples, write_dataset
+from scale.train.common import CHECKPOINTS, check_output, check_world_size, clear_output, report_to
 
 log = logging.getLogger(__name__)
 
 ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json")
-
-
-def _report_to(cfg: SFTSettings, out: Path) -> list[str]:
-    if cfg.report_to == "none":
-        return []
-    if cfg.report_to == "tensorboard":
-        return ["tensorboard"]
-    try:
-        import wandb  # noqa: F401
-    except ImportError:
-        raise ConfigError(f"report_to={cfg.report_to} needs wandb (pip install 'scale-tts[train]'), "
-                          "or report_to=none") from None
-    os.environ["WANDB_MODE"] = "offline" if cfg.report_to == "wandb_offline" else "online"
-    os.environ.setdefault("WANDB_PROJECT", cfg.wandb_project)
-    os.environ.setdefault("WANDB_DIR", str(out))
-    return ["wandb"]
-
-
-def _check_output(cfg: SFTSettings, out: Path) -> None:
-    if cfg.overwrite or cfg.resume:
-        return
-    taken = [f for f in (*ADAPTER_FILES, "checkpoints") if (out / f).exists()]
-    if taken:
-        raise ConfigError(f"output_dir {out} already holds {', '.join(taken)}: overwrite=true replaces it, "
-                          "resume=true continues from its last checkpoint")
-
-
-def _last_checkpoint(folder: Path) -> str | None:
-    ckpts = sorted(folder.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]) if p.name.split("-")[-1].isdigit() else -1)
-    return str(ckpts[-1]) if ckpts else None
 
 
 def _training_args(cfg: SFTSettings, out: Path) -> Any:
@@ -65,7 +34,7 @@ def _training_args(cfg: SFTSettings, out: Path) -> Any:
 
     t = cfg.train
     return SFTConfig(
-        output_dir=str(out / "checkpoints"), per_device_train_batch_size=t.batch_size,
+        output_dir=str(out / CHECKPOINTS), per_device_train_batch_size=t.batch_size,
         gradient_accumulation_steps=t.grad_accum, learning_rate=t.lr, weight_decay=t.weight_decay,
         num_train_epochs=t.epochs, max_steps=t.max_steps, warmup_steps=t.warmup_ratio,  # a float < 1: a share of the steps
         lr_scheduler_type="cosine", logging_steps=t.logging_steps,
@@ -74,7 +43,7 @@ def _training_args(cfg: SFTSettings, out: Path) -> Any:
         bf16=t.bf16, gradient_checkpointing=t.gradient_checkpointing, max_length=t.max_length,
         completion_only_loss=True, packing=False, seed=cfg.seed, data_seed=cfg.seed,
         use_cpu=not torch.cuda.is_available(),  # CPU ranks join one gloo group (else each trains alone)
-        report_to=_report_to(cfg, out), run_name=cfg.run_name or out.name,
+        report_to=report_to(cfg.report_to, cfg.wandb_project, out), run_name=cfg.run_name or out.name,
     )
 
 
@@ -104,11 +73,8 @@ def train(cfg: SFTSettings) -> dict[str, Any] | None:
     out = Path(cfg.output_dir)
     args = _training_args(cfg, out)
     state = PartialState()
-    launched = int(os.environ.get("WORLD_SIZE", "1"))
-    if state.num_processes != launched:  # each process would train alone and all would write
-        raise ConfigError(f"launched as {launched} processes, but the process group has {state.num_processes} "
-                          f"({state.distributed_type}); check the accelerate config")
-    _check_output(cfg, out)
+    check_world_size(state)
+    resume = check_output(out, ADAPTER_FILES, cfg.resume, cfg.overwrite)
     prompts = Prompts.from_config(cfg.prompts, "prompts")
     tokenizer = _tokenizer(cfg.base)
     examples, card = build_examples(cfg.traces, cfg.data, prompts, tokenizer)
@@ -118,7 +84,7 @@ def train(cfg: SFTSettings) -> dict[str, Any] | None:
     state.wait_for_everyone()  # every rank has checked the output folder before rank 0 writes into it
     if state.is_main_process:
         if cfg.overwrite and not cfg.resume:
-            shutil.rmtree(out / "checkpoints", ignore_errors=True)
+            clear_output(out, ())  # the adapter files are replaced when the new one is saved
         write_dataset(out, examples, card, cfg.data)
 
     dtype = torch.bfloat16 if cfg.train.bf16 else torch.float32
@@ -131,7 +97,6 @@ def train(cfg: SFTSettings) -> dict[str, Any] | None:
                       target_modules=list(cfg.lora.target_modules))
     dataset = Dataset.from_list([{"prompt": e["prompt"], "completion": e["completion"]} for e in examples])
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=lora)
-    resume = _last_checkpoint(out / "checkpoints") if cfg.resume else None
     result = trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(str(out))  # the adapter only (safetensors), written by rank 0
     state.wait_for_everyone()

@@ -6,6 +6,8 @@
 - :mod:`scale.train.run`: ``accelerate launch scripts/train_difficulty.py`` (Trainer + peft LoRA).
 - :mod:`scale.train.artifact`: the trained folder (adapter + ``difficulty.json``), written and loaded.
 - :mod:`scale.train.metrics`: AUROC, accuracy, ECE, Brier and the validation threshold.
+- :mod:`scale.train.common`: what this trainer and SFT (:mod:`scale.sft.train`) share: LoRA and
+  training settings, ``report_to``, the output-folder and process-group checks.
 
 Nothing here imports Hydra, trl or datasets at module level, so the GPU check script runs
 in an image that has only torch, transformers and peft.

@@ -100,13 +100,6 @@ def check_base(card: DifficultyCard, folder: str | Path, base_model: str | None)
                            f"but difficulty.base_model is {base_model!r}")
 
 
-def save_artifact(folder: Path, model: Any, tokenizer: Any, card: DifficultyCard) -> None:
-    """Adapter + head (safetensors), tokenizer, then the card last (its presence = complete)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(folder, safe_serialization=True)
-    finish_artifact(folder, tokenizer, card)
-
-
 def finish_artifact(folder: Path, tokenizer: Any, card: DifficultyCard) -> None:
     """After the adapter is saved: the tokenizer, then the card (its presence = complete).
 

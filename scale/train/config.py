@@ -8,42 +8,28 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from scale.build import check_dataclass, check_kwargs
 from scale.errors import ConfigError
+from scale.train.common import TrainBase, check_report
 from scale.train.metrics import RULES
 from scale.train.model import LoraSettings
 from scale.train.trainer import WEIGHTINGS
 
-REPORTS = ("wandb_offline", "wandb", "tensorboard", "none")
-
 
 @dataclass(frozen=True)
-class TrainSettings:
-    epochs: float = 3.0
-    max_steps: int = -1
-    batch_size: int = 8
+class TrainSettings(TrainBase):
+    """The classifier's ``train.*``: the shared keys (defaults as there) plus evaluation and class weights."""
+
     eval_batch_size: int = 16
-    grad_accum: int = 1
-    lr: float = 2e-4
-    weight_decay: float = 0.0
-    warmup_ratio: float = 0.05
     class_weights: str = "balanced"
-    bf16: bool = False
-    gradient_checkpointing: bool = False
-    logging_steps: int = 10
-    save_total_limit: int = 2
     dataloader_workers: int = 0
 
+    positive: ClassVar[tuple[str, ...]] = (*TrainBase.positive, "eval_batch_size")
+
     def __post_init__(self) -> None:
-        for key in ("batch_size", "eval_batch_size", "grad_accum", "logging_steps", "save_total_limit"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"train.{key} must be >= 1, got {getattr(self, key)}")
-        if self.epochs <= 0 and self.max_steps <= 0:
-            raise ConfigError("train.epochs or train.max_steps must be > 0")
-        if not 0 <= self.warmup_ratio < 1:
-            raise ConfigError(f"train.warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        super().__post_init__()
         if self.class_weights not in WEIGHTINGS:
             raise ConfigError(f"train.class_weights must be one of {WEIGHTINGS}, got {self.class_weights!r}")
 
@@ -78,8 +64,7 @@ class TrainConfig:
     run_name: str | None = None
 
     def __post_init__(self) -> None:
-        if self.report_to not in REPORTS:
-            raise ConfigError(f"report_to must be one of {REPORTS}, got {self.report_to!r}")
+        check_report(self.report_to)
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> TrainConfig:

@@ -10,34 +10,22 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from scale.errors import ConfigError
 from scale.models.resolve import _tried
+from scale.train.common import LoraBase
 
 HARD = 1
 NUM_LABELS = 2
 
 
 @dataclass(frozen=True)
-class LoraSettings:
-    r: int = 16
-    alpha: int = 32
-    dropout: float = 0.05
-    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+class LoraSettings(LoraBase):
+    """The classifier's ``lora.*``: attention projections, and the new head trained in full."""
+
     modules_to_save: tuple[str, ...] = ("score",)  # the classification head, trained in full
-
-    def __post_init__(self) -> None:
-        if self.r < 1:
-            raise ConfigError(f"lora.r must be >= 1, got {self.r}")
-        if not 0 <= self.dropout < 1:
-            raise ConfigError(f"lora.dropout must be in [0, 1), got {self.dropout}")
-        if not self.target_modules:
-            raise ConfigError("lora.target_modules must name at least one module (e.g. q_proj)")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
 
 @dataclass

@@ -15,16 +15,15 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import socket
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from scale.errors import ConfigError
 from scale.train import metrics as m
 from scale.train.artifact import CARD, DifficultyCard, finish_artifact
+from scale.train.common import CHECKPOINTS, check_output, check_world_size, clear_output, report_to
 from scale.train.config import TrainConfig
 from scale.train.data import META, RightPadCollator, TokenRows, load_traces
 from scale.train.model import add_lora, base_classifier, load_tokenizer_for
@@ -38,44 +37,8 @@ from scale.train.trainer import (
 
 log = logging.getLogger(__name__)
 
-CHECKPOINTS = "checkpoints"
 
-
-def _report_to(cfg: TrainConfig, out: Path) -> list[str]:
-    """``wandb_offline`` (default) / ``wandb`` (online) / ``tensorboard`` / ``none``."""
-    if cfg.report_to == "none":
-        return []
-    if cfg.report_to == "tensorboard":
-        return ["tensorboard"]
-    try:
-        import wandb  # noqa: F401
-    except ImportError:
-        raise ConfigError(f"report_to={cfg.report_to} needs wandb (pip install 'scale-tts[train]'), "
-                          "or report_to=none") from None
-    os.environ["WANDB_MODE"] = "offline" if cfg.report_to == "wandb_offline" else "online"
-    os.environ.setdefault("WANDB_PROJECT", cfg.wandb_project)
-    os.environ.setdefault("WANDB_DIR", str(out))
-    os.environ.setdefault("WANDB_LOG_MODEL", "false")
-    return ["wandb"]
-
-
-def _check_output(cfg: TrainConfig, out: Path) -> str | None:
-    """The checkpoint to resume from, or None; refuses to train over earlier output."""
-    from transformers.trainer_utils import get_last_checkpoint
-
-    ckpt_dir = out / CHECKPOINTS
-    last = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None
-    if cfg.resume:
-        if last is None:
-            log.info("resume=true but no checkpoint in %s: starting from the base model", ckpt_dir)
-        return last
-    if (last is not None or (out / CARD).is_file()) and not cfg.overwrite:
-        raise ConfigError(f"output_dir {out} already holds a trained adapter or checkpoints; "
-                          "resume=true continues it, overwrite=true replaces it")
-    return None
-
-
-def _training_args(cfg: TrainConfig, out: Path, report_to: list[str]) -> Any:
+def _training_args(cfg: TrainConfig, out: Path, reports: list[str]) -> Any:
     import torch
     from transformers import TrainingArguments
 
@@ -90,7 +53,8 @@ def _training_args(cfg: TrainConfig, out: Path, report_to: list[str]) -> Any:
         bf16=t.bf16, activation_checkpointing=t.gradient_checkpointing,  # non-reentrant by default
         dataloader_num_workers=t.dataloader_workers, dataloader_pin_memory=torch.cuda.is_available(),
         use_cpu=not torch.cuda.is_available(),  # CPU ranks join one gloo group (else each trains alone)
-        remove_unused_columns=False, seed=cfg.seed, data_seed=cfg.seed, report_to=report_to, run_name=cfg.run_name or out.name,
+        remove_unused_columns=False, seed=cfg.seed, data_seed=cfg.seed,
+        report_to=reports, run_name=cfg.run_name or out.name,
         ddp_find_unused_parameters=False,
     )
 
@@ -123,17 +87,12 @@ def train(cfg: TrainConfig) -> Trained | None:
 
     start = time.perf_counter()
     out = Path(cfg.output_dir)
-    report_to = _report_to(cfg, out)
-    args = _training_args(cfg, out, report_to)
+    args = _training_args(cfg, out, report_to(cfg.report_to, cfg.wandb_project, out))
     state = PartialState()
-    launched = int(os.environ.get("WORLD_SIZE", "1"))
-    if state.num_processes != launched:  # each process would train alone and all would write
-        raise ConfigError(f"launched as {launched} processes, but the process group has {state.num_processes} "
-                          f"({state.distributed_type}); check the accelerate config")
-    resume_from = _check_output(cfg, out)
+    check_world_size(state)
+    resume_from = check_output(out, (CARD,), cfg.resume, cfg.overwrite)
     if state.is_main_process and cfg.overwrite and not cfg.resume:
-        shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
-        (out / CARD).unlink(missing_ok=True)
+        clear_output(out, (CARD,))
     state.wait_for_everyone()
 
     traces = load_traces(cfg.traces, splits=_splits(cfg.traces))

@@ -46,7 +46,7 @@ def make_adapter(folder: Path, base: str = "tiny-qwen3", tau: float = 0.5, answe
     import torch
 
     from scale.models import resolve_model
-    from scale.train.artifact import DifficultyCard, save_artifact
+    from scale.train.artifact import DifficultyCard, finish_artifact
     from scale.train.model import LoraSettings, add_lora, base_classifier, load_tokenizer_for
     from scale.train.template import Template
 
@@ -59,5 +59,6 @@ def make_adapter(folder: Path, base: str = "tiny-qwen3", tau: float = 0.5, answe
                           template=Template(max_length=128, answers=answers).to_dict(),
                           threshold={"value": tau, "rule": "fixed", "how": "set by the test", "split": "none"},
                           lora=lora.to_dict())
-    save_artifact(folder, model, tok, card)
+    model.save_pretrained(folder, safe_serialization=True)  # what Trainer.save_model writes for a peft model
+    finish_artifact(folder, tok, card)
     return folder

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -91,3 +92,24 @@ def test_a_missing_or_uncached_base_model_is_one_line(traces_dir, tiny_model_dir
     weightless = shutil.copytree(tiny_model_dir, tmp_path / "weightless", ignore=shutil.ignore_patterns("*.safetensors"))
     with pytest.raises(ModelNotFoundError, match=f"^model '{weightless}' could not be loaded"):
         base_classifier(str(weightless), 0)
+
+
+def test_both_trainers_share_settings_checks_and_tracking(tmp_path, monkeypatch):
+    """scale.train.common: one copy of the pieces the classifier and SFT trainers both use."""
+    from scale.sft.config import SFTSettings
+    from scale.train.common import LoraBase, TrainBase, report_to
+
+    sft = SFTSettings.from_dict(compose(config_name="sft"))
+    clf = TrainConfig.from_dict(compose(config_name="train_difficulty"))
+    for cfg in (sft, clf):
+        assert isinstance(cfg.lora, LoraBase) and isinstance(cfg.train, TrainBase)
+    assert (sft.train.batch_size, sft.train.grad_accum, clf.train.batch_size) == (1, 8, 8)  # own defaults
+    with pytest.raises(ConfigError, match=r"^train.grad_accum must be >= 1, got 0$"):
+        SFTSettings.from_dict({"base": "b", "traces": "r", "output_dir": "x", "train": {"grad_accum": 0}})
+    with pytest.raises(ConfigError, match=r"^lora.alpha must be >= 1, got 0$"):
+        TrainConfig.from_dict({"model": "m", "traces": "t", "output_dir": "o", "lora": {"alpha": 0}})
+    for key in ("WANDB_MODE", "WANDB_PROJECT", "WANDB_DIR", "WANDB_LOG_MODEL"):
+        monkeypatch.delenv(key, raising=False)
+    assert report_to("wandb_offline", "scale-sft", tmp_path) == ["wandb"]
+    assert (os.environ["WANDB_MODE"], os.environ["WANDB_PROJECT"], os.environ["WANDB_LOG_MODEL"]) == (
+        "offline", "scale-sft", "false")  # no model upload from either trainer

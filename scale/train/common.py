@@ -1,0 +1,135 @@
+"""What both trainers share: the classifier (:mod:`scale.train.run`) and SFT (:mod:`scale.sft.train`).
+
+The LoRA and training settings common to both (each trainer subclasses them with its own
+defaults and keys), the ``report_to`` choices, the output-folder check (nothing overwritten
+silently; ``resume=true`` continues from the last checkpoint) and the process-group check
+(a launch that silently fell back to one process per rank stops). No Hydra, trl or datasets
+at module level (see :mod:`scale.train`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from scale.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+REPORTS = ("wandb_offline", "wandb", "tensorboard", "none")
+CHECKPOINTS = "checkpoints"
+
+
+@dataclass(frozen=True)
+class LoraBase:
+    """``lora.*``: the adapter's rank, scaling, dropout and the modules it wraps."""
+
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+
+    def __post_init__(self) -> None:
+        for key in ("r", "alpha"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"lora.{key} must be >= 1, got {getattr(self, key)}")
+        if not 0 <= self.dropout < 1:
+            raise ConfigError(f"lora.dropout must be in [0, 1), got {self.dropout}")
+        if not self.target_modules:
+            raise ConfigError("lora.target_modules must name at least one module (e.g. q_proj)")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class TrainBase:
+    """``train.*`` keys both trainers take (a subclass sets its own defaults and adds keys)."""
+
+    epochs: float = 3.0
+    max_steps: int = -1
+    batch_size: int = 8
+    grad_accum: int = 1
+    lr: float = 2e-4
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.05
+    bf16: bool = False
+    gradient_checkpointing: bool = False
+    logging_steps: int = 10
+    save_total_limit: int = 2
+
+    positive: ClassVar[tuple[str, ...]] = ("batch_size", "grad_accum", "logging_steps", "save_total_limit")
+
+    def __post_init__(self) -> None:
+        for key in self.positive:
+            if getattr(self, key) < 1:
+                raise ConfigError(f"train.{key} must be >= 1, got {getattr(self, key)}")
+        if self.epochs <= 0 and self.max_steps <= 0:
+            raise ConfigError("train.epochs or train.max_steps must be > 0")
+        if not 0 <= self.warmup_ratio < 1:
+            raise ConfigError(f"train.warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.lr <= 0:
+            raise ConfigError(f"train.lr must be > 0, got {self.lr}")
+
+
+def check_report(report_to: str) -> None:
+    if report_to not in REPORTS:
+        raise ConfigError(f"report_to must be one of {REPORTS}, got {report_to!r}")
+
+
+def report_to(kind: str, wandb_project: str, out: Path) -> list[str]:
+    """Trainer's ``report_to``: ``wandb_offline`` (files under ``out/wandb``) / ``wandb`` / ``tensorboard`` / ``none``."""
+    if kind == "none":
+        return []
+    if kind == "tensorboard":
+        return ["tensorboard"]
+    try:
+        import wandb  # noqa: F401
+    except ImportError:
+        raise ConfigError(f"report_to={kind} needs wandb (pip install 'scale-tts[train]'), "
+                          "or report_to=none") from None
+    os.environ["WANDB_MODE"] = "offline" if kind == "wandb_offline" else "online"
+    os.environ.setdefault("WANDB_PROJECT", wandb_project)
+    os.environ.setdefault("WANDB_DIR", str(out))
+    os.environ.setdefault("WANDB_LOG_MODEL", "false")  # the adapter is the output folder, not a wandb artifact
+    return ["wandb"]
+
+
+def check_world_size(state: Any) -> None:
+    """The accelerate process group holds every launched process (else each would train alone and write)."""
+    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    if state.num_processes != launched:
+        raise ConfigError(f"launched as {launched} processes, but the process group has {state.num_processes} "
+                          f"({state.distributed_type}); check the accelerate config")
+
+
+def check_output(out: Path, finished: Sequence[str], resume: bool, overwrite: bool) -> str | None:
+    """The checkpoint to resume from, or None; refuses to train over earlier output.
+
+    ``finished``: files in ``out`` that a finished run leaves (an adapter, its card).
+    """
+    from transformers.trainer_utils import get_last_checkpoint
+
+    ckpt_dir = out / CHECKPOINTS
+    last = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None
+    if resume:
+        if last is None:
+            log.info("resume=true but no checkpoint in %s: starting from the base model", ckpt_dir)
+        return last
+    taken = [f for f in finished if (out / f).exists()] + ([CHECKPOINTS] if last is not None else [])
+    if taken and not overwrite:
+        raise ConfigError(f"output_dir {out} already holds {', '.join(taken)}; "
+                          "resume=true continues it, overwrite=true replaces it")
+    return None
+
+
+def clear_output(out: Path, finished: Sequence[str]) -> None:
+    """``overwrite=true``: the earlier checkpoints and finished files go (rank 0, before training)."""
+    shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
+    for name in finished:
+        (out / name).unlink(missing_ok=True)
