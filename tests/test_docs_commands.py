@@ -21,11 +21,11 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException
-from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from scale.build import build
 from scale.paths import CONFIG_DIR, REPO_ROOT
+from scale.testing.config import resolve_job
 
 DOCS = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md")), REPO_ROOT / "slurm" / "README.md"]
 # Top-level configs a bare override may belong to (eval.yaml, and e.g. train_difficulty.yaml).
@@ -113,8 +113,8 @@ def _hydra():
 
 
 def _compose(config_name: str, overrides: list[str]) -> dict:
-    cfg = compose(config_name=config_name, overrides=overrides)
-    return OmegaConf.to_container(cfg, resolve=True)
+    # With the hydra node, so ${hydra:runtime.choices...} in run names resolves as in a real run.
+    return resolve_job(compose(config_name=config_name, overrides=overrides, return_hydra_config=True))
 
 
 def _eval_overrides(command: str) -> list[str]:
@@ -193,23 +193,11 @@ def _check_slurm(doc: str, text: str) -> None:
     name = script.rsplit("/", 1)[-1]
     if name == "train_difficulty.sbatch":
         config = "sft" if "scripts/sft_on_traces.py" in words else "train_difficulty"
-        _compose_job(config, after)
+        _compose(config, after)
         return
     extra = ["engine=openai", f"systems={words[words.index('--systems') + 1]}"] \
         if name == "serve_and_eval.sbatch" else []
-    _build_parts(_compose_job("eval", [*extra, *after]), text)
-
-
-def _compose_job(config_name: str, overrides: list[str]) -> dict:
-    """As a job sees its config: ``${hydra:...}`` resolved (experiment=random_control uses it)."""
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict
-
-    cfg = compose(config_name=config_name, overrides=overrides, return_hydra_config=True)
-    HydraConfig.instance().set_config(cfg)
-    with open_dict(cfg):
-        del cfg["hydra"]
-    return OmegaConf.to_container(cfg, resolve=True)
+    _build_parts(_compose("eval", [*extra, *after]), text)
 
 
 def test_docs_mention_commands():

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from hydra import compose as hydra_compose
 from hydra import initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from omegaconf import OmegaConf
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from scale.build import build
 from scale.paths import CONFIG_DIR
@@ -16,11 +18,20 @@ from scale.paths import CONFIG_DIR
 def compose(*overrides: str, config_name: str = "eval") -> dict[str, Any]:
     """The resolved config for ``scale-eval OVERRIDES...`` as a plain dict."""
     if GlobalHydra.instance().is_initialized():  # inside a caller's own Hydra context
-        cfg = hydra_compose(config_name=config_name, overrides=list(overrides))
+        cfg = hydra_compose(config_name=config_name, overrides=list(overrides), return_hydra_config=True)
     else:
         with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
-            cfg = hydra_compose(config_name=config_name, overrides=list(overrides))
-    return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+            cfg = hydra_compose(config_name=config_name, overrides=list(overrides), return_hydra_config=True)
+    return resolve_job(cfg)
+
+
+def resolve_job(cfg: DictConfig) -> dict[str, Any]:
+    """The job's config as ``scale-eval`` sees it: ``${hydra:...}`` resolved, the hydra node dropped."""
+    HydraConfig.instance().set_config(cfg)
+    job = copy.deepcopy(cfg)
+    with open_dict(job):
+        del job["hydra"]
+    return OmegaConf.to_container(job, resolve=True)  # type: ignore[return-value]
 
 
 def method_node(option: str, *overrides: str, **values: Any) -> dict[str, Any]:
