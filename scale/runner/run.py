@@ -13,7 +13,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -195,15 +195,22 @@ async def run_items(method: Method, items: list[tuple[Problem, int]], ctx: Conte
                         f"({count}x) {kind}: {message}"
                     )
 
-    tasks = [asyncio.ensure_future(one(p, s)) for p, s in items]
+    try:
+        await run_together(one(p, s) for p, s in items)
+    finally:
+        bar.close()
+    return out
+
+
+async def run_together(coros: Iterable[Awaitable[None]]) -> None:
+    """Run every attempt at once; the first exception stops them all (none is left running)."""
+    tasks = [asyncio.ensure_future(c) for c in coros]
     try:
         await asyncio.gather(*tasks)
     finally:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        bar.close()
-    return out
 
 
 def build_method(cfg: dict[str, Any]) -> Method:

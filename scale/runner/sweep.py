@@ -49,6 +49,7 @@ from scale.runner.run import (
     error_record,
     grade_answer,
     open_run_dir,
+    run_together,
     to_record,
     work_items,
 )
@@ -289,7 +290,7 @@ async def _run_group(points: list[Point], items: list[tuple[Problem, int]], ctx:
                 stats.add_calls(plan_ledger.calls)
                 for p in needing:
                     write(p, error_record(problem, sample_idx, points[p].method, err, time.perf_counter() - start))
-                    await _release_barrier(points[p].method, problem, sample_idx)
+                    points[p].method.abandon(problem, sample_idx)  # its router stops waiting for it
                 bar.update(1)
                 return
             stats.add_calls(plan_ledger.calls)
@@ -313,21 +314,10 @@ async def _run_group(points: list[Point], items: list[tuple[Problem, int]], ctx:
                 write(p, to_record(problem, sample_idx, method, attempt, correct, reason, seconds))
             bar.update(1)
 
-    tasks = [asyncio.ensure_future(one(p, s)) for p, s in items]
     try:
-        await asyncio.gather(*tasks)
+        await run_together(one(p, s) for p, s in items)
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
         bar.close()
-
-
-async def _release_barrier(method: Scale, problem: Problem, sample_idx: int) -> None:
-    """A dataset-wide router waits for every attempt it expects; an attempt whose plan failed
-    checks in with no steps, so the others are routed instead of waiting forever."""
-    if method.router.dataset_wide:
-        await method.router.route(f"{problem.id}|{sample_idx}", [])
 
 
 def _prepare(cfgs: list[dict[str, Any]], shard, settings: RunSettings,
