@@ -7,6 +7,7 @@ import json
 import logging
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -44,7 +45,10 @@ def test_wandb_offline_logs_config_metrics_attempts_and_figures(tmp_path):
     assert metrics is not None and metrics.n_attempts == 3
     (offline,) = (run_dir / "wandb").glob("offline-run-*")
     (binary,) = offline.glob("run-*.wandb")
-    data = binary.read_bytes()
+    # wandb's service process writes the binary log after run.finish() returns: wait for it.
+    deadline = time.time() + 60
+    while str(run_dir).encode() not in (data := binary.read_bytes()) and time.time() < deadline:
+        time.sleep(0.5)
     assert str(run_dir).encode() in data  # the resolved config
     assert b"accuracy_ci95_lo" in data and b"s2_fraction" in data  # the metrics
     (table,) = (offline / "files" / "media" / "table").glob("attempts_*.table.json")
