@@ -33,7 +33,6 @@ import math
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 
@@ -46,7 +45,7 @@ from scale.engine.hf_sampling import derive_seed
 from scale.engine.reasoning import THINK_CLOSE, THINK_OPEN, split_reasoning
 from scale.engine.types import Completion, Engine, GenerationRequest
 from scale.errors import ConfigError
-from scale.models import apply_adapter, load_model, load_tokenizer, resolve_model
+from scale.models import load_model, load_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +99,12 @@ class HFEngine(Engine):
         self.model_name = model
         self.tokenizer = load_tokenizer(model)
         kwargs = {"attn_implementation": attn_implementation} if attn_implementation else {}
-        self.model = _load(model, dtype, device, device_map, kwargs, adapter)  # adapter: LoRA merged in
+        try:  # adapter: LoRA merged in; device_map: spread by Accelerate
+            self.model = load_model(model, dtype=dtype, device=device, adapter=adapter, device_map=device_map, **kwargs)
+        except ImportError as err:
+            if device_map is None:
+                raise
+            raise ConfigError(f"engine.device_map={device_map!r}: {str(err).splitlines()[0][:200]}") from err
         self.scheduler = _pick_scheduler(scheduler, self.model)
         check_generation_config(self.model, self.scheduler, generation_overrides)
         if self.scheduler in ("iteration", "continuous"):
@@ -344,22 +348,6 @@ class HFEngine(Engine):
 
 
 # -- helpers ------------------------------------------------------------------------------
-def _load(model: str, dtype: str, device: str, device_map: Any, kwargs: dict, adapter: str | None = None):
-    """The model on ``device``, or spread by Accelerate's ``device_map`` (big-model inference)."""
-    if device_map is None:
-        return load_model(model, dtype=dtype, device=device, adapter=adapter, **kwargs)
-    from transformers import AutoModelForCausalLM
-
-    torch_dtype = dtype if dtype == "auto" else getattr(torch, dtype)
-    try:
-        loaded = AutoModelForCausalLM.from_pretrained(resolve_model(model), dtype=torch_dtype, device_map=device_map,
-                                                      trust_remote_code=False, use_safetensors=True, **kwargs)
-    except (OSError, ValueError, ImportError) as err:
-        raise ConfigError(f"engine.device_map={device_map!r}: could not load {model!r}: "
-                          f"{str(err).splitlines()[0][:200]}") from err
-    return (apply_adapter(loaded, adapter, model) if adapter else loaded).eval()
-
-
 def _pick_scheduler(scheduler: str, model) -> str:
     """``auto``: continuous batching on CUDA, the iteration scheduler on CPU (static if it cannot)."""
     if scheduler != "auto":

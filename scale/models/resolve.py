@@ -65,11 +65,13 @@ def load_tokenizer(name: str, **kwargs: Any):
     return tok
 
 
-def load_model(name: str, dtype: str = "auto", device: str = "cpu", adapter: str | None = None, **kwargs: Any):
+def load_model(name: str, dtype: str = "auto", device: str = "cpu", adapter: str | None = None,
+               device_map: Any = None, **kwargs: Any):
     """Causal LM for ``name`` in eval mode on ``device``; safetensors only, no remote code.
 
     ``adapter``: a peft LoRA folder trained on ``name``, merged into the weights (so the
-    engines see a plain model of the base's class).
+    engines see a plain model of the base's class). ``device_map`` (e.g. ``"auto"``): spread
+    by Accelerate's big-model inference instead of moved to ``device``.
     """
     import torch
     from transformers import AutoModelForCausalLM
@@ -78,13 +80,15 @@ def load_model(name: str, dtype: str = "auto", device: str = "cpu", adapter: str
     torch_dtype = dtype if dtype == "auto" else getattr(torch, dtype)
     kwargs.setdefault("trust_remote_code", False)
     kwargs.setdefault("use_safetensors", True)
+    if device_map is not None:
+        kwargs["device_map"] = device_map
     try:
         model = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype, **kwargs)
     except (OSError, ValueError) as err:
         raise _tried(name, err) from err
     if adapter:
         model = apply_adapter(model, adapter, name)
-    return model.to(device).eval()
+    return (model if device_map is not None else model.to(device)).eval()
 
 
 def adapter_base(adapter: str) -> str | None:
