@@ -125,22 +125,11 @@ def test_extract_never_raises_on_latex_fragments(parts: list[str]) -> None:
     _check("".join(parts))
 
 
-def test_many_unbalanced_boxes_stay_fast() -> None:
-    # A degenerate generation repeating "\boxed{" must not make extraction quadratic.
-    text = "\\boxed{1+" * 20_000 + " so 7"
-    start = time.monotonic()
-    assert extract_answer(text) == Extraction("7", "last_expression")
-    assert time.monotonic() - start < 2.0
-
-
 # --- answer phrase: the answer cut out of its sentence ---------------------------------------
 @pytest.mark.parametrize(
     ("text", "answer"),
     [
         pytest.param("Final Answer: The largest $n$ is 34.", "34", id="after-is"),
-        pytest.param(
-            "Final Answer: The final answer is $12$. I hope it is correct.", "12", id="minerva"
-        ),
         pytest.param("The answer is 42 apples.", "42", id="leading-number"),
         pytest.param("The answer is 5 since 2+3 = 5.", "5", id="leading-not-later"),
         pytest.param("The answer is: there are 3 solutions.", "3", id="after-are"),
@@ -212,12 +201,6 @@ def test_last_expression(text: str, answer: str) -> None:
         ),
         pytest.param("\\boxed{5} and \\boxed{5}", "5", "boxed_last_of_n", id="duplicates"),
         pytest.param(
-            "First \\boxed{3}, wait, actually \\boxed{4}.",
-            "4",
-            "boxed_last_of_n",
-            id="words-between",
-        ),
-        pytest.param(
             "a = \\boxed{3} and the area is \\boxed{12}",
             "12",
             "boxed_last_of_n",
@@ -261,7 +244,8 @@ def test_final_boxes_and_order(text: str, answer: str, how: str) -> None:
 
 @pytest.mark.parametrize("opener", ["\\text{", "\\begin{pmatrix}", "(", "\\{", "\\boxed{"])
 def test_many_unclosed_groups_stay_fast(opener: str) -> None:
+    # A degenerate generation repeating an opener must not make extraction quadratic.
     text = (opener + "1+") * 20_000 + " so 7"
     start = time.monotonic()
-    assert extract_answer(text).answer == "7"
+    assert extract_answer(text) == Extraction("7", "last_expression")
     assert time.monotonic() - start < 2.0
