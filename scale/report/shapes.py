@@ -10,6 +10,8 @@ Incomplete cells say ``n of N attempts`` in the cell itself.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -40,6 +42,17 @@ def _note(cell: Cell) -> str:
     return f" [{cell.attempts_note}]" if cell.attempts_note else ""
 
 
+def _shown(by_data: dict[str, Any], datasets: list[str], fmt: Callable[[Any], str]) -> list[str]:
+    """One display cell per dataset: ``fmt`` of the row's entry, "–" where it has none."""
+    return ["–" if d not in by_data else fmt(by_data[d]) for d in datasets]
+
+
+def _paper_row(ref: list[paper_mod.PaperCell | None], fmt: Callable[[paper_mod.PaperCell], str], group: str,
+               extra: tuple[str, ...] = ()) -> Row:
+    """The paper's numbers under our row ("–" where the paper has none)."""
+    return Row(["", "paper", *["–" if p is None else fmt(p) for p in ref], *extra], paper=True, group=group)
+
+
 def _base_record(cell: Cell, labels: dict[SettingId, str]) -> dict:
     m = cell.metrics
     return {
@@ -59,6 +72,12 @@ def table1_methods(cells: list[Cell], table1_tau: float) -> list[Cell]:
     return [c for c in cells if not (c.method.kind == "scale" and c.method.param not in (table1_tau, None))]
 
 
+def _table1_text(c: Cell) -> str:
+    m = c.metrics
+    tpi = f" [{tokens(m.tpi)}]" if c.method.kind in _TPI_KINDS else ""
+    return f"{pct(m.accuracy)} {ci(m.accuracy_ci95)} / {tokens(m.tok_paper)}{tpi}{_note(c)}"
+
+
 def table1(cells: list[Cell], paper: bool = False, table1_tau: float = 0.5) -> Table:
     cells = table1_methods(cells, table1_tau)
     datasets = datasets_of(cells)
@@ -69,16 +88,9 @@ def table1(cells: list[Cell], paper: bool = False, table1_tau: float = 0.5) -> T
     for c in cells:
         rows.setdefault((c.setting, c.method), {})[c.dataset] = c
     for (setting, method), by_data in rows.items():
-        shown = []
-        for d in datasets:
-            c = by_data.get(d)
-            if c is None:
-                shown.append("–")
-                continue
-            m = c.metrics
-            tpi = f" [{tokens(m.tpi)}]" if method.kind in _TPI_KINDS else ""
-            shown.append(f"{pct(m.accuracy)} {ci(m.accuracy_ci95)} / {tokens(m.tok_paper)}{tpi}{_note(c)}")
-            table.records.append(_base_record(c, labels))
+        shown = _shown(by_data, datasets, _table1_text)
+        records = {d: _base_record(by_data[d], labels) for d in datasets if d in by_data}
+        table.records.extend(records.values())
         accs = [by_data[d].metrics.accuracy for d in datasets if d in by_data]
         avg = pct(float(np.mean(accs)))
         if len(accs) < len(datasets):
@@ -89,13 +101,13 @@ def table1(cells: list[Cell], paper: bool = False, table1_tau: float = 0.5) -> T
         if paper:
             ref = [paper_mod.table1_cell(setting, method, d) for d in datasets]
             if any(ref):
-                for rec in table.records[-len(by_data):]:
-                    p = paper_mod.table1_cell(setting, method, rec["dataset"])
-                    rec.update(paper_accuracy=p and p.acc, paper_tok=p and p.tok, paper_tpi=p and p.tpi)
+                for d, p in zip(datasets, ref):
+                    if d in records:
+                        records[d].update(paper_accuracy=p and p.acc, paper_tok=p and p.tok, paper_tpi=p and p.tpi)
                 avg_ref = paper_mod.table1_avg(setting, method)
-                table.rows.append(Row(["", "paper", *[
-                    "–" if p is None else f"{p.acc:.2f} / {tokens(p.tok)}" + (f" [{tokens(p.tpi)}]" if p.tpi else "")
-                    for p in ref], "–" if avg_ref is None else f"{avg_ref:.2f}"], paper=True, group=labels[setting]))
+                table.rows.append(_paper_row(
+                    ref, lambda p: f"{p.acc:.2f} / {tokens(p.tok)}" + (f" [{tokens(p.tpi)}]" if p.tpi else ""),
+                    labels[setting], ("–" if avg_ref is None else f"{avg_ref:.2f}",)))
     table.notes = [
         "Acc: pass@1 averaged over samples, then problems; 95% percentile bootstrap CI over problems.",
         "Tok: response tokens of the solving calls per problem (the paper's Tok); Tpi: per step "
@@ -131,28 +143,24 @@ def table2(cells: list[Cell], paper: bool = False) -> Table | None:
         symbol = "τ" if kind == "scale" else "q"
         for param in sorted(by_param):
             by_data = by_param[param]
-            shown = []
-            for d in datasets:
-                c = by_data.get(d)
-                if c is None:
-                    shown.append("–")
+            shown = _shown(by_data, datasets, lambda c: (
+                f"{pct(c.metrics.accuracy)} {ci(c.metrics.accuracy_ci95)} / {tokens(c.metrics.tok_paper)} / "
+                f"{100 * c.metrics.s2_fraction:.1f}{_note(c)}"))
+            with_paper = paper and kind == "scale"
+            ref = [paper_mod.table2_cell(setting, param, d) if with_paper else None for d in datasets]
+            for d, p in zip(datasets, ref):
+                if d not in by_data:
                     continue
-                m = c.metrics
-                shown.append(f"{pct(m.accuracy)} {ci(m.accuracy_ci95)} / {tokens(m.tok_paper)} / "
-                             f"{100 * m.s2_fraction:.1f}{_note(c)}")
-                rec = _base_record(c, labels)
-                if paper and kind == "scale":
-                    p = paper_mod.table2_cell(setting, param, d)
+                rec = _base_record(by_data[d], labels)
+                if with_paper:
                     rec.update(paper_accuracy=p and p.acc, paper_tok=p and p.tok, paper_s2_percent=p and p.s2_percent)
                 table.records.append(rec)
             router = f"{members[0].method.label.split(' ' + symbol)[0]} {symbol}={param:g}"
-            table.rows.append(Row([labels[setting], router, *shown], group=f"{labels[setting]}|{kind}"))
-            if paper and kind == "scale":
-                ref = [paper_mod.table2_cell(setting, param, d) for d in datasets]
-                if any(ref):
-                    table.rows.append(Row(["", "paper", *[
-                        "–" if p is None else f"{p.acc:.2f} / {tokens(p.tok)} / {p.s2_percent:.1f}" for p in ref]],
-                        paper=True, group=f"{labels[setting]}|{kind}"))
+            group = f"{labels[setting]}|{kind}"
+            table.rows.append(Row([labels[setting], router, *shown], group=group))
+            if with_paper and any(ref):
+                table.rows.append(_paper_row(ref, lambda p: f"{p.acc:.2f} / {tokens(p.tok)} / {p.s2_percent:.1f}",
+                                             group))
     table.notes = ["% S2: share of solved steps routed to System 2 (the paper: % of steps rated hard).",
                    "The paper gives Tok in thousands; shown here as tokens."]
     return table
@@ -171,28 +179,24 @@ def table3(pairs: list[tuple[Cell, Cell]], paper: bool = False) -> Table | None:
         method = base.method.label if base.method == tuned.method else f"{base.method.label} → {tuned.method.label}"
         rows[(base.setting, method)][base.dataset] = (base, tuned)
     for (setting, method), by_data in rows.items():
-        shown = []
-        for d in datasets:
+        shown = _shown(by_data, datasets, lambda pair: (
+            f"{pct(pair[0].metrics.accuracy)}{_note(pair[0])} → {pct(pair[1].metrics.accuracy)} "
+            f"{ci(pair[1].metrics.accuracy_ci95)} / {tokens(pair[1].metrics.tok_paper)}{_note(pair[1])}"))
+        ref = [paper_mod.table3_cell(setting, d) if paper else None for d in datasets]
+        for d, p in zip(datasets, ref):
             if d not in by_data:
-                shown.append("–")
                 continue
             base, tuned = by_data[d]
-            shown.append(f"{pct(base.metrics.accuracy)}{_note(base)} → {pct(tuned.metrics.accuracy)} "
-                         f"{ci(tuned.metrics.accuracy_ci95)} / {tokens(tuned.metrics.tok_paper)}{_note(tuned)}")
             rec = {**{f"base_{k}": v for k, v in _base_record(base, labels).items()},
                    **{f"tuned_{k}": v for k, v in _base_record(tuned, labels).items()}}
             if paper:
-                p = paper_mod.table3_cell(setting, d)
                 rec.update(paper_base_accuracy=p and p.base_acc, paper_tuned_accuracy=p and p.acc,
                            paper_tuned_tok=p and p.tok)
             table.records.append(rec)
         table.rows.append(Row([labels[setting], method, *shown], group=labels[setting]))
-        if paper:
-            ref = [paper_mod.table3_cell(setting, d) for d in datasets]
-            if any(ref):
-                table.rows.append(Row(["", "paper", *[
-                    "–" if p is None else f"{p.base_acc:.2f} → {p.acc:.2f} / {tokens(p.tok)}" for p in ref]],
-                    paper=True, group=labels[setting]))
+        if paper and any(ref):
+            table.rows.append(_paper_row(ref, lambda p: f"{p.base_acc:.2f} → {p.acc:.2f} / {tokens(p.tok)}",
+                                         labels[setting]))
     return table
 
 
