@@ -32,6 +32,10 @@ def _as_row(value: object, where: str) -> dict[str, Any]:
     return value
 
 
+def _malformed(path: Path, lineno: int, err: json.JSONDecodeError) -> DataError:
+    return DataError(f"{path}:{lineno}: malformed JSON ({err.msg} at column {err.colno})")
+
+
 def _rows_from_jsonl(path: Path) -> Iterator[Row]:
     with path.open(encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, start=1):
@@ -40,40 +44,30 @@ def _rows_from_jsonl(path: Path) -> Iterator[Row]:
             try:
                 value = json.loads(line)
             except json.JSONDecodeError as err:
-                raise DataError(
-                    f"{path}:{lineno}: malformed JSON ({err.msg} at column {err.colno})"
-                ) from None
+                raise _malformed(path, lineno, err) from None
             yield f"{path}:{lineno}", lineno, _as_row(value, f"{path}:{lineno}")
 
 
 def _rows_from_json(path: Path) -> Iterator[Row]:
     text = path.read_text(encoding="utf-8")
     head = text.lstrip()[:1]
-    if head != "[":
-        # A .json file holding one object per line is JSON Lines under another name.
-        if head == "{":
-            try:
-                json.loads(text)
-            except json.JSONDecodeError as err:
-                if err.msg == "Extra data":
-                    yield from _rows_from_jsonl(path)
-                    return
-                raise DataError(
-                    f"{path}:{err.lineno}: malformed JSON ({err.msg} at column {err.colno})"
-                ) from None
-            raise DataError(
-                f"{path}: one JSON object, not a list of rows; write a JSON array of objects "
-                "or one object per line (.jsonl)"
-            )
-        if not head:
-            return
+    if not head:
+        return
+    if head not in ("[", "{"):
         raise DataError(f"{path}: expected a JSON array of objects or JSON Lines")
     try:
         values = json.loads(text)
     except json.JSONDecodeError as err:
+        if head == "{" and err.msg == "Extra data":
+            # A .json file holding one object per line is JSON Lines under another name.
+            yield from _rows_from_jsonl(path)
+            return
+        raise _malformed(path, err.lineno, err) from None
+    if head == "{":
         raise DataError(
-            f"{path}:{err.lineno}: malformed JSON ({err.msg} at column {err.colno})"
-        ) from None
+            f"{path}: one JSON object, not a list of rows; write a JSON array of objects "
+            "or one object per line (.jsonl)"
+        )
     for n, value in enumerate(values, start=1):
         yield f"{path}: row {n}", n, _as_row(value, f"{path}: row {n}")
 
