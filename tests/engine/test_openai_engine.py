@@ -361,37 +361,6 @@ def test_server_tokenize_caps_max_tokens():
     assert seen[0][1] == {"model": "no-such-local-model", "messages": QUESTION, "add_generation_prompt": True}
 
 
-def test_budget_forcing_by_continuing_the_final_message():
-    """No local tokenizer: the thought, then the same assistant turn continued (vLLM/SGLang option)."""
-    replies = [_chat("Let me think about 2 and 3", finish="length", prompt=20, completion=8),
-               _chat("The answer is 5.", prompt=31, completion=4)]
-
-    async def main():
-        async with RawServer(lambda path, body: (200, replies[len(server.seen) - 1])) as server:
-            engine = OpenAIEngine(server.base_url, "no-such-local-model")
-            try:
-                req = GenerationRequest(QUESTION, SamplingParams(temperature=0.6, seed=11, max_new_tokens=999),
-                                        {"enable_thinking": True}, stop=("\n\n",),
-                                        budget=BudgetForcing(thinking_tokens=8, answer_tokens=6))
-                return await engine.generate(req), list(server.seen)
-            finally:
-                await engine.aclose()
-
-    out, seen = asyncio.run(main())
-    (_, think), (_, answer) = seen
-    assert think["messages"] == [*QUESTION, {"role": "assistant", "content": "<think>\n"}]
-    assert (think["continue_final_message"], think["add_generation_prompt"]) == (True, False)
-    assert (think["max_tokens"], think["stop"], think["seed"]) == (8, ["</think>"], 11)
-    assert think["chat_template_kwargs"] == {"enable_thinking": True}
-    assert answer["messages"][-1]["content"] == "<think>\nLet me think about 2 and 3\n</think>\n\n"
-    assert (answer["max_tokens"], answer["stop"]) == (6, ["\n\n"])
-    assert answer["seed"] == derive_seed(11, 1)  # the answer does not replay the thought's draws
-    assert out.forced and out.finish_reason == "budget" and out.meta["forcing_mode"] == "continue_final_message"
-    assert (out.reasoning, out.text) == ("Let me think about 2 and 3", "The answer is 5.")
-    # thought 8 + closing (31 - 20 - 8 = 3, as the server counted it) + answer 4
-    assert (out.response_tokens, out.reasoning_tokens, out.prompt_tokens) == (15, 11, 20)
-
-
 def _forced_over(replies: list[dict]) -> tuple[Completion, list]:
     """Budget forcing (continue_final_message) against a raw server giving ``replies`` in turn."""
 
@@ -407,6 +376,24 @@ def _forced_over(replies: list[dict]) -> tuple[Completion, list]:
                 await engine.aclose()
 
     return asyncio.run(main())
+
+
+def test_budget_forcing_by_continuing_the_final_message():
+    """No local tokenizer: the thought, then the same assistant turn continued (vLLM/SGLang option)."""
+    out, seen = _forced_over([_chat("Let me think about 2 and 3", finish="length", prompt=20, completion=8),
+                              _chat("The answer is 5.", prompt=31, completion=4)])
+    (_, think), (_, answer) = seen
+    assert think["messages"] == [*QUESTION, {"role": "assistant", "content": "<think>\n"}]
+    assert (think["continue_final_message"], think["add_generation_prompt"]) == (True, False)
+    assert (think["max_tokens"], think["stop"], think["seed"]) == (8, ["</think>"], 11)
+    assert think["chat_template_kwargs"] == {"enable_thinking": True}
+    assert answer["messages"][-1]["content"] == "<think>\nLet me think about 2 and 3\n</think>\n\n"
+    assert (answer["max_tokens"], answer["stop"]) == (6, ["\n\n"])
+    assert answer["seed"] == derive_seed(11, 1)  # the answer does not replay the thought's draws
+    assert out.forced and out.finish_reason == "budget" and out.meta["forcing_mode"] == "continue_final_message"
+    assert (out.reasoning, out.text) == ("Let me think about 2 and 3", "The answer is 5.")
+    # thought 8 + closing (31 - 20 - 8 = 3, as the server counted it) + answer 4
+    assert (out.response_tokens, out.reasoning_tokens, out.prompt_tokens) == (15, 11, 20)
 
 
 def test_budget_forcing_reads_sglang_matched_stop():
