@@ -60,7 +60,7 @@ def test_greedy_answer_and_usage_match_tokenizer(smol_server):
 
     engine = _engine(smol_server)
     out = _run(engine, lambda: engine.generate(_request()))
-    assert isinstance(out, Completion)
+    assert not out.forced and out.meta["max_new_tokens"] == 16 and "usage_missing" not in out.meta
     assert out.text.strip()
     assert out.reasoning == "" and out.reasoning_tokens == 0
     assert out.prompt_tokens > 0 and 0 < out.response_tokens <= 16
@@ -136,13 +136,22 @@ def test_chat_template_kwargs_pass_through(smol_server):
 @server_test
 def test_stop_string_is_cut_like_openai(smol_server):
     engine = _engine(smol_server)
-    req = _request([{"role": "user", "content": "Count from 1 to 10, separated by commas."}],
-                   max_new_tokens=32, stop=("5",))
-    out = _run(engine, lambda: engine.generate(req))
+    count = [{"role": "user", "content": "Count from 1 to 10, separated by commas."}]
+    free_req = _request(count, max_new_tokens=32)
+    req = _request(count, max_new_tokens=32, stop=("5",))
+
+    async def both():
+        return await engine.generate(free_req), await engine.generate(req)
+
+    free, out = _run(engine, both)
+    # Greedy: without the stop the same answer runs past a "5"; with it, it ends there.
+    assert "5" in free.text
     # transformers serve returns the text up to and including the stop string; the engine
     # drops it (OpenAI/vLLM semantics, same as the HF engine).
     assert "5" not in out.text
+    assert out.text == free.text[:free.text.index("5")].strip()
     assert out.finish_reason == "stop"
+    assert out.response_tokens < free.response_tokens
 
 
 @server_test
