@@ -16,8 +16,9 @@ import pytest
 import torch
 
 from scale.engine.hf_engine import HFEngine
-from scale.engine.types import GenerationRequest, SamplingParams
 from scale.errors import EngineError
+from tests.helpers.engine_requests import long_then_late
+from tests.helpers.engine_requests import user_request as _req
 
 pytestmark = pytest.mark.tiny
 
@@ -27,11 +28,6 @@ def engine(tiny_model_dir):
     engine = HFEngine("tiny-qwen3", scheduler="continuous", cb_cache_tokens=8192)
     yield engine
     asyncio.run(engine.aclose())
-
-
-def _req(text: str, max_new: int, **kw) -> GenerationRequest:
-    return GenerationRequest(({"role": "user", "content": text},), SamplingParams(max_new_tokens=max_new, **kw),
-                             {"enable_thinking": False})
 
 
 def test_one_manager_serves_every_sampling_setting(engine):
@@ -54,21 +50,11 @@ def test_requests_join_while_a_long_one_runs(engine):
     long = _req("Tell a long story about numbers.", 300)
     late = [_req("Hi.", 4), _req("Short one, sampled.", 6, temperature=0.9, seed=3)]
 
-    async def run():
-        order: list[str] = []
-
-        async def tagged(name, req):
-            c = await engine.generate(req)
-            order.append(name)
-            return c
-
-        first = asyncio.create_task(tagged("long", long))
+    async def decoding(first):
         await asyncio.sleep(0.3)  # the long request is decoding
         assert not first.done()
-        rest = await asyncio.gather(*(tagged(f"late{i}", r) for i, r in enumerate(late)))
-        return await first, rest, order
 
-    got_long, got_late, order = asyncio.run(run())
+    got_long, got_late, order = asyncio.run(long_then_late(engine, long, late, decoding))
     assert order[-1] == "long", f"late requests waited for the long one: {order}"
     assert got_long.response_tokens == 300 and [c.response_tokens for c in got_late] == [4, 6]
 

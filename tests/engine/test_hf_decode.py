@@ -18,6 +18,8 @@ from scale.engine.hf_decode import DecodeBatch, _GrowLayer
 from scale.engine.hf_engine import HFEngine
 from scale.engine.types import GenerationRequest, SamplingParams
 from scale.errors import ConfigError, EngineError
+from tests.helpers.engine_requests import long_then_late
+from tests.helpers.engine_requests import user_request as _req
 
 pytestmark = pytest.mark.tiny
 
@@ -25,11 +27,6 @@ pytestmark = pytest.mark.tiny
 @pytest.fixture(scope="module")
 def engine(tiny_model_dir):
     return HFEngine("tiny-qwen3", max_batch_size=8, scheduler="iteration")
-
-
-def _req(text: str, max_new: int, **kw) -> GenerationRequest:
-    return GenerationRequest(({"role": "user", "content": text},), SamplingParams(max_new_tokens=max_new, **kw),
-                             {"enable_thinking": False})
 
 
 def _alone(engine, req):
@@ -76,20 +73,14 @@ def test_late_requests_join_the_running_batch(engine):
     late = [_req("Hi.", 6), _req("Explain, step by step, " + "why addition commutes; " * 20, 9, temperature=0.9,
                                  top_k=30, seed=3)]
 
-    async def run():
-        engine.batch_sizes.clear()
-        order: list[str] = []
-
-        async def tagged(name, req):
-            c = await engine.generate(req)
-            order.append(name)
-            return c
-
-        first = asyncio.create_task(tagged("long", long))
+    async def decoding(first):
         while len(engine.batch_sizes) < 5:  # the long request is decoding
             await asyncio.sleep(0.005)
-        rest = await asyncio.gather(*(tagged(f"late{i}", r) for i, r in enumerate(late)))
-        return await first, rest, order, list(engine.batch_sizes)
+
+    async def run():
+        engine.batch_sizes.clear()
+        got = await long_then_late(engine, long, late, decoding)
+        return *got, list(engine.batch_sizes)
 
     got_long, got_late, order, sizes = asyncio.run(run())
     assert order[-1] == "long", f"late requests waited for the long one: {order}"

@@ -1,0 +1,34 @@
+"""Requests for the HF engine scheduler tests: one user turn, and a long request that later
+ones must overtake."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+
+from scale.engine.types import Completion, Engine, GenerationRequest, SamplingParams
+
+
+def user_request(text: str, max_new: int, **sampling) -> GenerationRequest:
+    """One user turn, thinking off; ``sampling`` goes to :class:`SamplingParams`."""
+    return GenerationRequest(({"role": "user", "content": text},),
+                             SamplingParams(max_new_tokens=max_new, **sampling), {"enable_thinking": False})
+
+
+async def long_then_late(engine: Engine, long: GenerationRequest, late: Sequence[GenerationRequest],
+                         wait: Callable[[asyncio.Task], Awaitable[None]],
+                         ) -> tuple[Completion, list[Completion], list[str]]:
+    """Start ``long``; once ``wait(its task)`` returns (the caller's own sign that it is
+    decoding), send ``late`` together. Returns the long completion, the late ones, and the
+    order they finished in ("long", "late0", "late1", ...)."""
+    order: list[str] = []
+
+    async def tagged(name: str, req: GenerationRequest) -> Completion:
+        c = await engine.generate(req)
+        order.append(name)
+        return c
+
+    first = asyncio.create_task(tagged("long", long))
+    await wait(first)
+    rest = await asyncio.gather(*(tagged(f"late{i}", r) for i, r in enumerate(late)))
+    return await first, list(rest), order
