@@ -164,6 +164,17 @@ def check_dataclass(cls: type, raw: Mapping[str, Any], where: str) -> Any:
     return cls(**check_kwargs(cls, raw, where))
 
 
+def check_nested(cls: type, raw: Any, nested: Mapping[str, type], where: str, what: str) -> Any:
+    """Build dataclass ``cls`` from a config mapping whose ``nested`` keys are dataclasses of
+    their own (each checked under its key); the rest is checked against ``cls`` under ``where``.
+    ``what`` names the config in the error for a non-mapping."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{what}: expected a mapping, got {raw!r}")
+    top = dict(raw)
+    built = {k: check_dataclass(c, top.pop(k) or {}, k) for k, c in nested.items() if k in top}
+    return cls(**check_kwargs(cls, top, where), **built)
+
+
 def build(node: Any, where: str, **deps: Any) -> Any:
     """Instantiate the part a config node describes (see the module docstring).
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from scale.build import check_dataclass, check_kwargs
+from scale.build import check_nested
 from scale.errors import ConfigError
 from scale.train.common import LoraBase, TrainBase, check_report
 
@@ -81,11 +81,7 @@ class SFTSettings:
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> SFTSettings:
-        if not isinstance(raw, Mapping):
-            raise ConfigError(f"sft config: expected a mapping, got {raw!r}")
-        top = dict(raw)
-        if isinstance(top.get("traces"), str):  # traces=runs/x: one run dir
-            top["traces"] = [top["traces"]]
+        if isinstance(raw, Mapping) and isinstance(raw.get("traces"), str):  # traces=runs/x: one run dir
+            raw = {**raw, "traces": [raw["traces"]]}
         nested = {"data": DataSettings, "lora": LoraSettings, "train": TrainSettings}
-        built = {k: check_dataclass(c, top.pop(k) or {}, k) for k, c in nested.items() if k in top}
-        return cls(**check_kwargs(cls, top, "sft"), **built)
+        return check_nested(cls, raw, nested, "sft", "sft config")

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from scale.build import check_dataclass, check_kwargs
+from scale.build import check_nested
 from scale.errors import ConfigError
 from scale.train.common import TrainBase, check_report
 from scale.train.metrics import RULES
@@ -68,9 +68,5 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> TrainConfig:
-        if not isinstance(raw, Mapping):
-            raise ConfigError(f"train config: expected a mapping, got {raw!r}")
-        top = dict(raw)
         nested = {"lora": LoraSettings, "train": TrainSettings, "threshold": ThresholdSettings}
-        built = {k: check_dataclass(c, top.pop(k) or {}, k) for k, c in nested.items() if k in top}
-        return cls(**check_kwargs(cls, top, "train_difficulty"), **built)
+        return check_nested(cls, raw, nested, "train_difficulty", "train config")
