@@ -92,6 +92,15 @@ def check_finished(row: Row, tokens: list[int], eos: set[int], tokenizer) -> Row
     return None
 
 
+def first_finish(row: Row, tokens: list[int], eos: set[int], tokenizer, start: int = 1) -> RowResult | None:
+    """``check_finished`` on each prefix ``tokens[:n]``, n >= ``start``: the first that ends the row."""
+    for n in range(max(start, 1), len(tokens) + 1):
+        res = check_finished(row, tokens if n == len(tokens) else tokens[:n], eos, tokenizer)
+        if res is not None:
+            return res
+    return None
+
+
 class _PerRowStop(StoppingCriteria):
     """Ends each row at its own end-of-turn token, stop string or budget (``check_finished``).
 
@@ -146,17 +155,9 @@ def generate_rows(model, tokenizer, rows: list[Row]) -> list[RowResult]:
     results = []
     for i, row in enumerate(rows):
         # generate may stop before the criterion saw a row's last token (all rows at eos).
-        res = criterion.results[i] or _replay(row, new[i], set(eos), tokenizer)
+        res = criterion.results[i] or first_finish(row, new[i], set(eos), tokenizer) or RowResult(new[i], "length")
         results.append(res)
     return results
-
-
-def _replay(row: Row, tokens: list[int], eos: set[int], tokenizer) -> RowResult:
-    for n in range(1, len(tokens) + 1):
-        res = check_finished(row, tokens[:n], eos, tokenizer)
-        if res is not None:
-            return res
-    return RowResult(list(tokens), "length")
 
 
 def eos_ids(model, tokenizer) -> list[int]:

@@ -37,7 +37,7 @@ from transformers.generation.continuous_batching.cb_logits_processors import (
     ContinuousBatchingLogitsProcessorList,
 )
 
-from scale.engine.hf_batching import Row, RowResult, check_finished, eos_ids
+from scale.engine.hf_batching import Row, RowResult, eos_ids, first_finish
 from scale.engine.hf_sampling import CANDIDATES, sample_tokens, uniform
 from scale.errors import EngineError
 
@@ -130,6 +130,7 @@ class ContinuousScheduler:
         self.cache_tokens = cache_tokens  # paged cache size in tokens; None = max_memory_percent of free memory
         self.eos = eos_ids(model, tokenizer)
         self._eos_set = set(self.eos)
+        self._added_ids = {t.content: i for i, t in tokenizer.added_tokens_decoder.items()}  # for _split_stops
         self.manager: Any = None
         self._lock = threading.Lock()
         self._requests: dict[str, _Request] = {}
@@ -137,7 +138,6 @@ class ContinuousScheduler:
         self._reader: threading.Thread | None = None
         self._closing = threading.Event()
         self._dead: str | None = None  # why results stopped coming (reader failed, manager stopped)
-        self.requests_total = 0
         self.cancelled_total = 0
 
     # -- lifecycle --------------------------------------------------------------------
@@ -201,7 +201,6 @@ class ContinuousScheduler:
             with self._lock:
                 self._requests.pop(rid, None)
             raise EngineError("continuous batching refused the request (its manager is stopping or died)")
-        self.requests_total += 1
         try:
             return await req.future
         except asyncio.CancelledError:
@@ -214,11 +213,10 @@ class ContinuousScheduler:
         Only added tokens qualify: their text never comes out of other tokens, while a plain
         vocabulary piece ("ry") can end a longer token ("ory") that a token id would miss.
         """
-        added = {t.content: i for i, t in self.tokenizer.added_tokens_decoder.items()}
         ids, other = [], []
         for stop in stops:
-            if stop in added:
-                ids.append(added[stop])
+            if stop in self._added_ids:
+                ids.append(self._added_ids[stop])
             else:
                 other.append(stop)
         return ids, other
@@ -268,10 +266,9 @@ class ContinuousScheduler:
         """The row's result once its tokens end it (streamed rows are checked token by token)."""
         start = len(req.tokens) + 1 if req.streaming else len(tokens)
         req.tokens = tokens
-        for n in range(max(start, 1), len(tokens) + 1):
-            res = check_finished(req.row, tokens[:n], self._eos_set, self.tokenizer)
-            if res is not None:
-                return res
+        res = first_finish(req.row, tokens, self._eos_set, self.tokenizer, start)
+        if res is not None:
+            return res
         return RowResult(tokens, "length") if finished else None
 
     def _finish(self, rid: str, req: _Request, result: RowResult | BaseException) -> None:

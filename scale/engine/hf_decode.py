@@ -77,12 +77,6 @@ class _GrowLayer(DynamicLayer):
             self._n = n
             self.keys, self.values = self._k[:, :, :n], self._v[:, :, :n]
 
-    @property
-    def nbytes(self) -> int:
-        if self._k is None:
-            return 0
-        return self._k.numel() * self._k.element_size() + self._v.numel() * self._v.element_size()
-
     def _reserve(self, keys: torch.Tensor, values: torch.Tensor, need: int) -> None:
         capacity = max(need + 64, need * 5 // 4)
         k = keys.new_empty((*keys.shape[:2], capacity, keys.shape[3]))
@@ -154,10 +148,6 @@ class DecodeBatch:
     def width(self) -> int:
         """Columns of the cache (the longest row, padding included)."""
         return 0 if self.mask is None else int(self.mask.shape[1])
-
-    def kv_bytes(self) -> int:
-        """Bytes the cache holds now (spare room included)."""
-        return sum(layer.nbytes for layer in self._kv(self.cache)) if self.cache is not None else 0
 
     def prefix_bytes(self) -> int:
         return self.prefixes.tokens * self.layout.bytes_per_token

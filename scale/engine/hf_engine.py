@@ -39,11 +39,17 @@ import torch
 from scale.engine.hf_batching import Row, RowResult, generate_rows
 from scale.engine.hf_decode import DecodeBatch
 from scale.engine.hf_iteration import empty_cache, iteration_loop, too_big
-from scale.engine.hf_layout import cache_layout, check_generation_config, check_placement
+from scale.engine.hf_layout import (
+    CacheLayout,
+    cache_layout,
+    check_generation_config,
+    check_placement,
+    model_devices,
+)
 from scale.engine.hf_memory import KVBudget, default_cap
 from scale.engine.hf_sampling import derive_seed
 from scale.engine.reasoning import THINK_CLOSE, THINK_OPEN, split_reasoning
-from scale.engine.types import Completion, Engine, GenerationRequest
+from scale.engine.types import Completion, Engine, GenerationRequest, context_overflow
 from scale.errors import ConfigError
 from scale.models import load_model, load_tokenizer
 
@@ -105,18 +111,16 @@ class HFEngine(Engine):
             if device_map is None:
                 raise
             raise ConfigError(f"engine.device_map={device_map!r}: {str(err).splitlines()[0][:200]}") from err
-        self.scheduler = _pick_scheduler(scheduler, self.model)
+        self.scheduler, layout = _pick_scheduler(scheduler, self.model)
         check_generation_config(self.model, self.scheduler, generation_overrides)
         if self.scheduler in ("iteration", "continuous"):
             check_placement(self.model, self.scheduler)
         self.max_batch_size = max_batch_size
         self.batch_wait_s = batch_wait_s
-        self.prefix_cache_tokens = prefix_cache_tokens
-        self.cb_max_memory_percent = cb_max_memory_percent
         self.decode_batch: DecodeBatch | None = None  # the iteration scheduler's (for its stats)
         self.kv_budget: KVBudget | None = None
         if self.scheduler == "iteration":
-            layout = cache_layout(self.model, self.scheduler)  # once, at load: a clear error now, not mid-run
+            layout = layout or cache_layout(self.model, self.scheduler)  # at load: a clear error now, not mid-run
             self.decode_batch = DecodeBatch(self.model, self.tokenizer, prefix_cache_tokens, layout=layout)
             self.kv_budget = KVBudget(layout.bytes_per_token, default_cap(self.model.device, kv_memory_fraction),
                                       oom_quiet_steps)
@@ -155,9 +159,9 @@ class HFEngine(Engine):
             completion = await self._generate_forced(request)
         else:
             prompt = self.render(request)
-            cap = _cap(request.sampling.max_new_tokens, request, len(prompt))
+            cap = min(request.sampling.max_new_tokens, request.room(len(prompt)))
             if cap < 1:
-                completion = _overflow(len(prompt), request)
+                completion = context_overflow(request, len(prompt))
             else:
                 res = await self._submit(Row(prompt, cap, tuple(request.stop), request.sampling))
                 completion = self._completion(prompt, res.token_ids, res, self._prompt_in_thought(prompt))
@@ -198,9 +202,9 @@ class HFEngine(Engine):
         assert budget is not None
         prompt = self.render(request, open_thought=True)
         close_ids = self.tokenizer(budget.close_text, add_special_tokens=False)["input_ids"]
-        room = _room(request, len(prompt))
+        room = request.room(len(prompt))
         if room < 1:
-            return _overflow(len(prompt), request)
+            return context_overflow(request, len(prompt))
         think_cap = min(budget.thinking_tokens, max(1, room - len(close_ids) - budget.answer_tokens))
         think = await self._submit(Row(prompt, think_cap, (THINK_CLOSE,), request.sampling))
         thought = think.token_ids
@@ -348,37 +352,20 @@ class HFEngine(Engine):
 
 
 # -- helpers ------------------------------------------------------------------------------
-def _pick_scheduler(scheduler: str, model) -> str:
-    """``auto``: continuous batching on CUDA, the iteration scheduler on CPU (static if it cannot)."""
+def _pick_scheduler(scheduler: str, model) -> tuple[str, CacheLayout | None]:
+    """``auto``: continuous batching on CUDA, the iteration scheduler on CPU (static if it cannot).
+
+    The cache layout, when probing it decided the choice (so it is not probed twice).
+    """
     if scheduler != "auto":
-        return scheduler
-    devices = {str(d) for d in (getattr(model, "hf_device_map", None) or {}).values()}
-    if len(devices) > 1:
-        return "static"
+        return scheduler, None
+    if len(model_devices(model)) > 1:
+        return "static", None
     if model.device.type == "cuda":
-        return "continuous"
+        return "continuous", None
     try:
-        cache_layout(model)
+        layout = cache_layout(model)
     except ConfigError as err:
         log.info("scheduler=auto picks static: %s", err)
-        return "static"
-    return "iteration"
-
-
-def _room(request: GenerationRequest, prompt_tokens: int) -> float:
-    """New tokens the context window leaves after the prompt (inf without a window)."""
-    if request.context_length is None:
-        return math.inf
-    return request.context_length - prompt_tokens - request.context_margin
-
-
-def _cap(max_new_tokens: int, request: GenerationRequest, prompt_tokens: int) -> int:
-    room = _room(request, prompt_tokens)
-    return max_new_tokens if room >= max_new_tokens else int(room)
-
-
-def _overflow(prompt_tokens: int, request: GenerationRequest) -> Completion:
-    """The prompt leaves no room in the context window: nothing is generated."""
-    return Completion(text="", prompt_tokens=prompt_tokens, finish_reason="context_overflow",
-                      meta={"max_new_tokens": 0, "context_length": request.context_length,
-                            "context_margin": request.context_margin})
+        return "static", None
+    return "iteration", layout

@@ -104,9 +104,14 @@ def check_generation_config(model, scheduler: str, overrides: dict | None = None
         )
 
 
+def model_devices(model) -> set[str]:
+    """The devices ``engine.device_map`` spread the model over (empty when it was not spread)."""
+    return {str(d) for d in (getattr(model, "hf_device_map", None) or {}).values()}
+
+
 def check_placement(model, scheduler: str) -> None:
     """Refuse a model spread over several devices for the schedulers that keep one cache."""
-    devices = {str(d) for d in (getattr(model, "hf_device_map", None) or {}).values()}
+    devices = model_devices(model)
     if len(devices) > 1:
         raise ConfigError(
             f"engine.scheduler={scheduler} keeps its KV cache on one device; engine.device_map placed model "

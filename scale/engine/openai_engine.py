@@ -38,8 +38,8 @@ from typing import Any
 import httpx
 
 from scale.engine.openai_prompt import PromptTokenizer, is_context_error
-from scale.engine.reasoning import split_reasoning
-from scale.engine.types import Completion, Engine, GenerationRequest
+from scale.engine.reasoning import cut_at_stop, split_reasoning
+from scale.engine.types import Completion, Engine, GenerationRequest, context_overflow
 from scale.errors import ConfigError, EngineError
 
 FORCING_MODES = ("auto", "completions", "continue_final_message")
@@ -200,15 +200,20 @@ class OpenAIEngine(Engine):
             delay = max(delay, min(retry_after, max(self.backoff_max_s, cap)))
         return delay
 
-    def sampling_fields(self, request: GenerationRequest, max_tokens: int, seed: int | None = None) -> dict:
-        """temperature, top_p, max_tokens, seed, top_k, stop: shared by chat and completions bodies."""
+    def sampling_fields(self, request: GenerationRequest, max_tokens: int, seed: int | None = None,
+                        stop: tuple[str, ...] | None = None) -> dict:
+        """temperature, top_p, max_tokens, seed, top_k, stop: shared by chat and completions bodies.
+
+        ``seed`` and ``stop`` replace the request's own (budget forcing's calls).
+        """
         s = request.sampling
         body: dict[str, Any] = {"temperature": s.temperature, "top_p": s.top_p, "max_tokens": max_tokens}
         seed = s.seed if seed is None else seed
         if seed is not None:
             body["seed"] = seed
-        if request.stop:
-            body["stop"] = list(request.stop)
+        stop = request.stop if stop is None else stop
+        if stop:
+            body["stop"] = list(stop)
         if s.top_k > 0 and self.send_top_k:
             body["top_k"] = s.top_k
         return body
@@ -232,7 +237,7 @@ class OpenAIEngine(Engine):
         prompt_tokens, source = await self.prompt_count(request)
         cap = request.sampling.max_new_tokens
         if prompt_tokens is not None:
-            cap = min(cap, room(request, prompt_tokens))
+            cap = min(cap, request.room(prompt_tokens))
             if cap < 1:
                 return overflow(request, prompt_tokens, source)
         try:
@@ -280,7 +285,7 @@ class OpenAIEngine(Engine):
         for attempt in range(1, attempts + 1):
             try:
                 async with semaphore:
-                    data, _ = await self._attempt(client, body, url)
+                    data = await self._attempt(client, body, url)
                 if url != self.tokenize_url:
                     _check_shape(data, url)
                 return data, attempt
@@ -295,13 +300,11 @@ class OpenAIEngine(Engine):
         noun = "attempt" if attempts == 1 else "attempts"
         raise EngineError(f"POST {url} failed after {attempts} {noun}: {last_error}")
 
-    async def _attempt(self, client: httpx.AsyncClient, body: dict[str, Any], url: str | None = None) -> tuple[dict, float]:
-        """One HTTP round trip; returns the decoded body and its wall time."""
-        url = url or self.url
+    async def _attempt(self, client: httpx.AsyncClient, body: dict[str, Any], url: str) -> Any:
+        """One HTTP round trip; returns the decoded body."""
         self.attempts_total += 1
         self.in_flight += 1
         self.max_in_flight_seen = max(self.max_in_flight_seen, self.in_flight)
-        start = time.perf_counter()
         try:
             response = await client.post(url, json=body)
         except httpx.UnsupportedProtocol as err:  # not transient
@@ -312,7 +315,6 @@ class OpenAIEngine(Engine):
             raise _Retryable(f"{type(err).__name__}: {_one_line(err) or 'connection failed'}") from err
         finally:
             self.in_flight -= 1
-        seconds = time.perf_counter() - start
         status = response.status_code
         if status == 429 or status >= 500:
             raise _Retryable(f"HTTP {status}: {_server_message(response)}", _retry_after(response))
@@ -327,7 +329,7 @@ class OpenAIEngine(Engine):
             raise _Retryable(
                 f"HTTP {status} with a body that is not JSON: {_one_line(response.text, 120) or '(empty)'}"
             ) from err
-        return data, seconds
+        return data
 
     def _parse(self, data: Any, request: GenerationRequest) -> Completion:
         """Completion from a chat-completions body (its shape checked by :func:`_check_shape`)."""
@@ -341,9 +343,7 @@ class OpenAIEngine(Engine):
         # transformers serve keeps the stop string in the text; vLLM/OpenAI drop it. Drop it
         # here too (as the HF engine does): generation ended at the earliest occurrence.
         if request.stop and finish_reason == "stop":
-            cuts = [content.find(s) for s in request.stop if s and s in content]
-            if cuts:
-                content = content[: min(cuts)]
+            content = cut_at_stop(content, request.stop)
 
         server_reasoning = message.get("reasoning_content") or message.get("reasoning") or ""
         if not isinstance(server_reasoning, str):
@@ -400,19 +400,11 @@ def _check_shape(data: Any, url: str) -> None:
         raise _Retryable(f"choice text is not a string: {_one_line(json.dumps(choice), 120)}")
 
 
-def room(request: GenerationRequest, prompt_tokens: int) -> int:
-    """New tokens the context window leaves after the prompt (a large number without a window)."""
-    if request.context_length is None:
-        return 1 << 62
-    return request.context_length - prompt_tokens - request.context_margin
-
-
 def overflow(request: GenerationRequest, prompt_tokens: int, source: str | None, error: str = "") -> Completion:
     """The prompt leaves no room in the context window: nothing generated, no exception."""
-    meta: dict[str, Any] = {"max_new_tokens": 0, "context_length": request.context_length,
-                            "context_margin": request.context_margin}
+    meta: dict[str, Any] = {}
     if source:
         meta["prompt_tokens_source"] = source
     if error:
         meta["context_error"] = error
-    return Completion(text="", prompt_tokens=prompt_tokens, finish_reason="context_overflow", meta=meta)
+    return context_overflow(request, prompt_tokens, **meta)

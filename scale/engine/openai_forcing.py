@@ -25,13 +25,13 @@ import time
 from typing import Any
 
 from scale.engine.hf_sampling import derive_seed
-from scale.engine.reasoning import THINK_CLOSE, THINK_OPEN
+from scale.engine.reasoning import THINK_CLOSE, THINK_OPEN, cut_at_stop
 from scale.engine.types import Completion, GenerationRequest
 from scale.errors import ConfigError
 
 
 async def generate_forced(engine, request: GenerationRequest) -> Completion:
-    from scale.engine.openai_engine import ContextOverflow, overflow, room
+    from scale.engine.openai_engine import ContextOverflow, _as_int, overflow
 
     start = time.perf_counter()
     budget = request.budget
@@ -39,7 +39,7 @@ async def generate_forced(engine, request: GenerationRequest) -> Completion:
     mode = _mode(engine)
     turn = _Turn(engine, request, mode)
     prompt_tokens, source = await turn.prompt_count()
-    space = room(request, prompt_tokens) if prompt_tokens is not None else None
+    space = request.room(prompt_tokens) if prompt_tokens is not None else None
     if space is not None and space < 1:
         return overflow(request, prompt_tokens, source)
     close_count = turn.count(budget.close_text)
@@ -76,9 +76,7 @@ async def generate_forced(engine, request: GenerationRequest) -> Completion:
         return _done(thought, "", prompt_tokens, thought_tokens, thought_tokens, "length", False, meta, start)
     meta["attempts"] += attempts2
     if request.stop and finish2 == "stop":  # transformers serve keeps the stop string; vLLM drops it
-        cuts = [answer.find(s) for s in request.stop if s and s in answer]
-        if cuts:
-            answer = answer[: min(cuts)]
+        answer = cut_at_stop(answer, request.stop)
     answer_tokens = _as_int(usage2.get("completion_tokens"))
     if forced:
         # The closing text as the server counted it: its prompt grew by the thought and the closing.
@@ -125,10 +123,7 @@ class _Turn:
                    seed: int | None) -> tuple[str, str, dict, int]:
         """Generate after the turn so far plus ``continuation``; returns text, finish, usage, attempts."""
         engine = self.engine
-        fields = engine.sampling_fields(self.request, max_tokens, seed)
-        fields.pop("stop", None)
-        if stop:
-            fields["stop"] = list(stop)
+        fields = engine.sampling_fields(self.request, max_tokens, seed, stop=stop)
         if self.mode == "completions":
             body = {"model": engine.model, "prompt": self.prompt_text + continuation, **fields}
             url = engine.completions_url
@@ -169,10 +164,3 @@ def _done(thought: str, answer: str, prompt_tokens: int, response_tokens: int, r
     return Completion(text=answer.strip(), reasoning=thought.strip(), prompt_tokens=prompt_tokens,
                       response_tokens=response_tokens, reasoning_tokens=reasoning_tokens, finish_reason=finish_reason,
                       seconds=time.perf_counter() - start, forced=forced, meta=meta)
-
-
-def _as_int(value: Any) -> int:
-    try:
-        return int(value or 0)
-    except (TypeError, ValueError):
-        return 0

@@ -27,3 +27,9 @@ def split_reasoning(text: str, started_in_thought: bool = False) -> tuple[str, s
     if started_in_thought:
         return text.strip(), ""
     return "", text.strip()
+
+
+def cut_at_stop(text: str, stops: tuple[str, ...] | list[str]) -> str:
+    """``text`` up to its earliest stop string (servers such as ``transformers serve`` keep it)."""
+    cuts = [text.find(s) for s in stops if s and s in text]
+    return text[: min(cuts)] if cuts else text

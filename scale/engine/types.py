@@ -54,6 +54,9 @@ class BudgetForcing:
             )
 
 
+NO_WINDOW = 1 << 62  # GenerationRequest.room without a context window
+
+
 @dataclass(frozen=True)
 class GenerationRequest:
     """One chat call: messages, sampling, chat-template kwargs, stop strings."""
@@ -73,6 +76,12 @@ class GenerationRequest:
     @property
     def thinking(self) -> bool:
         return bool(self.template_kwargs.get("enable_thinking", False))
+
+    def room(self, prompt_tokens: int) -> int:
+        """New tokens the context window leaves after the prompt (a huge number without a window)."""
+        if self.context_length is None:
+            return NO_WINDOW
+        return self.context_length - prompt_tokens - self.context_margin
 
 
 @dataclass
@@ -95,6 +104,13 @@ class Completion:
     seconds: float = 0.0
     forced: bool = False
     meta: dict[str, Any] = field(default_factory=dict)
+
+
+def context_overflow(request: GenerationRequest, prompt_tokens: int, **meta: Any) -> Completion:
+    """The prompt leaves no room in the context window: nothing generated, no exception."""
+    return Completion(text="", prompt_tokens=prompt_tokens, finish_reason="context_overflow",
+                      meta={"max_new_tokens": 0, "context_length": request.context_length,
+                            "context_margin": request.context_margin, **meta})
 
 
 class Engine(abc.ABC):
