@@ -7,7 +7,7 @@ import json
 import pytest
 
 from scale.data import BENCHMARKS, load_benchmark
-from scale.errors import DataError
+from tests.helpers.data_errors import load_error as _err
 
 EXPECTED = {
     "aime24": 30,
@@ -69,14 +69,6 @@ def test_field_map_comes_from_the_first_row(tmp_path):
     f = tmp_path / "mixed.jsonl"
     f.write_text('{"problem": "1+1?", "answer": 2}\n{"question": "2+2?", "answer": "4"}\n')
     assert _err(path=f) == f"{f}:2: missing field 'problem'"
-
-
-def _err(**kwargs) -> str:
-    with pytest.raises(DataError) as info:
-        load_benchmark(**kwargs)
-    msg = str(info.value)
-    assert "\n" not in msg and "Traceback" not in msg
-    return msg
 
 
 def test_missing_file_names_the_file(tmp_path):

@@ -12,17 +12,9 @@ from pathlib import Path
 import pytest
 
 from scale.data import load_benchmark, load_from_config
-from scale.errors import DataError
+from tests.helpers.data_errors import load_error as _err
 
 SHARED = ["aime24", "aime25", "amc23", "math500", "gsm8k", "gsm8k_train"]
-
-
-def _err(**kwargs) -> str:
-    with pytest.raises(DataError) as info:
-        load_benchmark(**kwargs)
-    msg = str(info.value)
-    assert "\n" not in msg and "Traceback" not in msg
-    return msg
 
 
 def _jsonl(path: Path, rows: list[dict]) -> Path:
