@@ -167,6 +167,26 @@ def test_a_prompt_that_fills_the_context_is_a_counted_failure():
         assert "context_overflow" in a.failures and a.answer is None, option
 
 
+def test_figure2_sweeps_system2s_budget_at_tau_05_with_system1_fixed():
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    from scale.paths import CONFIG_DIR
+
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
+        sweep = hydra_compose("eval", ["experiment=figure2_budget_sweep"], return_hydra_config=True)
+        params = dict(sweep.hydra.sweeper.params)
+    assert params == {"data": "aime24,aime25", "systems.s2.sampling.max_new_tokens": "4096,8192,16384,32768"}
+    for budget in (4096, 32768):
+        c = compose("experiment=figure2_budget_sweep", f"systems.s2.sampling.max_new_tokens={budget}")
+        assert (c["method"]["name"], c["router"]["name"], c["router"]["tau"], c["n_samples"]) == \
+            ("scale", "threshold", 0.5, 8)
+        assert c["systems"]["s1"]["sampling"]["max_new_tokens"] == 32768  # System 1 fixed
+        assert c["systems"]["s2"]["sampling"]["max_new_tokens"] == budget
+    # The Findings' reading of Figure 2 (tau 0.2) is one override away.
+    assert compose("experiment=figure2_budget_sweep", "router.tau=0.2")["router"]["tau"] == 0.2
+
+
 # --------------------------------------------------------------------------- 6: prompt shapes
 
 
@@ -237,6 +257,46 @@ def test_table1_cells_use_the_authors_choice_per_model(setup, carry, top_k, fold
     body = OpenAIEngine("http://127.0.0.1:1/v1", "m").body(request)
     assert ("top_k" in body) == (top_k > 0)  # QwQ / R1: not sent, the server's default applies
     assert [m["role"] for m in body["messages"]] == (["user"] if folded else ["system", "user"])
+
+
+def test_top_k_zero_is_off_on_the_hf_engine():
+    """``top_k: 0`` (the QwQ/R1 System 2 files): not sent on engine=openai (the test above), the
+    whole vocabulary on engine=hf, whatever the model's generation_config says."""
+    from scale.engine.hf_sampling import sampling_table
+    from scale.engine.types import SamplingParams
+
+    rows = [SamplingParams(temperature=0.6, top_p=0.95, top_k=k, max_new_tokens=8, seed=1) for k in (0, 20)]
+    table = sampling_table(rows, [1, 1], [0, 0], vocab=1000)
+    assert table[:, 1].tolist() == [1000.0, 20.0]
+
+
+PAPER_COT = "Please reason step by step, and put your final answer within \\boxed{}."  # the paper's quote
+AUTHORS_QWEN3_COT = ('prompts.cot_system="' + PAPER_COT + '"', "prompts.cot_user='{question}'")
+
+
+def test_the_default_cot_prompt_carries_the_papers_instruction_after_the_problem():
+    from scale.prompts import default_prompts
+
+    prompts = default_prompts()
+    assert prompts["cot_system"] == ""  # no system message: the instruction is in the user turn
+    assert prompts.chat("cot_system", "cot_user", question="Q?") == [
+        {"role": "user", "content": "Q?\n\n" + PAPER_COT}]
+
+
+def test_the_cot_override_gives_the_authors_shape_per_model():
+    """docs/fidelity.md's override: Qwen3 gets the instruction as the system message, the
+    problem as the user turn; without a system message (QwQ/R1) the user turn is
+    instruction + newline + problem, as the authors' cot_qwq.py / cot_distill.py send it."""
+    problem = load_benchmark("demo", limit=1)[0]
+    for s2, expected in (({}, [{"role": "system", "content": PAPER_COT},
+                               {"role": "user", "content": problem.question}]),
+                         ({"system_message": False}, [{"role": "user",
+                                                       "content": PAPER_COT + "\n" + problem.question}])):
+        eng = generic_engine()
+        run_all(build_method("cot_s2", *AUTHORS_QWEN3_COT), [problem], scripted_systems(eng, s2=s2))
+        (request,) = eng.sent("solve")
+        assert [dict(m) for m in request.messages] == expected
+
 
 
 # --------------------------------------------------------------------------- 7: scoring
@@ -314,6 +374,28 @@ def test_the_paper_configs_sample_k8_outlines_with_system1s_sampling():
                == (0.7, 0.8, 20, 1024) and not r.thinking for r in decompose)
 
 
+def test_selection_is_one_greedy_system1_call_that_lists_every_candidate_and_the_criteria():
+    """The Qwen3-32B pair as shipped: System 1 (thinking off) is asked once, at temperature 0 and
+    64 new tokens, with every candidate labelled and the paper's criteria in the prompt."""
+    from scale.build import build
+    from scale.systems import System, Systems, system_config_from_dict
+
+    c = compose("experiment=table1/qwen3_32b_scale_aime24")
+    method = build({**c["method"], "n_outlines": 3}, "method")
+    eng = generic_engine()
+    s1, s2 = (System(system_config_from_dict(m, m, c["systems"][m]), eng) for m in ("s1", "s2"))
+    problem = Problem(id="p", question="Tom has 3 apples and buys 4 more. How many apples now?", answer="7")
+    (attempt,) = run_all(method, [problem], Systems(s1, s2, {"main": eng}))
+    (select,) = eng.sent("select")
+    assert (select.sampling.temperature, select.sampling.max_new_tokens) == (0.0, 64)
+    assert select.sampling.greedy and not select.thinking
+    assert select.template_kwargs == {"enable_thinking": False}  # System 1
+    text = prompt_text(select)
+    assert "logical correctness, clarity, completeness, relevance to the question, and simplicity" in text
+    assert all(f"Outline {i}:" in text for i in (1, 2, 3)) and problem.question in text
+    assert attempt.trace["chosen"] == 0 and "select_parse" not in attempt.failures  # "Outline 1"
+
+
 def test_a_long_outline_keeps_its_last_step_and_is_counted():
     problem = Problem(id="p", question="Tom has 3 apples. How many apples does Tom have?", answer="3")
     long = json.dumps({f"step{i}": f"Goal number {i}" for i in range(1, 7)})
@@ -359,6 +441,24 @@ def test_inftythink_defaults_can_reach_the_papers_tpi():
     assert (m["max_rounds"], m["segment_tokens"], m["summary_tokens"]) == (8, 8192, 2048)
     # Paper: Tpi up to 10,114 (QwQ AIME25) and Tok/Tpi of 5.6-7.3 rounds.
     assert m["segment_tokens"] + m["summary_tokens"] >= 10114 and m["max_rounds"] >= 7.3
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def test_run_costs_are_means_over_finished_attempts_and_tpi_a_ratio_of_totals():
+    from scale.rundir import Record
+    from scale.rundir.metrics import compute_metrics
+
+    def rec(sample: int, tok: int, steps: int, error: dict | None = None) -> Record:
+        cost = {"tok_paper": tok, "tok_total": 3 * tok, "n_steps": steps, "s2_steps": 1}
+        return Record(problem_id="p", sample_idx=sample, method="scale", question="q", gold="1", answer="1",
+                      correct=error is None, grade_reason="x", cost={} if error else cost, error=error)
+
+    m = compute_metrics([rec(0, 10, 2), rec(1, 30, 1), rec(2, 0, 0, error={"kind": "engine", "message": "x"})])
+    assert (m.tok_paper, m.tok_total) == (20, 60)  # over the two finished attempts (a failed one has no ledger)
+    assert m.tpi == pytest.approx(40 / 3)  # total tok_paper / total steps, not the mean of 5 and 30
+    assert m.tok_paper / m.tpi == pytest.approx(m.steps_per_attempt)  # Tok = Tpi x steps, as in Table 1
 
 
 def test_every_test_docs_fidelity_md_names_exists():
