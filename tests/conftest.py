@@ -11,6 +11,7 @@ os.environ.setdefault("WANDB_MODE", "offline")
 import pytest
 
 from scale.paths import shared_data_dir
+from tests.helpers.shard_env import clear_shard_env
 
 
 @pytest.fixture(scope="session")
@@ -33,6 +34,13 @@ def smollm2_dir():
     from scale.models import resolve_model
 
     return resolve_model("smollm2-135m-instruct")
+
+
+@pytest.fixture
+def single_process(monkeypatch):
+    """A single process: the shard variables (tests/helpers/shard_env.py) cleared for this test.
+    Returns the monkeypatch, for more changes."""
+    return clear_shard_env(monkeypatch)
 
 
 def _slurm_reason() -> str | None:

@@ -16,13 +16,12 @@ from scale.runner.run import run_eval
 from scale.testing import Rule, ScriptedEngine, scripted_systems
 from scale.testing.config import compose
 from scale.testing.scripted import prompt_text
+from tests.helpers.shard_env import single_process_env
 
 # demo problem -> what the scripted solver answers in its \boxed{} (the gold answer when correct)
 ANSWERS = {"Mia has 12 apples": "15", "A box holds 24 pencils": "22", "A train travels": "999",
            "Lena saves 7 dollars": "27", "A rectangular garden": "78"}
 EXPECTED = {"kept": 4, "incorrect": 2, "error": 2, "fallback": 2, "failure:step_truncated": 2}
-SHARD_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT",
-             "SLURM_ARRAY_TASK_MIN", "SUBMITIT_EXECUTOR", "SCALE_SHARD_BY_ARRAY")
 
 
 def _solve(request) -> str:
@@ -54,16 +53,11 @@ def scripted_engine() -> ScriptedEngine:
 @pytest.fixture(scope="session")
 def scale_traces(tmp_path_factory) -> str:
     """A finished SCALE run dir over 6 demo problems x 2 samples (see the module docstring)."""
-    mp = pytest.MonkeyPatch()
-    for key in SHARD_ENV:
-        mp.delenv(key, raising=False)
     run_dir = tmp_path_factory.mktemp("traces") / "scale-demo"
-    try:
+    with single_process_env():
         run_eval(compose("data=demo", "data.limit=6", "method=scale", "method.n_outlines=1", "n_samples=2",
                          "runner.progress=false", "runner.max_error_fraction=1.0", f"run_dir={run_dir}"),
                  systems=scripted_systems(scripted_engine()))
-    finally:
-        mp.undo()
     return str(run_dir)
 
 
@@ -72,6 +66,7 @@ def cot_traces(tmp_path_factory) -> str:
     """A CoT run dir: no staged traces, so nothing in it is SFT data."""
     run_dir = tmp_path_factory.mktemp("traces") / "cot-demo"
     engine = ScriptedEngine([Rule(stage="solve", reply="so \\boxed{15}")])
-    run_eval(compose("data=demo", "data.limit=2", "method=cot_s1", "runner.progress=false", f"run_dir={run_dir}"),
-             systems=scripted_systems(engine))
+    with single_process_env():
+        run_eval(compose("data=demo", "data.limit=2", "method=cot_s1", "runner.progress=false", f"run_dir={run_dir}"),
+                 systems=scripted_systems(engine))
     return str(run_dir)

@@ -20,6 +20,7 @@ from scale.paths import REPO_ROOT
 from scale.rundir import RunDir
 from scale.runner.run import run_eval
 from scale.testing.config import compose
+from tests.helpers.shard_env import SHARD_ENV
 from tests.sft.conftest import EXPECTED
 
 FEW_STEPS = ["train.max_steps=3", "train.grad_accum=1", "train.lr=1e-2", "train.warmup_ratio=0",
@@ -28,7 +29,7 @@ FEW_STEPS = ["train.max_steps=3", "train.grad_accum=1", "train.lr=1e-2", "train.
 
 def _env() -> dict[str, str]:
     env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false")
-    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "SLURM_ARRAY_TASK_ID"):
+    for key in SHARD_ENV:
         env.pop(key, None)
     return env
 
@@ -40,7 +41,7 @@ def _lora_b(out) -> dict[str, torch.Tensor]:
 
 
 @pytest.mark.tiny
-def test_a_few_steps_move_the_adapter_and_the_tuned_model_answers(scale_traces, tmp_path):
+def test_a_few_steps_move_the_adapter_and_the_tuned_model_answers(scale_traces, tmp_path, single_process):
     out = tmp_path / "sft"
     cmd = [sys.executable, "scripts/sft_on_traces.py", f"traces=[{scale_traces}]", f"output_dir={out}", *FEW_STEPS]
     proc = subprocess.run(cmd, cwd=REPO_ROOT, env=_env(), capture_output=True, text=True, timeout=600, check=False)
@@ -113,15 +114,12 @@ def test_accelerate_launch_two_cpu_processes(scale_traces, tmp_path):
 
 
 @pytest.mark.tiny
-def test_a_missing_or_uncached_base_model_is_one_line(scale_traces, tiny_model_dir, tmp_path, monkeypatch):
+def test_a_missing_or_uncached_base_model_is_one_line(scale_traces, tiny_model_dir, tmp_path, single_process):
     import shutil
 
     from scale.errors import ModelNotFoundError
     from scale.sft import SFTSettings
     from scale.sft.train import train
-
-    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
-        monkeypatch.delenv(key, raising=False)
 
     def settings(base):
         return SFTSettings.from_dict({"base": base, "traces": [scale_traces], "output_dir": str(tmp_path / base[-6:]),

@@ -19,10 +19,8 @@ from scale.testing.config import compose
 
 
 @pytest.fixture(autouse=True)
-def _single_process(monkeypatch):
-    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT"):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("WANDB_SILENT", "true")
+def _quiet_single_process(single_process):
+    single_process.setenv("WANDB_SILENT", "true")
 
 
 def _engine() -> ScriptedEngine:
