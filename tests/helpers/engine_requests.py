@@ -32,3 +32,16 @@ async def long_then_late(engine: Engine, long: GenerationRequest, late: Sequence
     await wait(first)
     rest = await asyncio.gather(*(tagged(f"late{i}", r) for i, r in enumerate(late)))
     return await first, list(rest), order
+
+
+def answer_once(engine: Engine, request: GenerationRequest,
+                close: Callable[[], Awaitable[None]] | None = None) -> Completion:
+    """``engine``'s answer to ``request``, then ``close()`` (default ``engine.aclose``)."""
+
+    async def ask() -> Completion:
+        try:
+            return await engine.generate(request)
+        finally:
+            await (close or engine.aclose)()
+
+    return asyncio.run(ask())

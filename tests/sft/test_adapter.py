@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
 
 import pytest
 import torch
 
-from scale.engine.types import GenerationRequest, SamplingParams
 from scale.errors import ConfigError, ModelNotFoundError
 from scale.models import load_model, resolve_model, same_base
 from scale.systems import build_systems
 from scale.testing.config import compose
+from tests.helpers.engine_requests import answer_once, user_request
 
 pytestmark = pytest.mark.tiny
 
@@ -57,16 +56,7 @@ def test_the_hf_engine_answers_with_the_adapter_from_config(adapter):
     assert compose("systems=tiny_qwen3")["engine"]["adapter"] is None  # configs/engine/hf.yaml default
     systems = build_systems(cfg["systems"], cfg["engine"], only={"s1"})
     engine = systems.engines["main"]
-    request = GenerationRequest(messages=({"role": "user", "content": "What is 2 + 3?"},),
-                                sampling=SamplingParams(max_new_tokens=8), template_kwargs={"enable_thinking": False})
-
-    async def ask():
-        try:
-            return await engine.generate(request)
-        finally:
-            await systems.aclose()
-
-    completion = asyncio.run(ask())
+    completion = answer_once(engine, user_request("What is 2 + 3?", 8), close=systems.aclose)
     assert completion.response_tokens == 8 and completion.text
     assert not torch.allclose(_logits(engine.model), _logits(load_model("tiny-qwen3", dtype="float32")))
 

@@ -3,7 +3,6 @@ tuned model (base + adapter) answers through the HF engine."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
@@ -14,12 +13,12 @@ import torch
 from safetensors.torch import load_file
 
 from scale.engine.hf_engine import HFEngine
-from scale.engine.types import GenerationRequest, SamplingParams
 from scale.models import load_model
 from scale.paths import REPO_ROOT
 from scale.rundir import RunDir
 from scale.runner.run import run_eval
 from scale.testing.config import compose
+from tests.helpers.engine_requests import answer_once, user_request
 from tests.helpers.shard_env import SHARD_ENV
 from tests.sft.conftest import EXPECTED
 
@@ -59,16 +58,7 @@ def test_a_few_steps_move_the_adapter_and_the_tuned_model_answers(scale_traces, 
     assert json.loads((out / "adapter_config.json").read_text())["base_model_name_or_path"] == "tiny-qwen3"
 
     engine = HFEngine("tiny-qwen3", adapter=str(out), dtype="float32", device="cpu")
-    request = GenerationRequest(messages=({"role": "user", "content": "Mia has 12 apples. How many now?"},),
-                                sampling=SamplingParams(max_new_tokens=10), template_kwargs={"enable_thinking": False})
-
-    async def ask():
-        try:
-            return await engine.generate(request)
-        finally:
-            await engine.aclose()
-
-    completion = asyncio.run(ask())
+    completion = answer_once(engine, user_request("Mia has 12 apples. How many now?", 10))
     assert completion.text and completion.response_tokens == 10
     ids = torch.tensor([[1, 5, 9, 14]])
     with torch.no_grad():
