@@ -71,7 +71,8 @@ def test_a_small_batch_cap_splits_forwards_but_never_a_problem(adapter):
     async def together():
         return await asyncio.gather(*(s.score(f"P{i}", STEPS, None, Ledger()) for i in range(3)))
 
-    asyncio.run(together())
+    out = asyncio.run(together())
+    assert [len(scores) for scores in out] == [3, 3, 3]  # every problem scored on all its steps
     assert s.batcher.forwards == 3 and s.batcher.rows == 9
 
 
@@ -96,6 +97,7 @@ def test_scale_routed_by_the_classifier_generates_no_scoring_tokens(adapter):
     assert len(score_calls) == 1 and score_calls[0].mode == "classifier"
     assert attempt.ledger.summary()["by_stage"]["score"]["response_tokens"] == 0
     steps = attempt.trace["steps"]
+    assert len(steps) == len(STEPS) == 3  # the outline's steps, each routed
     tau = method.router.tau
     for s in steps[:-1]:  # the last step keeps its pinned score
         assert s["mode"] == ("s2" if s["score"] > tau else "s1")

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from scale.errors import DataError
-from scale.rundir import SCHEMA_VERSION, Metrics, Record, RecordWriter, RunDir, read_records
+from scale.rundir import SCHEMA_VERSION, Record, RecordWriter, RunDir, read_records
 from scale.rundir.metrics import compute_metrics
 
 
@@ -54,11 +54,14 @@ def test_metrics_are_versioned_too(tmp_path):
     run.write_metrics(metrics)
     assert run.read_metrics() == metrics
     raw = json.loads(run.metrics.read_text())
+    assert raw["schema_version"] == metrics.schema_version == SCHEMA_VERSION
+    # one problem right, one wrong, both attempts finished
+    assert (metrics.n_problems, metrics.n_attempts, metrics.complete, metrics.accuracy, metrics.n_errors) == (
+        2, 2, True, 0.5, 0)
     raw["schema_version"] = 1
     run.metrics.write_text(json.dumps(raw))
     with pytest.raises(DataError, match="metrics.json: schema version 1"):
         run.read_metrics()
-    assert isinstance(metrics, Metrics)
 
 
 def test_torn_last_line_dropped_corrupt_middle_line_refused(tmp_path):
