@@ -28,6 +28,7 @@ import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from scale.errors import ConfigError
+from scale.grading import grade_answer
 from scale.ledger import Ledger
 from scale.methods.base import Attempt, Context
 
@@ -39,9 +40,10 @@ PROBE_STAGE = "probe"
 
 
 async def _equivalent(ctx: Context, reference: str | None, candidate: str | None) -> tuple[bool | None, str]:
+    """System 1's answer against System 2's: None (no verdict) when either is missing."""
     if reference is None or candidate is None:
         return None, "no_answer"
-    return await asyncio.to_thread(ctx.grader.equivalent, reference, candidate)
+    return await grade_answer(ctx.grader, candidate, reference)
 
 
 def label_of(equivalent: bool | None, s1: str | None, s2: str | None, s1_correct: bool | None,
@@ -81,8 +83,8 @@ async def probe_attempt(method: Scale, problem: Problem, sample_idx: int, ctx: C
         equivalent, reason = await _equivalent(ctx, s2.answer, s1.answer)
         s1_correct = s2_correct = None
         if i == last:
-            s1_correct = (await _equivalent(ctx, problem.answer, s1.answer))[0] if s1.answer is not None else False
-            s2_correct = (await _equivalent(ctx, problem.answer, s2.answer))[0] if s2.answer is not None else False
+            s1_correct = (await grade_answer(ctx.grader, s1.answer, problem.answer))[0]
+            s2_correct = (await grade_answer(ctx.grader, s2.answer, problem.answer))[0]
         label, why = label_of(equivalent, s1.answer, s2.answer, s1_correct, s2_correct, i == last)
         probes.append({"s1": {"answer": s1.answer, "visible": s1.visible, "finish_reason": s1.finish_reason},
                        "s2": {"answer": s2.answer, "finish_reason": s2.finish_reason,

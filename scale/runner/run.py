@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from scale.build import build, check_value
 from scale.data import Problem, load_from_config
 from scale.errors import ConfigError, EngineError, ScaleError
-from scale.grading import Grader
+from scale.grading import Grader, grade_answer
 from scale.methods.base import Attempt, Context, Method
 from scale.rundir import Metrics, Record, RecordWriter, RunDir, write_json
 from scale.runner.env import environment
@@ -141,13 +141,6 @@ def error_kind(err: BaseException) -> str:
     if isinstance(err, TimeoutError):
         return "timeout"
     return type(err).__name__
-
-
-async def grade_answer(grader: Grader, answer: str | None, gold: str) -> tuple[bool, str]:
-    """The extracted answer against the gold, directly (no re-extraction of the answer)."""
-    if answer is None:
-        return False, "no_answer"
-    return await asyncio.to_thread(grader.equivalent, gold, answer)
 
 
 async def run_items(method: Method, items: list[tuple[Problem, int]], ctx: Context, grader: Grader,

@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 
 from scale.data import Problem, load_from_config
 from scale.errors import ConfigError, EngineError, ScaleError
-from scale.grading import Grader
+from scale.grading import Grader, grade_answer
 from scale.ledger import Call, Ledger
 from scale.methods.base import Context
 from scale.methods.scale_method import Plan, Scale, SolvedStep
@@ -47,7 +47,6 @@ from scale.runner.run import (
     build_method,
     close_shard,
     error_record,
-    grade_answer,
     open_run_dir,
     run_together,
     to_record,
