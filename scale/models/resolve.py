@@ -49,19 +49,25 @@ def _tried(name: str, err: Exception) -> ModelNotFoundError:
     )
 
 
-def load_tokenizer(name: str, **kwargs: Any):
-    """Tokenizer for ``name`` with left padding and a pad token (for batched generation)."""
+def _load_tokenizer(source: str, name: str, **kwargs: Any):
+    """Tokenizer from an already-resolved ``source`` (failures name ``name``), with a pad
+    token (eos where it has none); its padding side is left as the tokenizer has it."""
     from transformers import AutoTokenizer
 
-    source = resolve_model(name)
     kwargs.setdefault("trust_remote_code", False)
     try:
         tok = AutoTokenizer.from_pretrained(source, **kwargs)
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError) as err:  # not cached, Hub unreachable, no tokenizer files
         raise _tried(name, err) from err
-    tok.padding_side = "left"
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
+    return tok
+
+
+def load_tokenizer(name: str, **kwargs: Any):
+    """Tokenizer for ``name`` with left padding and a pad token (for batched generation)."""
+    tok = _load_tokenizer(resolve_model(name), name, **kwargs)
+    tok.padding_side = "left"
     return tok
 
 

@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from scale.errors import ConfigError, DataError
-from scale.models import resolve_model
-from scale.models.resolve import _tried
+from scale.models.resolve import _load_tokenizer, load_model, resolve_model
 from scale.prompts import Prompts
 from scale.sft.config import SFTSettings
 from scale.sft.data import build_examples, write_dataset
@@ -48,26 +47,18 @@ def _training_args(cfg: SFTSettings, out: Path) -> Any:
 
 
 def _tokenizer(base: str):
-    from transformers import AutoTokenizer
-
-    try:
-        tok = AutoTokenizer.from_pretrained(resolve_model(base), trust_remote_code=False)
-    except (OSError, ValueError) as err:  # not cached, Hub unreachable, no tokenizer files
-        raise _tried(base, err) from err
+    # Not load_tokenizer (left padding, for generation): the tokenizer keeps its own side; trl pads right.
+    tok = _load_tokenizer(resolve_model(base), base)
     if tok.chat_template is None:
         raise ConfigError(f"base model {base!r} has no chat template: SFT data are chats")
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
     return tok
 
 
 def train(cfg: SFTSettings) -> dict[str, Any] | None:
     """Build the data, train the adapter; returns the run's summary on rank 0 (None elsewhere)."""
-    import torch
     from accelerate import PartialState
     from datasets import Dataset
     from peft import LoraConfig
-    from transformers import AutoModelForCausalLM
     from trl import SFTTrainer
 
     out = Path(cfg.output_dir)
@@ -87,12 +78,8 @@ def train(cfg: SFTSettings) -> dict[str, Any] | None:
             clear_output(out, ())  # the adapter files are replaced when the new one is saved
         write_dataset(out, examples, card, cfg.data)
 
-    dtype = torch.bfloat16 if cfg.train.bf16 else torch.float32
-    try:
-        model = AutoModelForCausalLM.from_pretrained(resolve_model(cfg.base), dtype=dtype, trust_remote_code=False,
-                                                     use_safetensors=True)
-    except (OSError, ValueError) as err:  # not cached, Hub unreachable, no safetensors weights
-        raise _tried(cfg.base, err) from err
+    # On the CPU in eval mode, as from_pretrained leaves it: the Trainer moves it and calls train().
+    model = load_model(cfg.base, dtype="bfloat16" if cfg.train.bf16 else "float32")
     lora = LoraConfig(task_type="CAUSAL_LM", r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
                       target_modules=list(cfg.lora.target_modules))
     dataset = Dataset.from_list([{"prompt": e["prompt"], "completion": e["completion"]} for e in examples])

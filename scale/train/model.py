@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scale.errors import ConfigError
-from scale.models.resolve import _tried
+from scale.models.resolve import _load_tokenizer, _tried
 from scale.train.common import LoraBase
 
 HARD = 1
@@ -57,16 +57,9 @@ def pick_device(name: str) -> str:
 
 
 def load_tokenizer_for(source: str) -> Any:
-    """Tokenizer with a pad token (no remote code); padding is done by :func:`pad_batch`."""
-    from transformers import AutoTokenizer
-
-    try:
-        tok = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
-    except (OSError, ValueError) as err:  # not cached, Hub unreachable, no tokenizer files
-        raise _tried(source, err) from err
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
-    return tok
+    """Tokenizer with a pad token (no remote code); padding is done by :func:`pad_batch`.
+    ``source`` is already resolved (an adapter folder has no config.json for resolve_model)."""
+    return _load_tokenizer(source, source)
 
 
 def base_classifier(source: str, pad_id: int, dtype: Any = None, config: Any = None) -> Any:
