@@ -14,7 +14,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +91,37 @@ class TooManyErrors(ScaleError):
     """More attempts failed than ``runner.max_error_fraction`` allows."""
 
 
+def fatal(err: BaseException) -> bool:
+    """Whether an exception inside an attempt stops the run: a config or data error fails
+    every attempt alike; an engine's failure (after its retries) or any other exception fails
+    this attempt only, kept as an error record."""
+    return isinstance(err, ScaleError) and not isinstance(err, EngineError)
+
+
+@dataclass
+class ErrorBudget:
+    """The failed attempts of one run dir; more than ``max_fraction`` of ``n_items`` stops it."""
+
+    n_items: int
+    max_fraction: float
+    where: str = ""  # the run dir, named in the message where one job writes several
+    errors: Counter[tuple[str, str]] = field(default_factory=Counter)
+
+    def add(self, rec: Record) -> None:
+        """Count ``rec`` if it is an error record; raise TooManyErrors once over budget."""
+        if rec.error is None:
+            return
+        self.errors[(rec.error["kind"], rec.error["message"])] += 1
+        failed = sum(self.errors.values())
+        if failed > self.max_fraction * self.n_items:
+            (kind, message), count = self.errors.most_common(1)[0]
+            of = f" of {self.where}" if self.where else ""
+            raise TooManyErrors(
+                f"stopping: {failed} of {self.n_items} attempts{of} failed "
+                f"(runner.max_error_fraction={self.max_fraction}); commonest error ({count}x) {kind}: {message}"
+            )
+
+
 def check_run_dir(run_dir: RunDir, cfg: dict[str, Any], overwrite: bool) -> None:
     """Refuse to mix two different runs in one folder (nothing is overwritten silently)."""
     if not run_dir.config.is_file() or overwrite:
@@ -150,8 +181,7 @@ async def run_items(method: Method, items: list[tuple[Problem, int]], ctx: Conte
     sem = asyncio.Semaphore(max_concurrency)
     bar = tqdm(total=len(items), desc=f"{method.name}", unit="attempt", disable=not progress)
     out: list[Record] = []
-    errors: Counter[tuple[str, str]] = Counter()
-    allowed = max_error_fraction * len(items)
+    budget = ErrorBudget(len(items), max_error_fraction)
 
     async def one(problem: Problem, sample_idx: int) -> None:
         async with sem:
@@ -159,12 +189,9 @@ async def run_items(method: Method, items: list[tuple[Problem, int]], ctx: Conte
             attempt: Attempt | None = None
             try:
                 attempt = await method.run(problem, sample_idx, ctx)
-            except EngineError as err:  # the engine gave up on this call (its retries are spent)
-                log.warning("attempt %s/%d failed: %s", problem.id, sample_idx, err)
-                rec = error_record(problem, sample_idx, method, err, time.perf_counter() - start)
-            except ScaleError:
-                raise  # a config or data error fails every attempt alike: stop at once
             except Exception as err:
+                if fatal(err):
+                    raise
                 log.warning("attempt %s/%d failed: %s: %s", problem.id, sample_idx, type(err).__name__, err)
                 rec = error_record(problem, sample_idx, method, err, time.perf_counter() - start)
             if attempt is None:
@@ -178,15 +205,7 @@ async def run_items(method: Method, items: list[tuple[Problem, int]], ctx: Conte
             bar.update(1)
             if on_record is not None:
                 on_record(rec)
-            if rec.error is not None:
-                errors[(rec.error["kind"], rec.error["message"])] += 1
-                if sum(errors.values()) > allowed:
-                    (kind, message), count = errors.most_common(1)[0]
-                    raise TooManyErrors(
-                        f"stopping: {sum(errors.values())} of {len(items)} attempts failed "
-                        f"(runner.max_error_fraction={max_error_fraction}); commonest error "
-                        f"({count}x) {kind}: {message}"
-                    )
+            budget.add(rec)
 
     try:
         await run_together(one(p, s) for p, s in items)

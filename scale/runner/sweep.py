@@ -29,24 +29,25 @@ import logging
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from tqdm.auto import tqdm
 
 from scale.data import Problem, load_from_config
-from scale.errors import ConfigError, EngineError, ScaleError
+from scale.errors import ConfigError
 from scale.grading import Grader, grade_answer
 from scale.ledger import Call, Ledger
 from scale.methods.base import Context
 from scale.methods.scale_method import Plan, Scale, SolvedStep
 from scale.rundir import Metrics, Record, RecordWriter, RunDir
 from scale.runner.run import (
+    ErrorBudget,
     RunSettings,
-    TooManyErrors,
     build_method,
     close_shard,
     error_record,
+    fatal,
     open_run_dir,
     run_together,
     to_record,
@@ -188,16 +189,9 @@ class Point:
     cfg: dict[str, Any]
     method: Scale
     run_dir: RunDir
-    done: set[tuple[str, int]] = field(default_factory=set)
+    done: set[tuple[str, int]]
+    budget: ErrorBudget  # over the attempts this point still needs
     writer: RecordWriter | None = None
-    errors: Counter = field(default_factory=Counter)
-    n_items: int = 0
-
-
-def fatal(err: BaseException) -> bool:
-    """As run_items: a config or data error stops the run; an engine's failure (after its
-    retries) or any other exception fails one attempt, recorded as an error record."""
-    return isinstance(err, ScaleError) and not isinstance(err, EngineError)
 
 
 @dataclass
@@ -266,14 +260,7 @@ async def _run_group(points: list[Point], items: list[tuple[Problem, int]], ctx:
         stats.add_record(rec)
         if on_record is not None:
             on_record(rec)
-        if rec.error is not None:
-            point.errors[(rec.error["kind"], rec.error["message"])] += 1
-            if sum(point.errors.values()) > settings.max_error_fraction * point.n_items:
-                (kind, message), count = point.errors.most_common(1)[0]
-                raise TooManyErrors(
-                    f"stopping: {sum(point.errors.values())} of {point.n_items} attempts of "
-                    f"{point.run_dir.path} failed (runner.max_error_fraction={settings.max_error_fraction}); "
-                    f"commonest error ({count}x) {kind}: {message}")
+        point.budget.add(rec)
 
     async def one(problem: Problem, sample_idx: int) -> None:
         needing = [i for i, pt in enumerate(points) if (problem.id, sample_idx) not in pt.done]
@@ -321,6 +308,7 @@ async def _run_group(points: list[Point], items: list[tuple[Problem, int]], ctx:
 
 def _prepare(cfgs: list[dict[str, Any]], shard, settings: RunSettings,
              problems: list[Problem]) -> tuple[list[Point], list[tuple[Problem, int]]]:
+    mine = work_items(problems, settings.n_samples, shard)
     points = []
     for cfg in cfgs:
         method = build_method(cfg)
@@ -328,11 +316,10 @@ def _prepare(cfgs: list[dict[str, Any]], shard, settings: RunSettings,
             raise ConfigError(f"sweep=shared shares SCALE's plan between router settings; method "
                               f"{cfg['method'].get('name')!r} has none (run it as a multirun, -m)")
         run_dir, done = open_run_dir(cfg, RunSettings.from_config(cfg), shard, method)
-        points.append(Point(cfg, method, run_dir, done))
-    mine = work_items(problems, settings.n_samples, shard)
+        n_items = sum((pr.id, s) not in done for pr, s in mine)
+        budget = ErrorBudget(n_items, settings.max_error_fraction, str(run_dir.path))
+        points.append(Point(cfg, method, run_dir, done, budget))
     items = [(pr, s) for pr, s in mine if any((pr.id, s) not in pt.done for pt in points)]
-    for pt in points:
-        pt.n_items = sum((pr.id, s) not in pt.done for pr, s in mine)
     return points, items
 
 
@@ -344,7 +331,7 @@ async def _run_all(groups: list[tuple[list[Point], list[tuple[Problem, int]], Ru
             ctx = Context(systems=systems, seed=settings.seed, n_attempts=len(items))
             for pt in points:
                 pt.method.prepare([], settings.n_samples, Context(systems=systems, seed=settings.seed,
-                                                                  n_attempts=pt.n_items))
+                                                                  n_attempts=pt.budget.n_items))
             wide = any(pt.method.dataset_wide for pt in points)
             concurrency = max(1, len(items)) if wide else settings.max_concurrency
             with Grader(timeout_s=settings.grading_timeout_s) as grader:

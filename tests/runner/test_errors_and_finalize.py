@@ -12,10 +12,10 @@ import pytest
 
 from scale.cli.finalize import main as finalize_main
 from scale.data import load_benchmark
-from scale.errors import ConfigError, EngineError
-from scale.rundir import RunDir, read_records
+from scale.errors import ConfigError, DataError, EngineError
+from scale.rundir import Record, RunDir, read_records
 from scale.runner.finalize import IncompleteRun, finalize
-from scale.runner.run import TooManyErrors, run_eval
+from scale.runner.run import ErrorBudget, TooManyErrors, fatal, run_eval
 from scale.testing import Rule, ScriptedEngine, scripted_systems
 from scale.testing.config import compose
 
@@ -89,8 +89,39 @@ def test_too_many_errors_stop_the_run_with_one_line(tmp_path):
     line = str(err.value)
     assert "\n" not in line and "max_error_fraction=0.2" in line
     assert "commonest error (2x) engine: HTTP 500 after 4 retries" in line
+    assert line == ("stopping: 2 of 5 attempts failed (runner.max_error_fraction=0.2); "
+                    "commonest error (2x) engine: HTTP 500 after 4 retries")
     kept = read_records(run_dir / "records.jsonl")  # finished work is not lost
     assert len(kept) >= 2 and sum(r.error is not None for r in kept) == 2
+
+
+def _error(problem: str, kind: str = "engine", message: str = "HTTP 500") -> Record:
+    return Record(problem_id=problem, sample_idx=0, method="scale", question="q", gold="1", answer=None,
+                  correct=False, grade_reason="error", error={"kind": kind, "message": message})
+
+
+def test_the_error_budget_counts_error_records_and_names_the_commonest():
+    """One budget for run_eval and each point of a shared sweep (which names its run dir)."""
+    budget = ErrorBudget(n_items=10, max_fraction=0.2)
+    ok = Record(problem_id="a", sample_idx=0, method="scale", question="q", gold="1", answer="1",
+                correct=True, grade_reason="equal")
+    for rec in (ok, _error("a"), ok, _error("b", "timeout", "slow")):
+        budget.add(rec)  # 2 of 10 failed: within 0.2
+    assert budget.errors == {("engine", "HTTP 500"): 1, ("timeout", "slow"): 1}
+    with pytest.raises(TooManyErrors) as err:
+        budget.add(_error("c"))
+    assert str(err.value) == ("stopping: 3 of 10 attempts failed (runner.max_error_fraction=0.2); "
+                              "commonest error (2x) engine: HTTP 500")
+    point = ErrorBudget(n_items=4, max_fraction=0.0, where="runs/tau0.3")
+    with pytest.raises(TooManyErrors) as err:
+        point.add(_error("a", "ValueError", "bad"))
+    assert str(err.value) == ("stopping: 1 of 4 attempts of runs/tau0.3 failed (runner.max_error_fraction=0.0); "
+                              "commonest error (1x) ValueError: bad")
+
+
+def test_only_config_and_data_errors_are_fatal_to_the_run():
+    assert fatal(ConfigError("x")) and fatal(DataError("x"))
+    assert not fatal(EngineError("x")) and not fatal(ValueError("x")) and not fatal(TimeoutError())
 
 
 def test_a_config_error_inside_an_attempt_stops_at_once(tmp_path):
