@@ -14,13 +14,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from scale.errors import DataError
 from scale.report.identity import MethodId, SettingId
 from scale.report.runs import LoadedRun
 from scale.rundir import Metrics
-from scale.rundir.metrics import compute_metrics
+from scale.rundir.metrics import compute_metrics, per_problem_accuracy
 
 # Keys that define what a run computes (as scale.runner.run.IDENTITY_KEYS); seeds may differ.
 _COMPARED = ("data", "n_samples", "systems", "method", "difficulty", "router")
@@ -56,14 +54,6 @@ class Cell:
     def order(self) -> tuple:
         return (self.setting.s2_model, self.setting.s1_model, self.setting.s2_max_tokens or 0,
                 self.method.order, self.dataset)
-
-
-def per_problem_accuracy(records: list) -> dict[str, float]:
-    """Pass@1 per problem, averaged over its samples (errors count as wrong, as in metrics)."""
-    hits: dict[str, list[bool]] = defaultdict(list)
-    for r in records:
-        hits[r.problem_id].append(bool(r.correct))
-    return {pid: float(np.mean(v)) for pid, v in hits.items()}
 
 
 def _without_seeds(cfg: dict[str, Any]) -> dict[str, Any]:

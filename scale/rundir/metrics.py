@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -30,11 +30,13 @@ def bootstrap_ci(values: Sequence[float], n_boot: int = 2000, alpha: float = 0.0
     return (float(lo), float(hi))
 
 
-def _per_problem_accuracy(records: list[Record]) -> list[float]:
-    per_problem: dict[str, list[Record]] = defaultdict(list)
+def per_problem_accuracy(records: Iterable[Record]) -> dict[str, float]:
+    """Pass@1 per problem id, averaged over its samples (an error record counts as wrong),
+    in the order the problems first appear."""
+    hits: dict[str, list[bool]] = defaultdict(list)
     for r in records:
-        per_problem[r.problem_id].append(r)
-    return [sum(r.correct for r in rs) / len(rs) for rs in per_problem.values()]
+        hits[r.problem_id].append(bool(r.correct))
+    return {pid: sum(v) / len(v) for pid, v in hits.items()}
 
 
 def compute_metrics(records: list[Record], expected_attempts: int | None = None) -> Metrics:
@@ -44,9 +46,9 @@ def compute_metrics(records: list[Record], expected_attempts: int | None = None)
     finished (a failed attempt's record has no ledger, and counting it as zero tokens would
     make a method that fails more often look cheaper).
     """
-    acc_per_problem = _per_problem_accuracy(records)
+    acc_per_problem = list(per_problem_accuracy(records).values())
     completed = [r for r in records if r.error is None]
-    acc_completed = _per_problem_accuracy(completed)
+    acc_completed = list(per_problem_accuracy(completed).values())
     n = len(completed) or 1
     cost_keys = ("tok_paper", "tok_total", "prompt_tokens", "reasoning_tokens", "seconds")
     cost = {k: sum(r.cost.get(k, 0) for r in completed) / n for k in cost_keys}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from scale.rundir import Record
-from scale.rundir.metrics import bootstrap_ci, compute_metrics
+from scale.rundir.metrics import bootstrap_ci, compute_metrics, per_problem_accuracy
 
 
 def _rec(pid: str, s: int, correct: bool, tok: int = 10, steps: int = 2, s2: int = 1,
@@ -27,6 +27,17 @@ def test_metrics_pass1_averaged_over_samples():
     lo, hi = m.accuracy_ci95
     assert 0.5 <= lo <= 0.75 <= hi <= 1.0
     assert not compute_metrics(recs, expected_attempts=5).complete
+
+
+def test_per_problem_accuracy_is_pass1_per_problem_in_first_seen_order():
+    """One function for metrics.json and the report's cells (scale.report.cells)."""
+    boom = {"kind": "engine", "message": "server gone"}
+    recs = [_rec("b", 0, True), _rec("a", 0, True), _rec("b", 1, False, error=boom), _rec("a", 1, True),
+            _rec("c", 0, False), _rec("b", 2, False)]
+    acc = per_problem_accuracy(recs)
+    assert list(acc) == ["b", "a", "c"] and acc == {"b": 1 / 3, "a": 1.0, "c": 0.0}
+    assert compute_metrics(recs).accuracy == pytest.approx((1 / 3 + 1.0 + 0.0) / 3)
+    assert per_problem_accuracy([]) == {}
 
 
 def test_metrics_count_errors_and_give_both_accuracies():
