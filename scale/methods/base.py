@@ -78,10 +78,13 @@ def check_system(system: str) -> str:
     return system
 
 
-def finish_failures(finish_reason: str) -> list[str]:
-    """Failure kinds of a call's ending: ``truncated`` (budget spent), ``context_overflow``
+def finish_failures(finish_reason: str, truncated: str | None = "truncated") -> list[str]:
+    """Failure kinds of a call's ending: ``truncated`` (budget spent; the kind is named by
+    ``truncated``, and None counts nothing where a capped reply is expected), ``context_overflow``
     (the prompt left no room in the model's context; nothing was generated)."""
-    return {"length": ["truncated"], "context_overflow": ["context_overflow"]}.get(finish_reason, [])
+    if finish_reason == "length":
+        return [truncated] if truncated is not None else []
+    return ["context_overflow"] if finish_reason == "context_overflow" else []
 
 
 def answer_of(text: str) -> tuple[str | None, list[str]]:

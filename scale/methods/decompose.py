@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scale.ledger import Ledger
+from scale.methods.base import finish_failures
 from scale.parsing import parse_choice, parse_outline
 from scale.prompts import Prompts
 
@@ -54,8 +55,7 @@ async def decompose(question: str, ctx: Any, ledger: Ledger, seed_of: Callable[[
             s1.ask(messages, stage="decompose", ledger=ledger, temperature=temperature,
                    max_new_tokens=max_new_tokens, seed=seed) for seed in seeds))
         for reply in replies:
-            if reply.finish_reason == "context_overflow":
-                failures.append("context_overflow")
+            failures += finish_failures(reply.finish_reason, truncated=None)  # a cut reply may still parse
             parsed = parse_outline(reply.text, max_steps=max_steps)
             if parsed.ok:
                 good.append(list(parsed.steps))
@@ -76,8 +76,7 @@ async def decompose(question: str, ctx: Any, ledger: Ledger, seed_of: Callable[[
         listing = selection_listing(prompts, good)
         chat = prompts.chat("select_system", "select_user", n=len(good), question=question, outlines=listing)
         reply = await s1.ask(chat, stage="select", ledger=ledger, temperature=0.0, max_new_tokens=64)
-        if reply.finish_reason == "context_overflow":
-            result.failures.append("context_overflow")
+        result.failures += finish_failures(reply.finish_reason, truncated=None)
         choice = parse_choice(reply.text, len(good))
         if choice is None:
             result.failures.append("select_parse")

@@ -31,7 +31,7 @@ from scale.difficulty import DifficultyScorer, StepScore
 from scale.errors import ConfigError
 from scale.grading.extract import extract_answer
 from scale.ledger import Ledger
-from scale.methods.base import Attempt, Context, Method
+from scale.methods.base import Attempt, Context, Method, finish_failures
 from scale.methods.decompose import Decomposition, decompose
 from scale.methods.probe import probe_attempt
 from scale.parsing import split_condition_question
@@ -80,8 +80,7 @@ class SolvedStep:
 
     @property
     def failures(self) -> list[str]:
-        return {"length": ["step_truncated"], "context_overflow": ["context_overflow"]}.get(
-            self.finish_reason, [])
+        return finish_failures(self.finish_reason, truncated="step_truncated")
 
 
 class Scale(Method):
