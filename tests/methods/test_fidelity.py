@@ -1,4 +1,4 @@
-"""Issue 8, over the scripted engine (exact and fast; real models: test_fidelity_models.py).
+"""Issue 8, over the scripted engine (exact and fast; tiny-model counterparts: test_scale_method.py).
 
 The problem's givens reach every step; the random control is like for like with the run it
 matches; a prompt that fills the context is a counted failure; the authors' per-model prompt
