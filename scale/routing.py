@@ -29,8 +29,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from scale.difficulty.base import DifficultyScorer, StepScore
+from scale.difficulty.base import FIXED_HOWS, DifficultyScorer, StepScore
 from scale.errors import ConfigError, DataError
+
+
+def attempt_key(problem_id: str, sample_idx: int) -> str:
+    """How routers (and matched runs) name an attempt: ``problem_id|sample_idx``."""
+    return f"{problem_id}|{sample_idx}"
 
 
 def _u(key: str) -> float:
@@ -55,8 +60,8 @@ class Router:
         """Called by the method before the first attempt with the run's problems; refuses a
         setting that cannot hold for them (default: nothing)."""
 
-    def fixed_route(self, key: str, index: int, score: StepScore, n_steps: int) -> bool:
-        """The decision for a step whose score the method fixed (not a scorer's output)."""
+    def fixed_route(self, key: str, score: StepScore) -> bool:
+        """The decision for a step of attempt ``key`` whose score the method fixed (not a scorer's output)."""
         return score.value > self.default_tau
 
     async def route(self, key: str, scores: Sequence[StepScore]) -> list[bool]:
@@ -136,9 +141,7 @@ class _BarrierRouter(Router):
             self._decide()
         await self._ready.wait()
         assert self._chosen is not None
-        n = len(scores)
-        return [self.fixed_route(key, i, s, n) if s.fixed else (key, i) in self._chosen
-                for i, s in enumerate(scores)]
+        return [self.fixed_route(key, s) if s.fixed else (key, i) in self._chosen for i, s in enumerate(scores)]
 
     def _decide(self) -> None:
         assert self.q is not None
@@ -188,11 +191,11 @@ class MatchedRun:
             out.n_samples = run.read_config().get("n_samples")
         votes: dict[str, Counter[bool]] = {}
         for rec in records:
-            key = f"{rec.problem_id}|{rec.sample_idx}"
+            key = attempt_key(rec.problem_id, rec.sample_idx)
             for step in rec.trace.get("steps", []):
                 to_s2 = step.get("mode") == "s2"
                 how = str(step.get("score_how", ""))
-                if step.get("fixed", how in ("fixed", "fallback")):
+                if step.get("fixed", how in FIXED_HOWS):
                     out.fixed[(key, how)] = to_s2
                     votes.setdefault(how, Counter())[to_s2] += 1
                 else:
@@ -237,14 +240,14 @@ class RandomRouter(_BarrierRouter):
             raise ConfigError(f"router.match_run: {m.path} ran n_samples={m.n_samples}, this run "
                               f"n_samples={n_samples}: match a run of the same setting")
 
-    def fixed_route(self, key: str, index: int, score: StepScore, n_steps: int) -> bool:
+    def fixed_route(self, key: str, score: StepScore) -> bool:
         m = self.matched
         if m is not None:
             if (key, score.how) in m.fixed:
                 return m.fixed[(key, score.how)]
             if score.how in m.fixed_common:  # the control's attempt fixed a step the match did not
                 return m.fixed_common[score.how]
-        return super().fixed_route(key, index, score, n_steps)
+        return super().fixed_route(key, score)
 
     def rank_key(self, key: str, step: int, score: float) -> tuple:
         return (_u(f"{self.seed}|{key}|{step}"),)

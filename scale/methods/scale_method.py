@@ -36,7 +36,7 @@ from scale.methods.decompose import Decomposition, decompose
 from scale.methods.probe import probe_attempt
 from scale.parsing import split_condition_question
 from scale.prompts import Prompts
-from scale.routing import Router
+from scale.routing import Router, attempt_key
 
 DEFAULT_SCORER = {"_target_": "scale.difficulty.prompted.PromptedScorer", "name": "prompted"}
 DEFAULT_ROUTER = {"_target_": "scale.routing.ThresholdRouter", "name": "threshold", "tau": 0.5}
@@ -63,7 +63,7 @@ class Plan:
     @property
     def key(self) -> str:
         """The attempt's name for routers and matched runs: ``problem_id|sample_idx``."""
-        return f"{self.problem.id}|{self.sample_idx}"
+        return attempt_key(self.problem.id, self.sample_idx)
 
 
 @dataclass
@@ -134,7 +134,7 @@ class Scale(Method):
             self.router.check_run([p.id for p in problems], n_samples)
 
     def abandon(self, problem: Problem, sample_idx: int) -> None:
-        self.router.withdraw(f"{problem.id}|{sample_idx}")
+        self.router.withdraw(attempt_key(problem.id, sample_idx))
 
     # -- stages 1-2: plan ----------------------------------------------------------------
     async def final_question(self, problem: Problem, ledger: Ledger, ctx: Context) -> tuple[str, bool]:

@@ -18,6 +18,8 @@ from scale.build import build
 from scale.difficulty import StepScore
 from scale.errors import ConfigError
 from scale.paths import CONFIG_DIR
+from scale.routing import attempt_key
+from scale.rundir import Record, RecordWriter, RunDir
 
 PINNED = StepScore(0.9, "fixed")
 
@@ -116,6 +118,32 @@ def test_fixed_steps_follow_the_scorers_threshold_under_the_barrier_routers():
     router.bind(Strict())  # the pinned 0.9 is not above 0.95: the last step stays on System 1
     routes = _route_all(router, {"a": [*scored([0.1, 0.2]), PINNED], "b": [StepScore(1.0, "fallback")]})
     assert routes == {"a": [True, True, False], "b": [True]}
+
+
+def test_a_matched_run_lends_its_fixed_decisions_by_attempt_key(tmp_path):
+    """Old records (no ``fixed`` field) mark fixed steps by how they were scored (FIXED_HOWS)."""
+    def rec(pid: str, steps: list[tuple[str, str]]) -> Record:
+        return Record(problem_id=pid, sample_idx=0, method="scale", question="q", gold="1", answer="1",
+                      correct=True, grade_reason="equal",
+                      trace={"steps": [{"mode": m, "score_how": how} for m, how in steps]})
+
+    RunDir(tmp_path).write_config({"n_samples": 1})
+    with RecordWriter(tmp_path / "records.jsonl") as w:
+        w.write(rec("p1", [("s2", "bare"), ("s1", "fixed")]))
+        w.write(rec("p2", [("s1", "bare"), ("s2", "bare"), ("s2", "fixed")]))
+        w.write(rec("p3", [("s1", "fallback")]))
+    router = build_router({"name": "random", "match_run": str(tmp_path)})
+    router.expect(1)
+    m = router.matched
+    assert (m.s2_scored, m.n_scored) == (2, 3) and router.q == pytest.approx(2 / 3)
+    assert m.fixed == {(attempt_key("p1", 0), "fixed"): False, (attempt_key("p2", 0), "fixed"): True,
+                       (attempt_key("p3", 0), "fallback"): False}
+    assert attempt_key("p1", 0) == "p1|0"
+    assert router.fixed_route("p1|0", PINNED) is False and router.fixed_route("p2|0", PINNED) is True
+    assert router.fixed_route("p9|0", StepScore(1.0, "fallback")) is False  # the match's commonest
+    router.check_run(["p1", "p9"], 1)
+    with pytest.raises(ConfigError, match="holds none of this run's problems"):
+        router.check_run(["p9"], 1)
 
 
 def test_match_run_must_be_a_folder(tmp_path):
