@@ -80,17 +80,25 @@ class Template:
     def tail_text(inp: StepInput) -> str:
         return f"Current step: {inp.step}"
 
-    def encode(self, tokenizer: Any, inp: StepInput) -> list[int]:
-        """Token ids of one step, at most ``max_length``, context cut from the left."""
-        context = tokenizer(self.context_text(inp), add_special_tokens=False)["input_ids"]
-        tail = tokenizer(self.tail_text(inp), add_special_tokens=False)["input_ids"]
+    def _cut(self, context: Sequence[int], tail: Sequence[int]) -> list[int]:
         if len(tail) >= self.max_length:
             return list(tail[-self.max_length:])
         room = self.max_length - len(tail)
         return list(context[-room:]) + list(tail)  # room >= 1 here
 
+    def encode(self, tokenizer: Any, inp: StepInput) -> list[int]:
+        """Token ids of one step, at most ``max_length``, context cut from the left."""
+        context = tokenizer(self.context_text(inp), add_special_tokens=False)["input_ids"]
+        tail = tokenizer(self.tail_text(inp), add_special_tokens=False)["input_ids"]
+        return self._cut(context, tail)
+
     def encode_many(self, tokenizer: Any, inputs: Sequence[StepInput]) -> list[list[int]]:
-        return [self.encode(tokenizer, inp) for inp in inputs]
+        """:meth:`encode` of each input, with one tokenizer call for the contexts and one for the tails."""
+        if not inputs:
+            return []
+        contexts = tokenizer([self.context_text(inp) for inp in inputs], add_special_tokens=False)["input_ids"]
+        tails = tokenizer([self.tail_text(inp) for inp in inputs], add_special_tokens=False)["input_ids"]
+        return [self._cut(context, tail) for context, tail in zip(contexts, tails)]
 
 
 def problem_inputs(problem: str, steps: Sequence[str]) -> list[StepInput]:
