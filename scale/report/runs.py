@@ -83,7 +83,7 @@ def load_run(path: str | Path) -> LoadedRun:
     if collected.conflicts:
         raise DataError(f"{run.path}: attempts recorded twice with different content "
                         f"(run scale-finalize {run.path} to see which)")
-    records = sorted(collected.records.values(), key=lambda r: r.key)
+    records = collected.in_key_order()
     metrics: Metrics | None = run.read_metrics() if run.metrics.is_file() else None
     from_file = metrics is not None and metrics.n_attempts == len(records)
     if not from_file:

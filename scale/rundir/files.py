@@ -106,6 +106,10 @@ class Collected:
     records: dict[tuple[str, int], Record] = field(default_factory=dict)
     conflicts: list[tuple[str, int]] = field(default_factory=list)  # same key, different content
 
+    def in_key_order(self) -> list[Record]:
+        """The records sorted by (problem_id, sample_idx), as a merged records.jsonl holds them."""
+        return [self.records[k] for k in sorted(self.records)]
+
 
 class RunDir:
     """Paths and readers of one run directory."""
@@ -161,13 +165,9 @@ class RunDir:
                 continue
             for rec in read_records(src):
                 old = out.records.get(rec.key)
-                if old is None or (old.error is not None and rec.error is None):
-                    out.records[rec.key] = rec  # a retried attempt supersedes its error record
-                elif rec.error is not None and old.error is None:
-                    continue
-                elif old.error is not None:
-                    out.records[rec.key] = rec  # two failures: the later one stands
-                elif old.to_dict() != rec.to_dict():
+                if old is None or old.error is not None:
+                    out.records[rec.key] = rec  # a retry, or a later failure, supersedes an error record
+                elif rec.error is None and old != rec:  # (an error record never supersedes a success)
                     out.conflicts.append(rec.key)
         return out
 

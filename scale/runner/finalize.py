@@ -74,9 +74,9 @@ def finalize(path: str | Path, problems: list[Problem] | None = None, n_samples:
         raise IncompleteRun(f"{run_dir.path}: {len(missing)} of {len(expected)} attempts have no record: "
                             f"{_names(missing)} (rerun the evaluation to resume, or finalize with "
                             "--allow-incomplete)")
-    records = list(collected.records.values())
+    records = collected.in_key_order()
     run_dir.write_merged(records)
-    metrics = compute_metrics(sorted(records, key=lambda r: r.key), expected_attempts=len(expected))
+    metrics = compute_metrics(records, expected_attempts=len(expected))
     run_dir.write_metrics(metrics)
     run_dir.report.write_text(report_markdown(run_dir.path, metrics), encoding="utf-8")
     log.info("finalized %s: %d of %d attempts", run_dir.path, len(records), len(expected))

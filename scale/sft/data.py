@@ -190,7 +190,7 @@ def build_examples(run_dirs: Sequence[str | Path], settings: DataSettings, promp
     for path in run_dirs:
         run = RunDir(path)
         config = run.read_config()
-        records = sorted(run.collect().records.values(), key=lambda r: r.key)
+        records = run.collect().in_key_order()
         if not records:
             raise DataError(f"{run.path}: no records (is the run finished? scale-finalize {run.path})")
         source = Source(run_dir=str(path), records=len(records), kept=0,

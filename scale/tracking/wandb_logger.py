@@ -63,7 +63,7 @@ class WandbLogger:
         self.tags, self.dir, self.plots = list(tags), dir, plots
 
     def log_run(self, cfg: dict[str, Any], run_dir: Path, metrics: Metrics) -> None:
-        records = sorted(RunDir(run_dir).collect().records.values(), key=lambda r: r.key)
+        records = RunDir(run_dir).collect().in_key_order()
         where = Path(self.dir) if self.dir else run_dir
         where.mkdir(parents=True, exist_ok=True)
         run = wandb.init(project=self.project, entity=self.entity, mode=self.mode, group=self.group,

@@ -106,6 +106,21 @@ def test_a_retried_attempt_supersedes_its_error_record(tmp_path):
     assert run.collect().records[("a", 0)].error is None and not run.collect().conflicts
 
 
+def test_of_two_error_records_the_later_stands_and_records_come_in_key_order(tmp_path):
+    run = RunDir(tmp_path)
+    first, later = ({"kind": "engine", "message": m} for m in ("500", "502"))
+    with RecordWriter(run.records) as w:
+        w.write(rec("b", 1))
+        w.write(rec("a", error=first))
+        w.write(rec("b", 0))
+    with RecordWriter(run.shard_file(0, 2)) as w:
+        w.write(rec("a", error=later))
+    collected = run.collect()
+    assert collected.records[("a", 0)].error == later and not collected.conflicts
+    assert [r.key for r in collected.in_key_order()] == [("a", 0), ("b", 0), ("b", 1)]
+    assert list(collected.records) == [("b", 1), ("a", 0), ("b", 0)]  # the dict keeps file order
+
+
 def test_write_merged_replaces_shards_with_one_sorted_file(tmp_path):
     run = RunDir(tmp_path)
     with RecordWriter(run.shard_file(1, 2)) as w:
