@@ -32,7 +32,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from scale.rundir import RunDir
 from scale.runner.env import machine_state
 from scale.runner.run import run_eval
-from scale.runner.sweep import comparable, run_shared_sweep
+from scale.runner.sweep import run_shared_sweep
+from scale.testing import comparable
 from scale.testing.config import compose
 
 TOKEN_SHARE_MAX = 0.40

@@ -138,21 +138,6 @@ def group_points(configs: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     return list(groups.values())
 
 
-def comparable(rec: Record) -> dict[str, Any]:
-    """A record without wall-clock seconds, to check a point against an independent run.
-
-    Calls made concurrently (the outline samples, the step scores) are appended to the ledger
-    as they finish, so its order may differ between two equal runs: it is compared as a
-    multiset (each solve call carries its step index).
-    """
-    d = rec.to_dict()
-    d.pop("seconds")
-    d["ledger"] = sorted(json.dumps({k: v for k, v in c.items() if k != "seconds"}, sort_keys=True)
-                         for c in d["ledger"])
-    d["cost"] = {k: v for k, v in d["cost"].items() if k not in ("seconds", "by_stage")}
-    return d
-
-
 # -- one group ---------------------------------------------------------------------------------
 @dataclass
 class SweepStats:
@@ -164,20 +149,14 @@ class SweepStats:
     point_steps: int = 0  # steps the points' records hold (what independent runs would solve)
     calls: int = 0
     generated_tokens: int = 0  # response tokens actually generated (plan once, each tree node once)
-    prompt_tokens: int = 0
-    point_calls: int = 0  # the same, summed over the points' records (= independent runs)
-    point_generated_tokens: int = 0
-    point_prompt_tokens: int = 0
+    point_generated_tokens: int = 0  # the same, summed over the points' records (= independent runs)
 
     def add_calls(self, calls: list[Call]) -> None:
         self.calls += len(calls)
         self.generated_tokens += sum(c.response_tokens for c in calls)
-        self.prompt_tokens += sum(c.prompt_tokens for c in calls)
 
     def add_record(self, rec: Record) -> None:
-        self.point_calls += len(rec.ledger)
         self.point_generated_tokens += sum(c["response_tokens"] for c in rec.ledger)
-        self.point_prompt_tokens += sum(c["prompt_tokens"] for c in rec.ledger)
 
     @property
     def token_share(self) -> float:

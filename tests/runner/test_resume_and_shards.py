@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from scale.rundir import Record, read_records
+from scale.rundir import read_records
+from scale.testing import comparable_records
 
 pytestmark = pytest.mark.tiny
 
@@ -31,15 +32,6 @@ def _eval(run_dir: Path, *extra: str, timeout: int = 300) -> subprocess.Complete
     return subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=timeout, check=False)
 
 
-def _comparable(records: list[Record]) -> dict:
-    """Everything but wall-clock seconds, keyed by (problem, sample)."""
-    out = {}
-    for r in records:
-        ledger = [{k: v for k, v in c.items() if k != "seconds"} for c in r.ledger]
-        out[r.key] = (r.answer, r.response, r.correct, r.failures, json.dumps(ledger, sort_keys=True))
-    return out
-
-
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory) -> dict:
     run_dir = tmp_path_factory.mktemp("ref") / "run"
@@ -50,7 +42,7 @@ def reference(tmp_path_factory) -> dict:
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["n_attempts"] == 5 and metrics["complete"]
     assert (run_dir / "env.json").is_file() and (run_dir / "config.json").is_file()
-    return _comparable(records)
+    return comparable_records(records, ledger_order=True)
 
 
 def test_kill_9_then_resume_equals_uninterrupted(tmp_path, reference):
@@ -80,7 +72,7 @@ def test_kill_9_then_resume_equals_uninterrupted(tmp_path, reference):
     final = read_records(records)
     keys = [r.key for r in final]
     assert len(keys) == len(set(keys)) == 5, "an attempt is missing or recorded twice"
-    assert _comparable(final) == reference
+    assert comparable_records(final, ledger_order=True) == reference
 
 
 def test_rerun_of_finished_run_does_nothing(tmp_path, reference):
@@ -88,7 +80,7 @@ def test_rerun_of_finished_run_does_nothing(tmp_path, reference):
     assert _eval(run_dir).returncode == 0
     again = _eval(run_dir)
     assert again.returncode == 0 and "0 attempts to run, 5 already done" in again.stdout + again.stderr
-    assert _comparable(read_records(run_dir / "records.jsonl")) == reference
+    assert comparable_records(read_records(run_dir / "records.jsonl"), ledger_order=True) == reference
 
 
 def test_run_dir_with_other_config_is_refused(tmp_path):
@@ -114,5 +106,5 @@ def test_accelerate_launch_two_ranks_merge_equals_single(tmp_path, reference):
     # ... and rank 0 merged their shard files into one records.jsonl.
     assert not list(run_dir.glob("records.shard*"))
     merged = read_records(run_dir / "records.jsonl")
-    assert _comparable(merged) == reference
+    assert comparable_records(merged, ledger_order=True) == reference
     assert json.loads((run_dir / "metrics.json").read_text())["n_attempts"] == 5

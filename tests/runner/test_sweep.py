@@ -19,10 +19,10 @@ import pytest
 
 from scale.data import load_benchmark
 from scale.errors import EngineError
-from scale.rundir import RunDir
+from scale.rundir import Record, RunDir
 from scale.runner.run import run_eval
-from scale.runner.sweep import comparable, group_points, run_shared_sweep
-from scale.testing import Rule, ScriptedEngine, scripted_systems
+from scale.runner.sweep import group_points, run_shared_sweep
+from scale.testing import Rule, ScriptedEngine, comparable, scripted_systems
 from scale.testing.config import compose
 from scale.testing.scripted import prompt_text
 
@@ -130,6 +130,23 @@ def test_a_failing_step_fails_only_the_points_below_it(tmp_path):
     errors = {t: [k for k, r in RunDir(tmp_path / "shared" / f"router.tau{t}").collect().records.items()
                   if r.error] for t in TAUS}
     assert errors == {0.1: [(PROBLEMS[0].id, 0)], 0.5: [(PROBLEMS[0].id, 0)], 0.7: [], 0.95: []}
+
+
+def test_comparable_leaves_out_only_wall_clock_time():
+    def rec(seconds: float, ledger: list[dict], score=0.5) -> Record:
+        return Record(problem_id="a", sample_idx=0, method="scale", question="q", gold="1", answer="1",
+                      correct=True, grade_reason="equal", seconds=seconds, ledger=ledger,
+                      trace={"steps": [{"score": score}]},
+                      cost={"tok_paper": 3, "seconds": seconds, "by_stage": {"solve": {"seconds": seconds}}})
+
+    calls = [{"stage": "decompose", "response_tokens": 2, "seconds": 0.1},
+             {"stage": "solve", "response_tokens": 3, "step": 0, "seconds": 0.2}]
+    later = [{**c, "seconds": 9.0} for c in reversed(calls)]
+    assert comparable(rec(1.0, calls)) == comparable(rec(7.0, later))  # the ledger as a multiset
+    assert comparable(rec(1.0, calls), ledger_order=True) != comparable(rec(7.0, later), ledger_order=True)
+    assert comparable(rec(1.0, calls), ledger_order=True) == comparable(rec(7.0, calls[:]), ledger_order=True)
+    assert comparable(rec(1.0, calls)) != comparable(rec(1.0, calls[:1]))
+    assert comparable(rec(1.0, calls, score=1)) != comparable(rec(1.0, calls, score=1.0))  # the trace as JSON
 
 
 def test_points_are_grouped_by_everything_but_the_router(tmp_path):

@@ -9,7 +9,6 @@ that depends on the batch; argmax does not.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
@@ -17,7 +16,8 @@ import time
 import pytest
 
 from scale.paths import REPO_ROOT
-from scale.rundir import Record, RunDir, read_records
+from scale.rundir import RunDir, read_records
+from scale.testing import comparable_records
 from tests.slurm.conftest import eval_env
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
@@ -27,16 +27,6 @@ WORK = ["experiment=debug", "n_samples=2", "method.outline_temperature=0.0", "ru
 N_ATTEMPTS = 6
 SAME_METRICS = ("n_attempts", "expected_attempts", "complete", "accuracy", "tok_paper", "tok_total",
                 "prompt_tokens", "tpi", "steps_per_attempt", "s2_fraction", "failures", "n_errors")
-
-
-def comparable(records: list[Record]) -> dict:
-    """Everything but wall-clock seconds, keyed by (problem, sample)."""
-    out = {}
-    for r in records:
-        ledger = [{k: v for k, v in c.items() if k != "seconds"} for c in r.ledger]
-        out[r.key] = (r.answer, r.response, r.correct, r.failures, json.dumps(r.trace, sort_keys=True),
-                      json.dumps(ledger, sort_keys=True))
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +40,8 @@ def reference(tmp_path_factory) -> dict:
     assert proc.returncode == 0, proc.stderr[-2000:]
     records = read_records(run_dir / "records.jsonl")
     assert len(records) == N_ATTEMPTS
-    return {"records": comparable(records), "metrics": RunDir(run_dir).read_metrics().to_dict(),
-            "seconds": seconds}
+    return {"records": comparable_records(records, ledger_order=True),
+            "metrics": RunDir(run_dir).read_metrics().to_dict(), "seconds": seconds}
 
 
 def check_same_as_reference(run_dir, reference) -> None:
@@ -59,7 +49,7 @@ def check_same_as_reference(run_dir, reference) -> None:
     assert not run.shard_files() and not run.done_markers(), "finalize left shard files behind"
     records = read_records(run.records)
     assert len(records) == N_ATTEMPTS and len({r.key for r in records}) == N_ATTEMPTS  # none lost, none doubled
-    assert comparable(records) == reference["records"]
+    assert comparable_records(records, ledger_order=True) == reference["records"]
     metrics = run.read_metrics().to_dict()
     assert {k: metrics[k] for k in SAME_METRICS} == {k: reference["metrics"][k] for k in SAME_METRICS}
 
