@@ -99,10 +99,8 @@ def adapter_of(work: Path, traces: Path, base: str, epochs: float) -> Path:
 
 def held_out_problems(traces: Path) -> list[dict[str, Any]]:
     """Test-split rows grouped back into problems: question, step list, label per step."""
-    import datasets
-
-    load_traces(traces, splits=("test",))  # checked: present, not empty, labels 0/1
-    rows = datasets.load_from_disk(str(traces))["test"].to_list()
+    loaded = load_traces(traces, splits=("test",))  # checked: present, not empty, labels 0/1
+    rows = loaded.dataset["test"].to_list()  # every column: run, problem_id, sample_idx, ...
     by: dict[tuple[str, str, int], dict[int, dict[str, Any]]] = defaultdict(dict)
     for r in rows:
         by[(r["run"], r["problem_id"], r["sample_idx"])][r["step_idx"]] = r

@@ -45,6 +45,7 @@ class Traces:
     path: Path
     splits: dict[str, Split]
     meta: dict[str, Any]
+    dataset: Any = None  # the loaded DatasetDict, every column (memory-mapped)
 
 
 def _step_input(row: dict[str, Any]) -> StepInput:
@@ -52,16 +53,31 @@ def _step_input(row: dict[str, Any]) -> StepInput:
                      tuple(str(a or "") for a in row["previous_answers"]))
 
 
-def load_traces(path: str | Path, splits: Sequence[str] = REQUIRED_SPLITS) -> Traces:
-    """The splits of a traces folder as step inputs and 0/1 labels (see the module docstring)."""
+def _saved_splits(index: Path) -> list[str]:
+    """The split names a dataset_dict.json lists (none when it is unreadable: loading says why)."""
+    try:
+        raw = json.loads(index.read_text())
+    except json.JSONDecodeError:
+        return []
+    return list(raw.get("splits", [])) if isinstance(raw, dict) else []
+
+
+def load_traces(path: str | Path, splits: Sequence[str] = REQUIRED_SPLITS,
+                optional: Sequence[str] = ()) -> Traces:
+    """The splits of a traces folder as step inputs and 0/1 labels (see the module docstring);
+    ``optional`` splits are loaded too (and checked alike) when the folder has them."""
     import datasets
 
     folder = Path(path)
     if not folder.is_dir():
         raise TracesError(f"traces {folder}: no such folder (make one with scripts/build_traces.py)")
-    if not (folder / "dataset_dict.json").is_file():
+    index = folder / "dataset_dict.json"
+    if not index.is_file():
         raise TracesError(f"traces {folder}: not a saved DatasetDict (no dataset_dict.json; "
                           "scripts/build_traces.py writes one)")
+    if optional:
+        saved = _saved_splits(index)
+        splits = [*splits, *(name for name in optional if name in saved and name not in splits)]
     for name in splits:  # datasets cannot even load a split saved with no rows: look first
         state = folder / name / "state.json"
         if state.is_file() and not json.loads(state.read_text()).get("_data_files"):
@@ -97,7 +113,7 @@ def load_traces(path: str | Path, splits: Sequence[str] = REQUIRED_SPLITS) -> Tr
         if not easy or not hard:
             raise TracesError(f"traces {folder}: the train split has only one label ({easy} easy, {hard} "
                               "hard); a classifier needs both")
-    return Traces(folder, out, meta)
+    return Traces(folder, out, meta, dd)
 
 
 class TokenRows:

@@ -95,7 +95,7 @@ def train(cfg: TrainConfig) -> Trained | None:
         clear_output(out, (CARD,))
     state.wait_for_everyone()
 
-    traces = load_traces(cfg.traces, splits=_splits(cfg.traces))
+    traces = load_traces(cfg.traces, optional=("test",))  # train + validation, and test when there is one
     template = Template(max_length=cfg.max_length, answers=cfg.answers)
     source = resolve_model(cfg.model)
     tok = load_tokenizer_for(source)
@@ -145,14 +145,4 @@ def train(cfg: TrainConfig) -> Trained | None:
     state.wait_for_everyone()
     return Trained(card, trainer.model, tok, out, list(trainer.state.log_history))
 
-
-def _splits(path: str) -> tuple[str, ...]:
-    """train + validation, and test when the folder has one."""
-    import json
-
-    splits = ["train", "validation"]
-    index = Path(path) / "dataset_dict.json"
-    if index.is_file() and "test" in json.loads(index.read_text()).get("splits", []):
-        splits.append("test")
-    return tuple(splits)
 
