@@ -32,18 +32,15 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
-
 from scale.data import Problem, load_benchmark
 from scale.engine.types import GenerationRequest, SamplingParams
 from scale.grading import Grader
 from scale.methods.base import Context
-from scale.paths import CONFIG_DIR
 from scale.rundir import RecordWriter
 from scale.runner.env import environment, machine_state
 from scale.runner.run import build_method, run_items
 from scale.systems import Systems, build_systems
+from scale.testing.config import compose
 
 OVERHEAD_MAX, SPEEDUP_MIN = 1.15, 3.0
 
@@ -77,16 +74,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def compose_config(args: argparse.Namespace) -> dict[str, Any]:
-    overrides = [
+    cfg = compose(
         "experiment=demo", f"data={args.data}", f"systems={args.systems}",
         f"method.n_outlines={args.n_outlines}", f"method.outline_max_tokens={args.outline_max_tokens}",
         f"systems.s1.sampling.max_new_tokens={args.s1_max_new_tokens}",
         f"systems.s2.sampling.max_new_tokens={args.s2_max_new_tokens}",
         f"difficulty.max_new_tokens={args.difficulty_max_new_tokens}",
         *args.override,
-    ]
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
-        cfg = OmegaConf.to_container(compose(config_name="eval", overrides=overrides), resolve=True)
+    )
     if args.model:
         for node in cfg["systems"]["engines"].values():
             node["model"] = args.model
