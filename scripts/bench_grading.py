@@ -99,8 +99,9 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         report_agreement(out["agreement"])
         return out
     items = [(p.response, p.gold) for p in pairs]
-    slow = [item for item in items if needs_worker(*item)]
-    fast = [item for item in items if not needs_worker(*item)]
+    slow, fast = [], []
+    for item in items:
+        (slow if needs_worker(*item) else fast).append(item)
     out: dict[str, Any] = {
         "cpus": os.cpu_count(),
         "n": args.n,
