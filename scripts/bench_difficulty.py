@@ -129,8 +129,9 @@ def figures(name: str, problems: list[dict[str, Any]], scores: list[list[float]]
     y = [prob["labels"][i] for prob, ss in zip(problems, scores) for i in range(len(ss)) if i in prob["labels"]]
     calls = [c for lg in ledgers for c in lg.calls]
     n = len(problems)
-    return {"scorer": name, "tau": tau, "auroc": m.auroc(p, y), "accuracy": m.accuracy(p, y, tau),
-            "s2_fraction": m.summary(p, y, tau)["s2_fraction"], "labelled_steps": len(y),
+    stats = m.summary(p, y, tau)
+    return {"scorer": name, "tau": tau, "auroc": stats["auroc"], "accuracy": stats["accuracy"],
+            "s2_fraction": stats["s2_fraction"], "labelled_steps": len(y),
             "wall_s_all_problems": round(wall, 3), "seconds_per_problem": round(wall / n, 4),
             "ledger_seconds_per_problem": round(sum(c.seconds for c in calls) / n, 4),
             "prompt_tokens_per_problem": sum(c.prompt_tokens for c in calls) / n,
