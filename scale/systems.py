@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from scale.build import build, check_dataclass, check_value
+from scale.build import build, check_dataclass, check_kwargs
 from scale.engine.types import BudgetForcing, Completion, Engine, GenerationRequest, SamplingParams
 from scale.errors import ConfigError
 from scale.ledger import Call, Ledger
@@ -112,35 +112,34 @@ def fold_system(messages: list[dict[str, str]]) -> list[dict[str, str]]:
     return rest
 
 
-_SYSTEM_KEYS = ("engine", "sampling", "template_kwargs", "system_prompt", "budget", "stop", "name",
-                "context_length", "context_margin", "system_message")
+# Keys whose null means "the default" (a config lists ``budget: null``, ``stop: null``).
+_NULL_IS_DEFAULT = ("sampling", "template_kwargs", "budget", "stop")
 
 
 def system_config_from_dict(name: str, mode: str, raw: Mapping[str, Any]) -> SystemConfig:
-    """Validate a ``systems.<s1|s2>`` config node; unknown keys and wrong types are refused by name."""
+    """Validate a ``systems.<s1|s2>`` config node; unknown keys and wrong types are refused by name.
+
+    ``name`` is the system's name unless the node gives its own; ``mode`` is the node's key
+    (s1 or s2), never a setting of it.
+    """
     where = f"systems.{mode}"
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{where}: expected a mapping, got {raw!r}")
-    unknown = sorted(set(raw) - set(_SYSTEM_KEYS))
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {unknown}; allowed {sorted(_SYSTEM_KEYS)}")
-    if "engine" not in raw:
-        raise ConfigError(f"{where}: missing 'engine'")
-    sampling = check_dataclass(SamplingParams, raw.get("sampling") or {}, f"{where}.sampling")
-    budget = raw.get("budget")
+    allowed = sorted(f.name for f in dataclasses.fields(SystemConfig) if f.name != "mode")
+    unknown = sorted(set(raw) - set(allowed))
+    if unknown:  # before check_kwargs, which would offer ``mode``: the node's key (s1 or s2) is its mode
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; allowed {allowed}")
+    given = {k: v for k, v in raw.items() if v is not None or k not in _NULL_IS_DEFAULT}
+    if not given.get("name"):  # null or empty: the system's own name
+        given["name"] = name
+    kwargs = check_kwargs(SystemConfig, given, where, supplied=("mode",))
+    kwargs["sampling"] = check_dataclass(SamplingParams, kwargs.get("sampling", {}), f"{where}.sampling")
+    budget = kwargs.pop("budget", None)
     if budget:
-        budget = check_dataclass(BudgetForcing, budget, f"{where}.budget")
-    return SystemConfig(
-        name=str(raw.get("name") or name), mode=mode, engine=check_value(f"{where}.engine", raw["engine"], str),
-        sampling=sampling,
-        template_kwargs=dict(check_value(f"{where}.template_kwargs", raw.get("template_kwargs") or {}, dict)),
-        system_prompt=check_value(f"{where}.system_prompt", raw.get("system_prompt"), str | None),
-        budget=budget or None,
-        stop=tuple(check_value(f"{where}.stop", raw.get("stop") or (), tuple[str, ...])),
-        context_length=check_value(f"{where}.context_length", raw.get("context_length"), int | None),
-        context_margin=check_value(f"{where}.context_margin", raw.get("context_margin", 0), int),
-        system_message=check_value(f"{where}.system_message", raw.get("system_message", True), bool),
-    )
+        kwargs["budget"] = check_dataclass(BudgetForcing, budget, f"{where}.budget")
+    if "template_kwargs" in kwargs:
+        kwargs["template_kwargs"] = dict(kwargs["template_kwargs"])
+    return SystemConfig(mode=mode, **kwargs)
 
 
 @dataclass

@@ -9,9 +9,10 @@ import pytest
 from omegaconf import OmegaConf
 
 from scale.build import build
+from scale.engine.types import BudgetForcing, SamplingParams
 from scale.errors import ConfigError, ModelNotFoundError
 from scale.paths import CONFIG_DIR
-from scale.systems import build_systems
+from scale.systems import SystemConfig, build_systems, system_config_from_dict
 
 HF = {"_target_": "scale.engine.hf_engine.HFEngine", "max_batch_size": 4}
 
@@ -129,3 +130,42 @@ def test_engines_and_stop_strings_of_the_wrong_shape_are_named():
     cfg = _cfg()
     cfg["s1"]["stop"] = [1]
     assert _err(cfg) == "systems.s1.stop: expected a list of items each a string, got [1]"
+
+
+def test_a_system_node_with_nulls_takes_the_defaults_and_its_own_name():
+    sc = system_config_from_dict("s2", "s2", {"engine": "main", "stop": None, "sampling": None, "budget": None,
+                                             "template_kwargs": None, "system_prompt": None, "name": None})
+    assert sc == SystemConfig(name="s2", mode="s2", engine="main")
+    kwargs = {"enable_thinking": True}
+    sc = system_config_from_dict("s1", "s1", {"engine": "e", "name": "qwen", "stop": ["</s>"], "budget": {},
+                                             "sampling": {"temperature": 0, "max_new_tokens": 8},
+                                             "template_kwargs": kwargs, "context_length": 64})
+    assert (sc.name, sc.mode, sc.stop, sc.budget, sc.context_length) == ("qwen", "s1", ("</s>",), None, 64)
+    assert sc.sampling == SamplingParams(temperature=0.0, max_new_tokens=8)
+    assert sc.template_kwargs == kwargs and sc.template_kwargs is not kwargs
+    sc = system_config_from_dict("s2", "s2", {"engine": "e", "budget": {"thinking_tokens": 8}})
+    assert sc.budget == BudgetForcing(thinking_tokens=8)
+
+
+def test_a_system_node_is_refused_by_key_value_and_type():
+    def err(node) -> str:
+        with pytest.raises(ConfigError) as info:
+            system_config_from_dict("s1", "s1", node)
+        return str(info.value)
+
+    allowed = ("['budget', 'context_length', 'context_margin', 'engine', 'name', 'sampling', 'stop', "
+               "'system_message', 'system_prompt', 'template_kwargs']")
+    # The mode is the node's key (s1 or s2), never a setting.
+    assert err({"engine": "e", "mode": "s2"}) == f"systems.s1: unknown key(s) ['mode']; allowed {allowed}"
+    assert err({"engine": "e", "tmp": 1, "mode": "s1"}) == f"systems.s1: unknown key(s) ['mode', 'tmp']; allowed {allowed}"
+    assert "engine" in err({}) and err({}).startswith("systems.s1: missing")
+    assert err({"engine": None}) == "systems.s1.engine: expected a string, got None"
+    assert err({"engine": "e", "stop": "x"}) == "systems.s1.stop: expected a list of items each a string, got 'x'"
+    assert err({"engine": "e", "context_margin": None}) == "systems.s1.context_margin: expected an integer, got None"
+    assert err({"engine": "e", "system_message": "no"}) == "systems.s1.system_message: expected true/false, got 'no'"
+    assert err({"engine": "e", "template_kwargs": [1]}) == "systems.s1.template_kwargs: expected a mapping, got [1]"
+    assert err({"engine": "e", "sampling": {"temprature": 1}}).startswith(
+        "systems.s1.sampling: unknown key(s) ['temprature']")
+    assert "systems.s1.sampling" in err({"engine": "e", "sampling": [1]}) and "[1]" in err({"engine": "e", "sampling": [1]})
+    assert "systems.s1.budget" in err({"engine": "e", "budget": 3})
+    assert err("main") == "systems.s1: expected a mapping, got 'main'"
