@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import importlib.metadata
 import platform
 import socket
@@ -38,6 +40,13 @@ def machine_state() -> dict[str, Any]:
 
 
 def environment() -> dict[str, Any]:
+    """What env.json records; computed once per process (a shared sweep opens many run dirs)."""
+    return {**copy.deepcopy(_process_environment()), "argv": list(sys.argv)}
+
+
+@functools.cache
+def _process_environment() -> dict[str, Any]:
+    """The parts that hold for the whole process: versions, git sha, host, GPUs."""
     versions = {}
     for name in PACKAGES:
         try:
@@ -53,4 +62,4 @@ def environment() -> dict[str, Any]:
     except ImportError:
         pass
     return {"python": sys.version.split()[0], "platform": platform.platform(), "host": socket.gethostname(),
-            "git_sha": _git_sha(), "packages": versions, "gpu": gpu, "argv": sys.argv}
+            "git_sha": _git_sha(), "packages": versions, "gpu": gpu}
