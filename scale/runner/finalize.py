@@ -12,7 +12,7 @@ from pathlib import Path
 
 from scale.data import Problem, load_from_config
 from scale.errors import DataError, ScaleError
-from scale.rundir import Metrics, RunDir
+from scale.rundir import Metrics, Record, RunDir
 from scale.rundir.metrics import compute_metrics
 from scale.runner.summary import report_markdown
 
@@ -56,6 +56,12 @@ def finalize(path: str | Path, problems: list[Problem] | None = None, n_samples:
     (one attempt recorded twice with different content) always fails; missing attempts
     fail unless ``allow_incomplete`` (metrics then say ``complete: false``).
     """
+    return finalize_run(path, problems, n_samples, allow_incomplete)[0]
+
+
+def finalize_run(path: str | Path, problems: list[Problem] | None = None, n_samples: int | None = None,
+                 allow_incomplete: bool = False) -> tuple[Metrics, list[Record]]:
+    """:func:`finalize`, also returning the merged records in key order (for a tracker)."""
     run_dir = RunDir(path)
     if problems is None or n_samples is None:
         cfg = run_dir.read_config()
@@ -80,4 +86,4 @@ def finalize(path: str | Path, problems: list[Problem] | None = None, n_samples:
     run_dir.write_metrics(metrics)
     run_dir.report.write_text(report_markdown(run_dir.path, metrics), encoding="utf-8")
     log.info("finalized %s: %d of %d attempts", run_dir.path, len(records), len(expected))
-    return metrics
+    return metrics, records

@@ -27,7 +27,7 @@ from scale.grading import Grader, grade_answer
 from scale.methods.base import Attempt, Context, Method
 from scale.rundir import Metrics, Record, RecordWriter, RunDir, write_json
 from scale.runner.env import environment
-from scale.runner.finalize import finalize, wait_for_shards
+from scale.runner.finalize import finalize_run, wait_for_shards
 from scale.runner.shard import Shard, current_shard
 from scale.systems import Systems, build_systems
 from scale.tracking import after_run, check_logger
@@ -280,8 +280,8 @@ def close_shard(cfg: dict[str, Any], run_dir: RunDir, shard: Shard, problems: li
         return None
     if shard.world > 1:  # launcher ranks run side by side: wait for the others
         wait_for_shards(run_dir, shard.world, shard.launch)
-    metrics = finalize(run_dir.path, problems=problems, n_samples=n_samples)
-    after_run(cfg, run_dir.path, metrics)  # logger=...: a tracker sees the finished run (scale.tracking)
+    metrics, records = finalize_run(run_dir.path, problems=problems, n_samples=n_samples)
+    after_run(cfg, run_dir.path, metrics, records)  # logger=...: a tracker sees the finished run (scale.tracking)
     return metrics
 
 

@@ -62,8 +62,11 @@ class WandbLogger:
         self.project, self.entity, self.mode, self.group = project, entity, mode, group
         self.tags, self.dir, self.plots = list(tags), dir, plots
 
-    def log_run(self, cfg: dict[str, Any], run_dir: Path, metrics: Metrics) -> None:
-        records = RunDir(run_dir).collect().in_key_order()
+    def log_run(self, cfg: dict[str, Any], run_dir: Path, metrics: Metrics,
+                records: Sequence[Record] | None = None) -> None:
+        """Log a finished run; ``records`` in key order (None: read from ``run_dir``)."""
+        if records is None:
+            records = RunDir(run_dir).collect().in_key_order()
         where = Path(self.dir) if self.dir else run_dir
         where.mkdir(parents=True, exist_ok=True)
         run = wandb.init(project=self.project, entity=self.entity, mode=self.mode, group=self.group,

@@ -129,6 +129,24 @@ def test_a_config_error_inside_an_attempt_stops_at_once(tmp_path):
         run_eval(config(tmp_path / "run"), systems=scripted_systems(engine(1, error=ConfigError("broken"))))
 
 
+def test_the_tracker_gets_the_records_finalize_merged(tmp_path, monkeypatch):
+    """logger=...: the records finalize read are handed on, not read from the run dir again."""
+    pytest.importorskip("wandb")
+    from scale.tracking.wandb_logger import WandbLogger
+
+    seen: dict = {}
+
+    def log_run(self, cfg, run_dir, metrics, records=None):
+        seen.update(cfg=cfg, run_dir=run_dir, metrics=metrics, records=records)
+
+    monkeypatch.setattr(WandbLogger, "log_run", log_run)
+    cfg = config(tmp_path / "run", "logger=wandb")
+    metrics = run_eval(cfg, systems=scripted_systems(engine()))
+    assert seen["cfg"] == cfg and seen["run_dir"] == tmp_path / "run" and seen["metrics"] == metrics
+    merged = read_records(tmp_path / "run" / "records.jsonl")
+    assert seen["records"] == merged and [r.key for r in merged] == sorted(r.key for r in merged)
+
+
 def test_array_shards_then_finalize_equal_one_process(tmp_path, single_process):
     reference = tmp_path / "single"
     run_eval(config(reference), systems=scripted_systems(engine()))
