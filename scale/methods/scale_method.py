@@ -130,8 +130,7 @@ class Scale(Method):
 
     def prepare(self, problems: list[Problem], n_samples: int, ctx: Context) -> None:
         self.router.expect(ctx.n_attempts or len(problems) * n_samples)
-        if problems:
-            self.router.check_run([p.id for p in problems], n_samples)
+        self.router.check_run([p.id for p in problems], n_samples)
 
     def abandon(self, problem: Problem, sample_idx: int) -> None:
         self.router.withdraw(attempt_key(problem.id, sample_idx))

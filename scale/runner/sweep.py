@@ -302,15 +302,16 @@ def _prepare(cfgs: list[dict[str, Any]], shard, settings: RunSettings,
     return points, items
 
 
-async def _run_all(groups: list[tuple[list[Point], list[tuple[Problem, int]], RunSettings]], systems: Systems,
-                   own_systems: bool, stats: SweepStats, on_record: Callable[[Record], None] | None) -> None:
+async def _run_all(groups: list[tuple[list[Point], list[tuple[Problem, int]], RunSettings, list[Problem]]],
+                   systems: Systems, own_systems: bool, stats: SweepStats,
+                   on_record: Callable[[Record], None] | None) -> None:
     shard = current_shard()
     try:
-        for points, items, settings in groups:
-            ctx = Context(systems=systems, seed=settings.seed, n_attempts=len(items))
-            for pt in points:
-                pt.method.prepare([], settings.n_samples, Context(systems=systems, seed=settings.seed,
-                                                                  n_attempts=pt.budget.n_items))
+        for points, items, settings, problems in groups:
+            ctx = Context(systems=systems, seed=settings.seed)
+            for pt in points:  # as run_eval: the whole run's problems (router.match_run is checked against them)
+                pt.method.prepare(problems, settings.n_samples, Context(systems=systems, seed=settings.seed,
+                                                                        n_attempts=pt.budget.n_items))
             wide = any(pt.method.dataset_wide for pt in points)
             concurrency = max(1, len(items)) if wide else settings.max_concurrency
             with Grader(timeout_s=settings.grading_timeout_s) as grader:
@@ -352,7 +353,7 @@ def run_shared_sweep(configs: list[dict[str, Any]], systems: Systems | None = No
     if len(systems_cfgs) > 1 and systems is None:
         raise ConfigError("sweep=shared: the points use different systems; sweep them as a multirun (-m)")
     ctx_systems = systems or build_systems(first["systems"], first.get("engine"), only=uses)
-    asyncio.run(_run_all([(p, i, s) for p, i, s, _ in planned], ctx_systems, own_systems, stats, on_record))
+    asyncio.run(_run_all(planned, ctx_systems, own_systems, stats, on_record))
     by_dir: dict[str, Metrics | None] = {}
     for points, _items, settings, problems in planned:
         for pt in points:

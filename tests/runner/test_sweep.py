@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from scale.data import load_benchmark
-from scale.errors import EngineError
+from scale.errors import ConfigError, EngineError
 from scale.rundir import Record, RunDir
 from scale.runner.run import run_eval
 from scale.runner.sweep import group_points, run_shared_sweep
@@ -130,6 +130,22 @@ def test_a_failing_step_fails_only_the_points_below_it(tmp_path):
     errors = {t: [k for k, r in RunDir(tmp_path / "shared" / f"router.tau{t}").collect().records.items()
                   if r.error] for t in TAUS}
     assert errors == {0.1: [(PROBLEMS[0].id, 0)], 0.5: [(PROBLEMS[0].id, 0)], 0.7: [], 0.95: []}
+
+
+def test_a_random_control_sweep_checks_its_matched_run_as_run_eval_does(tmp_path):
+    """router=random router.match_run=...: a run of another sample count is refused before any
+    attempt runs; the matching run is accepted and each point routes like its independent run."""
+    scale_dir = tmp_path / "scale"
+    run_eval(compose(*BASE, f"run_dir={scale_dir}"), systems=scripted_systems(engine()))
+    control = ("router=random", f"router.match_run={scale_dir}")
+    eng = engine()
+    with pytest.raises(ConfigError, match="ran n_samples=1, this run n_samples=2"):
+        run_shared_sweep(configs(tmp_path / "two", "router.seed", (0, 1), *control, "n_samples=2"),
+                         systems=scripted_systems(eng))
+    assert eng.sent("decompose") == []
+    run_shared_sweep(configs(tmp_path / "shared", "router.seed", (0, 1), *control), systems=scripted_systems(engine()))
+    independent(tmp_path / "alone", "router.seed", (0, 1), engine, *control)
+    _same_run_dirs(tmp_path / "shared", tmp_path / "alone", "router.seed", (0, 1))
 
 
 def test_comparable_leaves_out_only_wall_clock_time():
