@@ -239,7 +239,10 @@ def open_run_dir(cfg: dict[str, Any], settings: RunSettings, shard: Shard,
 
     Refuses another run's folder; with ``overwrite`` each shard clears its own file and reads
     nothing old (another shard may not have cleared its own yet), and rank 0 the shared files.
+    Builds the configured tracker first (run_eval and every point of a shared sweep pass here),
+    so a bad ``logger`` setting stops the run before anything runs.
     """
+    check_logger(cfg)
     if method.dataset_wide and shard.world > 1:
         raise ConfigError(
             f"a dataset-wide router (fraction, random) ranks the steps of the whole run, but this "
@@ -301,7 +304,6 @@ def run_eval(cfg: dict[str, Any], systems: Systems | None = None,
     shard = current_shard()
     problems = load_from_config(cfg.get("data"))
     method = build_method(cfg)
-    check_logger(cfg)
     run_dir, done = open_run_dir(cfg, settings, shard, method)
     items = [(p, s) for p, s in work_items(problems, settings.n_samples, shard) if (p.id, s) not in done]
     log.info("shard %d/%d: %d attempts to run, %d already done", shard.rank, shard.world, len(items),

@@ -148,6 +148,16 @@ def test_a_random_control_sweep_checks_its_matched_run_as_run_eval_does(tmp_path
     _same_run_dirs(tmp_path / "shared", tmp_path / "alone", "router.seed", (0, 1))
 
 
+def test_a_bad_logger_setting_stops_a_shared_sweep_before_it_starts(tmp_path):
+    """As run_eval: a typo in logger.* fails now, not as a warning after the whole sweep."""
+    pytest.importorskip("wandb")
+    eng = engine()
+    with pytest.raises(ConfigError, match="logger.mode must be one of"):
+        run_shared_sweep(configs(tmp_path, "router.tau", (0.3, 0.6), "logger=wandb", "logger.mode=sometimes"),
+                         systems=scripted_systems(eng))
+    assert eng.sent("decompose") == [] and not list(tmp_path.rglob("records*.jsonl"))
+
+
 def test_comparable_leaves_out_only_wall_clock_time():
     def rec(seconds: float, ledger: list[dict], score=0.5) -> Record:
         return Record(problem_id="a", sample_idx=0, method="scale", question="q", gold="1", answer="1",
