@@ -10,6 +10,7 @@ other key that defines what a run computes. Only seeds may differ.
 from __future__ import annotations
 
 import copy
+import itertools
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -99,11 +100,8 @@ def make_cells(runs: list[LoadedRun]) -> list[Cell]:
         groups[run.identity.cell].append(run)
     cells = []
     for (setting, dataset, method), members in groups.items():
-        for other in members[1:]:
-            check_compatible(members[0], other)
-        for i, a in enumerate(members[1:], start=1):  # pairwise: two identical replicates
-            for b in members[i + 1:]:
-                check_compatible(a, b)
+        for a, b in itertools.combinations(members, 2):  # every pair: two identical replicates too
+            check_compatible(a, b)
         records = [r for run in members for r in run.records]
         if len(members) == 1:
             metrics = members[0].metrics

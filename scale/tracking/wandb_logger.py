@@ -90,7 +90,10 @@ class WandbLogger:
         except ImportError:
             log.warning("wandb: no figures (matplotlib missing: pip install 'scale-tts[report]')")
             return {}
-        from scale.report import make_report
+        from scale.report.cells import make_cells
+        from scale.report.plots import all_plots
+        from scale.report.runs import load_run
 
-        report = make_report([str(run_dir)], tmp)
-        return {f"figures/{p.stem}": wandb.Image(str(p)) for p in report.figures if p.suffix == ".png"}
+        # The report's figures only: no tables, no paired comparisons (they are not logged).
+        figures = all_plots(make_cells([load_run(run_dir)]), tmp / "figures")
+        return {f"figures/{p.stem}": wandb.Image(str(p)) for p in figures if p.suffix == ".png"}
