@@ -22,16 +22,14 @@ from scale.runner.run import run_eval
 from scale.testing import Rule, ScriptedEngine, scripted_systems
 from scale.testing.config import build_method, compose
 from scale.testing.scripted import prompt_text
+from tests.helpers.shard_env import clear_shard_env
 
-SHARD_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT",
-             "SLURM_ARRAY_TASK_MIN", "SUBMITIT_EXECUTOR", "SCALE_SHARD_BY_ARRAY")
 NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 
 @pytest.fixture(autouse=True)
 def single_process(monkeypatch):
-    for key in SHARD_ENV:
-        monkeypatch.delenv(key, raising=False)
+    clear_shard_env(monkeypatch)
 
 
 def run_all(method, problems, systems, n_samples: int = 1):
@@ -296,7 +294,6 @@ def test_the_cot_override_gives_the_authors_shape_per_model():
         run_all(build_method("cot_s2", *AUTHORS_QWEN3_COT), [problem], scripted_systems(eng, s2=s2))
         (request,) = eng.sent("solve")
         assert [dict(m) for m in request.messages] == expected
-
 
 
 # --------------------------------------------------------------------------- 7: scoring

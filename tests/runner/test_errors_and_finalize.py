@@ -18,17 +18,14 @@ from scale.runner.finalize import IncompleteRun, finalize
 from scale.runner.run import ErrorBudget, TooManyErrors, fatal, run_eval
 from scale.testing import Rule, ScriptedEngine, scripted_systems
 from scale.testing.config import compose
+from tests.helpers.shard_env import clear_shard_env
 
 PROBLEMS = load_benchmark("demo", limit=5)
-SHARD_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT",
-             "SLURM_ARRAY_TASK_MIN", "SUBMITIT_EXECUTOR", "SCALE_SHARD_BY_ARRAY")
 
 
 @pytest.fixture(autouse=True)
 def single_process(monkeypatch):
-    for key in SHARD_ENV:
-        monkeypatch.delenv(key, raising=False)
-    return monkeypatch
+    return clear_shard_env(monkeypatch)
 
 
 def engine(*failing: int, error: Exception | None = None) -> ScriptedEngine:

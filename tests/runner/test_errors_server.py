@@ -23,11 +23,9 @@ from scale.rundir import RunDir
 from scale.runner.run import run_eval
 from scale.testing.config import compose
 from tests.helpers.serve_process import HOST, ServeProcess
+from tests.helpers.shard_env import clear_shard_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
-
-SHARD_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT",
-             "SLURM_ARRAY_TASK_MIN", "SUBMITIT_EXECUTOR", "SCALE_SHARD_BY_ARRAY")
 
 
 class FaultProxy:
@@ -93,8 +91,7 @@ def server(tmp_path_factory, smollm2_dir):
 
 
 def test_a_failing_prompt_is_one_error_record_and_a_retry_redoes_only_it(tmp_path, server, monkeypatch):
-    for key in SHARD_ENV:
-        monkeypatch.delenv(key, raising=False)
+    clear_shard_env(monkeypatch)
     problems = load_benchmark("demo", limit=3)
     target = problems[1]
     poison = json.dumps(target.question[:40])[1:-1]  # as the problem's text appears in a JSON body

@@ -6,16 +6,12 @@ import pytest
 
 from scale.errors import ConfigError
 from scale.runner.shard import current_shard
-
-CLEAR = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT",
-         "SLURM_ARRAY_TASK_MIN", "SUBMITIT_EXECUTOR", "SCALE_SHARD_BY_ARRAY")
+from tests.helpers.shard_env import clear_shard_env
 
 
 @pytest.fixture
 def env(monkeypatch):
-    for k in CLEAR:
-        monkeypatch.delenv(k, raising=False)
-    return monkeypatch
+    return clear_shard_env(monkeypatch)
 
 
 def test_single_process(env):

@@ -25,6 +25,7 @@ from scale.runner.sweep import group_points, run_shared_sweep
 from scale.testing import Rule, ScriptedEngine, comparable, scripted_systems
 from scale.testing.config import compose
 from scale.testing.scripted import prompt_text
+from tests.helpers.shard_env import clear_shard_env
 
 PROBLEMS = load_benchmark("demo", limit=4)
 STEPS = ["Name the starting amount a.", "Apply the change to a, call it b.", "State b."]
@@ -33,9 +34,7 @@ BASE = ("experiment=debug", "data.limit=4", "runner.progress=false", "method.n_o
 
 @pytest.fixture(autouse=True)
 def _single_process(monkeypatch):
-    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT",
-                "SLURM_ARRAY_TASK_MIN", "SUBMITIT_EXECUTOR", "SCALE_SHARD_BY_ARRAY"):
-        monkeypatch.delenv(key, raising=False)
+    clear_shard_env(monkeypatch)
 
 
 def _solve(request) -> str:
