@@ -4,15 +4,17 @@ traceback, never finished work lost."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from scale.cli.report import main as report_main
 from scale.rundir import read_records
-from tests.helpers.eval_cli import eval_env, run_eval_cli
+from tests.helpers.eval_cli import DEBUG, eval_command, eval_env, run_eval_cli
 
 
 def one_line_error(proc, *names: str) -> str:
@@ -98,3 +100,94 @@ def test_build_traces_and_a_report_never_write_into_a_run_dir(probe_run, tmp_pat
     above = build_traces(str(probe_run), "--out", str(probe_run.parent), "--overwrite")  # would rmtree the run
     assert one_line_error(above, f"--out {probe_run.parent}: holds the run dir {probe_run}")
     assert {p: p.read_bytes() for p in probe_run.rglob("*") if p.is_file()} == before
+
+
+def script(name: str, *overrides: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, f"scripts/{name}", *overrides], capture_output=True, text=True,
+                          timeout=300, check=False, env=eval_env())
+
+
+def test_an_output_path_that_is_a_file_is_refused_before_anything_loads(probe_run, tmp_path, capsys):
+    file = tmp_path / "FILE"
+    file.write_text("mine\n")
+    assert report_main([str(probe_run), "--out", str(file)]) == 2
+    assert capsys.readouterr().err.strip() == f"error: --out={file}: is a file, not a folder"
+    assert report_main([str(probe_run), "--out", str(file / "sub")]) == 2
+    assert capsys.readouterr().err.strip() == f"error: --out={file / 'sub'}: is inside {file}, which is a file, " \
+                                              "not a folder"
+    proc = subprocess.run(eval_command("experiment=debug", f"run_dir={file}"), capture_output=True, text=True,
+                          timeout=300, check=False, env=eval_env())
+    assert one_line_error(proc) == f"error: run_dir={file}: is a file, not a folder"
+    train = script("train_difficulty.py", f"traces={tmp_path}", f"output_dir={file}", "report_to=none")
+    assert one_line_error(train) == f"error: output_dir={file}: is a file, not a folder"
+    sft = script("sft_on_traces.py", f"traces=[{probe_run}]", f"output_dir={file}", "report_to=none")
+    assert one_line_error(sft) == f"error: output_dir={file}: is a file, not a folder"
+    assert file.read_text() == "mine\n"
+
+
+@pytest.mark.parametrize(("command", "message"), [
+    (["-m", "scale.cli.eval", "n_sample=2"], "error: n_sample=2: no key 'n_sample' in the config; closest: n_samples"),
+    (["-m", "scale.cli.eval", "runner.max_concurency=2"],
+     "error: runner.max_concurency=2: no key 'runner.max_concurency' in the config; closest: runner.max_concurrency"),
+    (["-m", "scale.cli.eval", "bogus_key=1"],
+     "error: bogus_key=1: no key 'bogus_key' in the config; the keys at the top level: data, difficulty, engine,"),
+    (["scripts/train_difficulty.py", "train.bogus=1"],
+     "error: train.bogus=1: no key 'train.bogus' in the config; the keys in train: batch_size, bf16,"),
+    (["scripts/train_difficulty.py", "train.max_step=1"],
+     "error: train.max_step=1: no key 'train.max_step' in the config; closest: train.max_steps"),
+    (["scripts/sft_on_traces.py", "data.min_len=1"], "error: data.min_len=1: no key 'data.min_len' in the config;"),
+    (["-m", "scale.cli.eval", "data=nope"],
+     "error: In 'eval': Could not find 'data/nope'; Available options in 'data': aime24, aime25, amc23, demo,"),
+])
+def test_an_unknown_key_or_option_is_one_line_naming_the_closest(tmp_path, command, message):
+    proc = subprocess.run([sys.executable, *command, f"run_dir={tmp_path / 'run'}"] if command[0] == "-m"
+                          else [sys.executable, *command], capture_output=True, text=True, timeout=300, check=False,
+                          env=eval_env())
+    assert one_line_error(proc).startswith(message)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_refused_eval_config_leaves_no_folder_behind(tmp_path):
+    proc = run_eval_cli(tmp_path / "run", "n_samples=0")
+    assert one_line_error(proc) == "error: n_samples must be >= 1, got 0"
+    assert not (tmp_path / "run").exists()  # Hydra's run_dir/.hydra_run is gone, and the folder made for it
+    (tmp_path / "kept").mkdir()
+    (tmp_path / "kept" / "mine.txt").write_text("x")
+    assert run_eval_cli(tmp_path / "kept", "n_samples=0").returncode == 2
+    assert [p.name for p in (tmp_path / "kept").iterdir()] == ["mine.txt"]
+
+
+@pytest.mark.tiny
+def test_sft_prints_its_own_error_only(tmp_path):
+    proc = script("sft_on_traces.py", f"traces=[{tmp_path / 'none'}]", f"output_dir={tmp_path / 'out'}",
+                  "report_to=none", "base=tiny-qwen3")
+    assert one_line_error(proc) == f"error: {tmp_path / 'none'}: not a run directory (no config.json)"
+    assert "Warning" not in proc.stderr, proc.stderr
+
+
+@pytest.mark.tiny
+def test_ctrl_c_during_scale_eval_is_one_line_and_a_rerun_resumes(tmp_path):
+    run = tmp_path / "run"
+    proc = subprocess.Popen(eval_command(*DEBUG, "data.limit=3", f"run_dir={run}", "runner.max_concurrency=1"),
+                            env=eval_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    records = run / "records.jsonl"
+    deadline = time.time() + 240
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            if records.is_file() and records.read_text().count("\n") >= 1:
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, "the run finished before it could be interrupted"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    done = len(read_records(records))
+    assert proc.returncode == 130 and 1 <= done < 3
+    assert err.strip().splitlines()[-1] == (f"interrupted: {done} of 3 attempts recorded in {run}; "
+                                            "rerun the same command to resume")
+    assert "Traceback" not in err and "CancelledError" not in err
+    resumed = run_eval_cli(run, "data.limit=3", "runner.max_concurrency=1")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"{3 - done} attempts to run, {done} already done" in resumed.stdout + resumed.stderr
+    assert len(read_records(records)) == 3
