@@ -191,3 +191,20 @@ def test_ctrl_c_during_scale_eval_is_one_line_and_a_rerun_resumes(tmp_path):
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert f"{3 - done} attempts to run, {done} already done" in resumed.stdout + resumed.stderr
     assert len(read_records(records)) == 3
+
+
+@pytest.mark.tiny
+def test_a_truncated_classifier_adapter_stops_scale_eval_at_once_naming_the_file(tmp_path):
+    from scale.train.artifact import ADAPTER_WEIGHTS
+    from tests.train.synthetic import make_adapter
+
+    adapter = make_adapter(tmp_path / "adapter")
+    weights = adapter / ADAPTER_WEIGHTS
+    data = weights.read_bytes()
+    weights.write_bytes(data[:-1000])
+    start = time.perf_counter()
+    proc = run_eval_cli(tmp_path / "run", "difficulty=classifier", f"difficulty.adapter={adapter}")
+    assert one_line_error(proc) == (f"error: {weights}: truncated or padded: its header says {len(data)} bytes, "
+                                    f"the file holds {len(data) - 1000}; copy or train the adapter again")
+    assert "attempts to run" not in proc.stdout + proc.stderr  # refused before the run started
+    assert time.perf_counter() - start < 60
