@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from scale.cli.report import main as report_main
+from scale.paths import REPO_ROOT
 from scale.rundir import read_records
 from tests.helpers.eval_cli import DEBUG, eval_command, eval_env, run_eval_cli
 
@@ -208,3 +209,16 @@ def test_a_truncated_classifier_adapter_stops_scale_eval_at_once_naming_the_file
                                     f"the file holds {len(data) - 1000}; copy or train the adapter again")
     assert "attempts to run" not in proc.stdout + proc.stderr  # refused before the run started
     assert time.perf_counter() - start < 60
+
+
+@pytest.mark.parametrize("command", [["slurm/serve_and_eval.sbatch", "--systems", "bogus_sys", "--model", "m"],
+                                     ["slurm/submit_eval.sh", "--shards", "2", "--run-dir", "r", "--",
+                                      "systems=bogus_sys"]])
+def test_the_slurm_scripts_list_every_available_option(command):
+    from tests.slurm.test_scripts import run
+
+    proc = run(*command, env={"SERVER_CMD": "true"})
+    (line,) = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
+    assert proc.returncode == 2 and line.endswith(
+        "the overrides do not compose: In 'eval': Could not find 'systems/bogus_sys'; Available options in "
+        "'systems': " + ", ".join(sorted(p.stem for p in (REPO_ROOT / "configs" / "systems").glob("*.yaml")))), line
