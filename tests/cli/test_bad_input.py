@@ -222,3 +222,10 @@ def test_the_slurm_scripts_list_every_available_option(command):
     assert proc.returncode == 2 and line.endswith(
         "the overrides do not compose: In 'eval': Could not find 'systems/bogus_sys'; Available options in "
         "'systems': " + ", ".join(sorted(p.stem for p in (REPO_ROOT / "configs" / "systems").glob("*.yaml")))), line
+
+
+def test_a_probe_run_is_tagged_in_the_report(probe_run, tmp_path, capsys):
+    assert report_main([str(probe_run), "--out", str(tmp_path / "report"), "--no-plots"]) == 0
+    capsys.readouterr()
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert f"| {probe_run} | " in text and "| SCALE [probe] τ=0.5 |" in text, text
