@@ -75,7 +75,7 @@ REHEARSE_METHOD = {
     "cot": (),
 }
 REHEARSE_SBATCH = ("--gpus-per-node=0", "--cpus-per-task=1", "--time=00:30:00")
-REHEARSE_FIGURE2_BUDGETS = "[32,48]"  # System 2's max new tokens: the sweep's shape, at toy size
+REHEARSE_FIGURE2_BUDGETS = ("32", "48")  # System 2's max new tokens: the sweep's shape, at toy size
 REHEARSE_SFT = ("report_to=none", "train.max_steps=2", "train.max_length=256", "data.only_correct=false",
                 "data.skip_fallback=false", "data.drop_failures=[]")
 
@@ -83,7 +83,7 @@ REHEARSE_SFT = ("report_to=none", "train.max_steps=2", "train.max_length=256", "
 @dataclass
 class Job:
     name: str  # unique in the plan, e.g. table1/qwen3_32b_cot_aime24
-    kind: str  # cell | control | sweep | traces | sft | base | tuned | finalize | report
+    kind: str  # cell | control | sweep | budget | traces | sft | base | tuned | finalize | report
     part: str  # table1 | table2 | figure2 | table3 | report
     script: str  # a slurm/ script, relative to the repository root
     args: list[str]
@@ -286,29 +286,33 @@ class _Builder:
                             f"run_dir={control_dir}", *self.toy("scale")],
                            [control_dir], (cells["scale"].name,))
 
-    # -- Table 2 and Figure 2: router / budget sweeps, sweep=shared -----------------------------------
-    def sweep(self, part: str, experiment: str, run_dir: str, swept: str, dataset_jobs: bool) -> None:
-        params = sweep_params(experiment)
-        datasets = [d for d in params.get("data", list(DATASETS)) if d in self.o.datasets]
+    # -- Table 2: the router sweep, one sweep=shared job ----------------------------------------------
+    def table2(self) -> None:
+        params = sweep_params("table2_tau_sweep")
+        datasets = [d for d in params["data"] if d in self.o.datasets]
         if not datasets:
             return
-        values = params[swept]
-        extra = []
-        if self.o.rehearse and swept == "systems.s2.sampling.max_new_tokens":
-            values = REHEARSE_FIGURE2_BUDGETS.strip("[]").split(",")
-            extra = [f"sweep.over={swept}", f"sweep.values={REHEARSE_FIGURE2_BUDGETS}"]
-        groups = [[d] for d in datasets] if dataset_jobs else [datasets]
-        for group in groups:
-            outputs = [self.run_dir(part, run_dir.format(data=d, value=v)) for d in group for v in values]
-            # The command line's data= replaces the experiment's list (one set; all of them: none given).
-            data = [] if len(group) == len(params.get("data", [])) else [f"data={group[0]}"]
-            if len(group) > 1 and data:
-                raise ConfigError(f"{experiment}: sweep a subset of more than one dataset in separate jobs")
-            pattern = self.run_dir(part, run_dir.format(data="${data.name}", value="${" + swept + "}"))
-            name = f"{part}/{group[0]}" if dataset_jobs else part
-            self.serve(name, "sweep", part, SWEEP_MODEL,
-                       [f"experiment={experiment}", "sweep=shared", *data, f"run_dir={pattern}", *extra,
-                        *self.toy("scale")], outputs)
+        # The command line's data= replaces the experiment's list (one set; all of them: none given).
+        if 1 < len(datasets) < len(params["data"]):
+            raise ConfigError("table2_tau_sweep: give --datasets one of its sets, or all")
+        data = [] if len(datasets) == len(params["data"]) else [f"data={datasets[0]}"]
+        outputs = [self.run_dir("table2", f"{d}-tau{t}") for d in datasets for t in params["router.tau"]]
+        self.serve("table2", "sweep", "table2", SWEEP_MODEL,
+                   ["experiment=table2_tau_sweep", "sweep=shared", *data,
+                    f"run_dir={self.run_dir('table2', '${data.name}-tau${router.tau}')}", *self.toy("scale")],
+                   outputs)
+
+    # -- Figure 2: one job per budget and dataset (sweep=shared shares a plan only across routers) -----
+    def figure2(self) -> None:
+        key = "systems.s2.sampling.max_new_tokens"
+        params = sweep_params("figure2_budget_sweep")
+        budgets = REHEARSE_FIGURE2_BUDGETS if self.o.rehearse else params[key]
+        for dataset in [d for d in params["data"] if d in self.o.datasets]:
+            for budget in budgets:
+                run_dir = self.run_dir("figure2", f"{dataset}-s2max{budget}")
+                self.serve(f"figure2/{dataset}-s2max{budget}", "budget", "figure2", SWEEP_MODEL,
+                           ["experiment=figure2_budget_sweep", f"data={dataset}", f"run_dir={run_dir}",
+                            *self.toy("scale"), f"{key}={budget}"], [run_dir])
 
     # -- Table 3: traces -> SFT -> tuned evaluation; the base beside --------------------------------
     def table3(self) -> None:
@@ -372,10 +376,9 @@ def build_plan(opts: Options) -> list[Job]:
     if "table1" in opts.only:
         b.table1()
     if "table2" in opts.only:
-        b.sweep("table2", "table2_tau_sweep", "{data}-tau{value}", "router.tau", dataset_jobs=False)
+        b.table2()
     if "figure2" in opts.only:
-        b.sweep("figure2", "figure2_budget_sweep", "{data}-s2max{value}", "systems.s2.sampling.max_new_tokens",
-                dataset_jobs=True)
+        b.figure2()
     if "table3" in opts.only:
         b.table3()
     b.report(plan_file(opts.root))

@@ -134,7 +134,7 @@ def run_local(jobs: list[Job], skipped: set[str], env: dict[str, str], log_dir: 
 
 
 # -- the final report ----------------------------------------------------------------------------------
-REPORTED = ("cell", "control", "sweep", "base", "tuned")  # job kinds whose run dirs the tables show
+REPORTED = ("cell", "control", "sweep", "budget", "base", "tuned")  # job kinds whose run dirs the tables show
 def _scale_report(args: list[str]) -> tuple[int, str]:
     proc = subprocess.run([sys.executable, "-m", "scale.cli.report", *args], cwd=REPO_ROOT, capture_output=True,
                           text=True, check=False)
@@ -147,7 +147,7 @@ def write_report(plan_path: str | Path) -> int:
     jobs = [Job(**j) for j in plan["jobs"]]
     out = Path(plan["root"]) / "reports"
     out.mkdir(parents=True, exist_ok=True)
-    done = {j.name: job_done(j) for j in jobs if j.kind != "report"}
+    done = {j.name: job_done(j) for j in jobs if j.kind not in ("report", "finalize")}  # finalize: its array's
     lines = ["# The paper, reproduced" + (" (REHEARSAL: a tiny random model under the paper's names; "
                                            "the numbers mean nothing)" if plan.get("rehearse") else ""), ""]
     rc = 0
@@ -172,7 +172,7 @@ def write_report(plan_path: str | Path) -> int:
         lines += [f"| {j.name} | {'finished' if done[j.name] else 'MISSING'} | {', '.join(j.outputs)} |"
                   for j in part_jobs]
         lines.append("")
-    missing = [n for n, ok in done.items() if not ok and not n.endswith("-finalize")]
+    missing = [n for n, ok in done.items() if not ok]
     lines += [f"{len(done) - len(missing)} of {len(done)} jobs finished."
               + (f" Missing: {', '.join(missing)} (rerun: slurm/reproduce.sh ... --resume)" if missing else "")]
     (out / "README.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -183,16 +183,33 @@ def write_report(plan_path: str | Path) -> int:
 
 
 # -- the entry --------------------------------------------------------------------------------------------
-def rehearse_env(env: dict[str, str]) -> dict[str, str]:
-    """``transformers serve`` pinned to the tiny model (unless SERVER_CMD is set): every
-    served name, the paper's models included, answers from it."""
+def served_models(jobs: list[Job]) -> set[str]:
+    """Every model name a serve job starts a server for."""
+    names = set()
+    for job in jobs:
+        for flag in ("--model", "--s1-model", "--s2-model"):
+            if flag in job.args:
+                names.add(job.args[job.args.index(flag) + 1])
+    return names
+
+
+def rehearse_env(env: dict[str, str], jobs: list[Job], aliases: Path) -> dict[str, str]:
+    """At toy scale the paper's model names are folders under ``aliases`` that link to the tiny
+    model; ``transformers serve NAME`` started there loads that folder and answers to NAME
+    (a server pinned to one model refuses every other name). SERVER_CMD, when set, wins."""
     from scale.models import resolve_model
     from scale.reproduce.plan import REHEARSE_MODEL
 
+    tiny = Path(resolve_model(REHEARSE_MODEL)).resolve()
+    for name in served_models(jobs):
+        link = aliases / name
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(tiny, target_is_directory=True)
     if not env.get("SERVER_CMD"):
-        tiny = shlex.quote(str(resolve_model(REHEARSE_MODEL)))
-        env["SERVER_CMD"] = (f'transformers serve {tiny} --host 127.0.0.1 --port "$PORT" --device cpu '
-                             "--log-level warning")
+        env["SERVER_CMD"] = (f'cd {shlex.quote(str(aliases.resolve()))} && exec transformers serve "$MODEL" '
+                             '--host 127.0.0.1 --port "$PORT" --device cpu --log-level warning')
     return env
 
 
@@ -215,7 +232,7 @@ def reproduce(opts: Options, mode: str, resume: bool) -> int:
                                indent=1) + "\n", encoding="utf-8")
     env = dict(os.environ)
     if opts.rehearse:
-        env = rehearse_env(env)
+        env = rehearse_env(env, jobs, path.parent / "models")
     print(describe(jobs, skipped), flush=True)
     if mode == "slurm":
         (REPO_ROOT / "logs").mkdir(exist_ok=True)

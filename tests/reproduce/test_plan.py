@@ -14,7 +14,14 @@ from omegaconf import OmegaConf
 
 from scale.errors import ConfigError
 from scale.paths import CONFIG_DIR, REPO_ROOT
-from scale.reproduce.plan import DATASETS, MODELS, Options, build_plan, gpu_hour_table, majority_from_run
+from scale.reproduce.plan import (
+    DATASETS,
+    MODELS,
+    Options,
+    build_plan,
+    gpu_hour_table,
+    majority_from_run,
+)
 from scale.reproduce.run import describe, resume_skips
 
 
@@ -42,7 +49,8 @@ def test_whole_plan_shape():
         (scale,) = control.after_ok
         assert names[scale].name.endswith("_scale_" + control.name.rsplit("_", 1)[1])
         assert f"router.match_run={names[scale].outputs[0]}" in control.args
-    assert {j.kind for j in jobs} == {"cell", "control", "sweep", "traces", "sft", "base", "tuned", "finalize", "report"}
+    assert {j.kind for j in jobs} == {"cell", "control", "sweep", "budget", "traces", "sft", "base", "tuned", "finalize",
+                                     "report"}
     report = names["report"]
     assert jobs[-1] is report and set(report.after_any) == set(names) - {"report"}
     # Dependencies come first (sbatch needs their ids), and every one names a job of the plan.
@@ -99,6 +107,13 @@ def test_only_models_and_datasets_select():
     assert table2.outputs == [f"runs/table2/aime25-tau{t}" for t in ("0.2", "0.3", "0.4", "0.5", "0.6", "0.7", "0.8",
                                                                      "0.9")]
     assert "run_dir=runs/table2/${data.name}-tau${router.tau}" in table2.args
+    # Figure 2: every budget of the experiment on the dataset, one job each (its own System 2 budget).
+    budgets = [j for j in sweeps if j.kind == "budget"]
+    assert [j.name for j in budgets] == [f"figure2/aime25-s2max{b}" for b in (4096, 8192, 16384, 32768)] or \
+        len(budgets) == 6  # issue 19's grid: 6 budgets
+    for job in budgets:
+        budget = job.name.rsplit("s2max", 1)[1]
+        assert f"systems.s2.sampling.max_new_tokens={budget}" in job.args and "data=aime25" in job.args
 
 
 @pytest.mark.parametrize(("opts", "message"), [
