@@ -89,15 +89,36 @@ def _sbatch(args: list[str], env: dict[str, str]) -> str:
     return proc.stdout.strip().split(";")[0]
 
 
-def submit(jobs: list[Job], skipped: set[str], env: dict[str, str]) -> dict[str, str]:
-    """sbatch every job not skipped, in order; returns job name -> Slurm id."""
+def live_jobs(key: str, env: dict[str, str]) -> dict[str, str]:
+    """Slurm name -> id of this plan's jobs still pending or running (their comment: the root)."""
+    proc = subprocess.run(["squeue", "--me", "-h", "-t", "PD,R,CF,CG", "-o", "%i|%j|%k"], env=env,
+                          capture_output=True, text=True, check=False)
+    out = {}
+    for line in proc.stdout.splitlines() if proc.returncode == 0 else []:
+        job, name, comment = [*line.split("|", 2), "", ""][:3]
+        if comment == key and "_" not in job:  # an array's pending tasks show as ID_[...]: take the array id
+            out[name] = job
+        elif comment == key:
+            out.setdefault(name, job.split("_", 1)[0])
+    return out
+
+
+def submit(jobs: list[Job], skipped: set[str], env: dict[str, str], key: str) -> dict[str, str]:
+    """sbatch every job not skipped, in order; returns job name -> Slurm id. A job of the same
+    plan (``key``: the root, in each job's comment) still queued or running is kept, not
+    submitted twice: its dependants wait for it (``--resume`` while the graph still runs)."""
     ids: dict[str, str] = {}
+    live = live_jobs(key, env)
     for job in jobs:
         if job.name in skipped:
             continue
+        if job.kind != "report" and slurm_name(job) in live:
+            ids[job.name] = live[slurm_name(job)]
+            print(f"{ids[job.name]:>10} {job.name} (still queued or running: kept)", flush=True)
+            continue
         deps = [f"afterok:{ids[d]}" for d in job.after_ok if d in ids]
         deps += [f"afterany:{ids[d]}" for d in job.after_any if d in ids]
-        args = [f"--job-name={slurm_name(job)}", "--kill-on-invalid-dep=yes", *job.sbatch]
+        args = [f"--job-name={slurm_name(job)}", f"--comment={key}", "--kill-on-invalid-dep=yes", *job.sbatch]
         if job.array:
             args.append(f"--array={job.array}")
         if deps:
@@ -236,7 +257,7 @@ def reproduce(opts: Options, mode: str, resume: bool) -> int:
     print(describe(jobs, skipped), flush=True)
     if mode == "slurm":
         (REPO_ROOT / "logs").mkdir(exist_ok=True)
-        ids = submit(jobs, skipped, env)
+        ids = submit(jobs, skipped, env, str(Path(opts.root).resolve()))
         print(f"{len(ids)} jobs submitted; the report: {path.parent.parent}/reports/README.md once job "
               f"{ids.get('report')} ends (squeue --me to watch)")
         return 0
