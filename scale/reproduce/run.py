@@ -65,7 +65,8 @@ def describe(jobs: list[Job], skipped: set[str] | None = None) -> str:
         deps = [f"ok:{d}" for d in job.after_ok] + ([f"any:{len(job.after_any)} jobs"] if job.after_any else [])
         hours = "–" if job.gpu_hours is None else f"{job.gpu_hours:g}"
         state = " (complete: skipped)" if job.name in skipped else ""
-        lines.append(f"{job.name:44} {job.kind:8} {job.resources:44} {(','.join(deps) or '-'):40} {hours}{state}")
+        resources = job.resources or f"(#SBATCH lines of {job.script.rsplit('/', 1)[-1]})"
+        lines.append(f"{job.name:44} {job.kind:8} {resources:44} {(','.join(deps) or '-'):40} {hours}{state}")
         if job.name in skipped:
             continue
         if job.gpu_hours is not None:
