@@ -201,6 +201,10 @@ def _check_slurm(doc: str, text: str) -> None:
     for cmd in (["bash", "-n", script], ["bash", script, "--help"]):
         proc = _run(cmd)
         assert proc.returncode == 0, f"{doc}: `{text}`: {' '.join(cmd)}: {proc.stderr[-500:]}"
+    if script == "slurm/reproduce.sh":  # the plan is built and printed, nothing submitted
+        proc = _run(["bash", *words[1:], *([] if "--dry-run" in words else ["--dry-run"])])
+        assert proc.returncode == 0 and "GPU-hours:" in proc.stdout, f"{doc}: `{text}`: {proc.stderr[-500:]}"
+        return
     if "--" not in words or "$" in text:
         return
     after = words[words.index("--") + 1:]

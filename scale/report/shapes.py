@@ -18,7 +18,7 @@ import numpy as np
 from scale.report import paper as paper_mod
 from scale.report.cells import Cell, datasets_of
 from scale.report.identity import MethodId, SettingId
-from scale.report.stats import Comparison
+from scale.report.stats import Comparison, compare
 from scale.report.tables import Row, Table, ci, pct, tokens
 
 _TPI_KINDS = ("scale", "fraction", "random", "all_s1", "all_s2", "inftythink")
@@ -78,6 +78,39 @@ def _table1_text(c: Cell) -> str:
     return f"{pct(m.accuracy)} {ci(m.accuracy_ci95)} / {tokens(m.tok_paper)}{tpi}{_note(c)}"
 
 
+def _controls_beside_scale(rows: dict[tuple[SettingId, MethodId], dict[str, Cell]]
+                           ) -> dict[tuple[SettingId, MethodId], dict[str, Cell]]:
+    """The rows in order, each setting's random controls moved right after its (first) SCALE row."""
+    scale_settings = {k[0] for k in rows if k[1].kind == "scale"}
+    out: dict[tuple[SettingId, MethodId], dict[str, Cell]] = {}
+    for key, by_data in rows.items():
+        if key[1].kind == "random" and key[0] in scale_settings:
+            continue  # placed after its SCALE row
+        out[key] = by_data
+        if key[1].kind == "scale" and not any(k[0] == key[0] and k[1].kind == "scale" for k in out if k != key):
+            out.update({k: v for k, v in rows.items() if k[0] == key[0] and k[1].kind == "random"})
+    return out
+
+
+def _random_difference(scale: dict[str, Cell], control: dict[str, Cell], datasets: list[str], label: str,
+                       records: dict[str, dict]) -> Row:
+    """SCALE minus its random control per dataset: paired difference on the same problems, CI, S2 shares."""
+    comps = {d: compare(scale[d], control[d]) for d in datasets if d in scale and d in control}
+
+    def text(comp: Comparison) -> str:
+        lo, hi = comp.ci95
+        return (f"{100 * comp.diff:+.2f} ({100 * lo:+.1f}, {100 * hi:+.1f}); S2 "
+                f"{100 * comp.a.metrics.s2_fraction:.0f}% / {100 * comp.b.metrics.s2_fraction:.0f}%")
+
+    for d, comp in comps.items():
+        if d in records:
+            records[d].update(random_diff=comp.diff, random_diff_ci95_lo=comp.ci95[0],
+                              random_diff_ci95_hi=comp.ci95[1], random_p_value=comp.p_value,
+                              random_s2_fraction=comp.b.metrics.s2_fraction, random_runs=comp.b.paths)
+    avg = f"{100 * float(np.mean([c.diff for c in comps.values()])):+.2f}" if comps else "–"
+    return Row([label, "SCALE − random (Δ pp, 95% CI)", *_shown(comps, datasets, text), avg], group=label)
+
+
 def table1(cells: list[Cell], paper: bool = False, table1_tau: float = 0.5) -> Table:
     cells = table1_methods(cells, table1_tau)
     datasets = datasets_of(cells)
@@ -87,9 +120,11 @@ def table1(cells: list[Cell], paper: bool = False, table1_tau: float = 0.5) -> T
     rows: dict[tuple[SettingId, MethodId], dict[str, Cell]] = {}
     for c in cells:
         rows.setdefault((c.setting, c.method), {})[c.dataset] = c
-    for (setting, method), by_data in rows.items():
+    records_of: dict[tuple[SettingId, MethodId], dict[str, dict]] = {}
+    for (setting, method), by_data in _controls_beside_scale(rows).items():
         shown = _shown(by_data, datasets, _table1_text)
         records = {d: _base_record(by_data[d], labels) for d in datasets if d in by_data}
+        records_of[(setting, method)] = records
         table.records.extend(records.values())
         accs = [by_data[d].metrics.accuracy for d in datasets if d in by_data]
         avg = pct(float(np.mean(accs)))
@@ -108,11 +143,20 @@ def table1(cells: list[Cell], paper: bool = False, table1_tau: float = 0.5) -> T
                 table.rows.append(_paper_row(
                     ref, lambda p: f"{p.acc:.2f} / {tokens(p.tok)}" + (f" [{tokens(p.tpi)}]" if p.tpi else ""),
                     labels[setting], ("–" if avg_ref is None else f"{avg_ref:.2f}",)))
+        if method.kind == "random":
+            scale = next((k for k in rows if k[0] == setting and k[1].kind == "scale"), None)
+            if scale is not None:
+                table.rows.append(_random_difference(rows[scale], by_data, datasets, labels[setting],
+                                                     records_of.get(scale, {})))
     table.notes = [
         "Acc: pass@1 averaged over samples, then problems; 95% percentile bootstrap CI over problems.",
         "Tok: response tokens of the solving calls per problem (the paper's Tok); Tpi: per step "
         "(InftyThink: per round). Every token, outlines and scoring included: tok_total in the CSV.",
     ]
+    if any(r.cells[1].startswith("SCALE − random") for r in table.rows):
+        table.notes.append("SCALE − random: SCALE's accuracy minus its random control's (the same share of "
+                           "scored steps on System 2, chosen at random) on the same problems, in points, with "
+                           "the paired bootstrap 95% CI over problems; S2: each one's share of steps on System 2.")
     if any(not c.complete for c in cells):
         table.notes.append("[n of N attempts]: an incomplete run, scored over the attempts it has.")
     return table

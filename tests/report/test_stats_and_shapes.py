@@ -231,3 +231,48 @@ def test_classifier_routed_scale_is_in_table1_and_compared():
     assert table1_methods(cells, 0.5) == cells
     assert [(a.method.label, b.method.label) for a, b in default_pairs(cells)] == [
         ("SCALE [classifier]", "CoT (S2)")]
+
+
+def test_table1_puts_the_random_control_and_the_paired_difference_beside_scale(tmp_path):
+    """A hard problem is answered right only when its step 1 ran on System 2 (the last step sees
+    its text); SCALE sends exactly the hard ones' step 1 there, the matched control as many at random. Table 1 shows
+    SCALE, its control right below, and SCALE minus control on the same problems with its CI."""
+    hard = {p.question[:40] for p in PROBLEMS[:3]}
+
+    def score(request):
+        return "0.9" if any(json.dumps(h)[1:-1] in json.dumps(request.messages) for h in hard) else "0.1"
+
+    def solve(request):
+        text = json.dumps(request.messages)
+        if (request.template_kwargs or {}).get("enable_thinking") and "Answer" not in text[-300:]:
+            return "KEY42"
+        p = next(p for p in PROBLEMS if json.dumps(p.question[:40])[1:-1] in text)
+        right = "KEY42" in text or p.question[:40] not in hard
+        return f"\\boxed{{{p.answer if right else int(p.answer) + 1}}}"
+
+    def systems():
+        return scripted_systems(ScriptedEngine([
+            Rule(stage="decompose", reply=json.dumps({"step1": "Find the key", "step2": "Answer"})),
+            Rule(stage="select", reply="Outline 1"), Rule(stage="score", reply=score), Rule(stage="solve", reply=solve)]))
+
+    small = ("experiment=debug", "data.limit=6", "runner.progress=false")
+    run_eval(compose(*small, f"run_dir={tmp_path / 'runs' / 'scale'}"), systems=systems())
+    run_eval(compose(*small, "router=random", f"router.match_run={tmp_path / 'runs' / 'scale'}",
+                     f"run_dir={tmp_path / 'runs' / 'random'}"), systems=systems())
+    report = make_report([str(tmp_path / "runs")], tmp_path / "report", plots=False)
+    by_kind = {c.method.kind: c for c in report.cells}
+    scale, control = by_kind["scale"], by_kind["random"]
+    diffs = np.array([scale.per_problem[p] - control.per_problem[p] for p in sorted(scale.per_problem)])
+    assert scale.metrics.accuracy == 1.0 and control.metrics.accuracy < 1.0  # it missed some hard ones
+    assert scale.metrics.s2_fraction == pytest.approx(control.metrics.s2_fraction)  # same share on System 2
+    (lo, hi), _ = paired_bootstrap(diffs)
+    rows = [r for r in (tmp_path / "report" / "table1.md").read_text().splitlines() if r.startswith("| SmolLM")
+            or r.startswith("| tiny")]
+    methods = [r.split(" | ")[1] for r in rows]
+    i = methods.index("SCALE τ=0.5")
+    assert methods[i + 1:i + 3] == ["random control (matched)", "SCALE − random (Δ pp, 95% CI)"], methods
+    share = f"S2 {100 * scale.metrics.s2_fraction:.0f}% / {100 * control.metrics.s2_fraction:.0f}%"
+    assert rows[i + 2].split(" | ")[2] == f"{100 * diffs.mean():+.2f} ({100 * lo:+.1f}, {100 * hi:+.1f}); {share}"
+    with (tmp_path / "report" / "table1.csv").open() as fh:
+        rec = next(r for r in csv.DictReader(fh) if r["method"] == "SCALE τ=0.5")
+    assert float(rec["random_diff"]) == pytest.approx(diffs.mean()) and float(rec["random_diff_ci95_lo"]) == lo

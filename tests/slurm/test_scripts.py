@@ -12,7 +12,7 @@ import pytest
 from scale.paths import REPO_ROOT
 
 SLURM_DIR = REPO_ROOT / "slurm"
-SCRIPTS = sorted([*SLURM_DIR.glob("*.sbatch"), SLURM_DIR / "submit_eval.sh"])
+SCRIPTS = sorted([*SLURM_DIR.glob("*.sbatch"), SLURM_DIR / "submit_eval.sh", SLURM_DIR / "reproduce.sh"])
 SBATCH = sorted(SLURM_DIR.glob("*.sbatch"))
 
 
@@ -27,7 +27,7 @@ def run(script: str, *args: str, env: dict[str, str] | None = None, timeout: flo
 def test_every_script_is_there():
     names = {p.name for p in SCRIPTS}
     assert {"serve_and_eval.sbatch", "eval_array.sbatch", "finalize.sbatch", "train_difficulty.sbatch",
-            "submit_eval.sh"} <= names
+            "submit_eval.sh", "reproduce.sh", "paper_report.sbatch"} <= names
 
 
 @pytest.mark.parametrize("path", [*SCRIPTS, SLURM_DIR / "common.sh", SLURM_DIR / "env.sh"], ids=lambda p: p.name)
@@ -77,6 +77,8 @@ BAD = [
     ("serve_and_eval.sbatch", ["--systems", "s", "--model", "m", "--s2-server-args", "x"], "are for a pair"),
     ("train_difficulty.sbatch", ["--procs-per-node", "x"], "--procs-per-node must be a whole number"),
     ("train_difficulty.sbatch", [], "not inside a Slurm job"),
+    ("paper_report.sbatch", [], "give one PLAN_JSON"),
+    ("paper_report.sbatch", ["no/plan.json"], "no/plan.json not found"),
 ]
 
 

@@ -1,0 +1,1 @@
+"""The paper's reproduction as one job graph (``slurm/reproduce.sh``; ``python -m scale.reproduce``)."""

@@ -1,0 +1,192 @@
+"""scale.reproduce.plan: the reproduction's job graph, without a cluster (tests/slurm/test_reproduce.py
+submits it to a real one)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from scale.errors import ConfigError
+from scale.paths import CONFIG_DIR, REPO_ROOT
+from scale.reproduce.plan import (
+    DATASETS,
+    MODELS,
+    Options,
+    build_plan,
+    gpu_hour_table,
+    majority_from_run,
+)
+from scale.reproduce.run import describe, resume_skips
+
+
+def _readme_total() -> float:
+    """The GPU-hour table of slurm/README.md summed here independently (every AIME/AMC column)."""
+    total = 0.0
+    for line in (REPO_ROOT / "slurm" / "README.md").read_text().splitlines():
+        m = re.match(r"^\| ([^|]+?) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \| [\d.]+ \|$", line)
+        if m:
+            total += sum(float(m[i]) for i in (2, 3, 4))
+    return total
+
+
+def by_name(jobs):
+    return {j.name: j for j in jobs}
+
+
+def test_whole_plan_shape():
+    jobs = build_plan(Options())
+    names = by_name(jobs)
+    cells = [j for j in jobs if j.kind == "cell"]
+    controls = [j for j in jobs if j.kind == "control"]
+    assert len(cells) == 48 and len(controls) == 12  # 4 models x 3 datasets x 4 methods; one per SCALE cell
+    for control in controls:  # afterok on the SCALE cell it matches, whose run dir it reads
+        (scale,) = control.after_ok
+        assert names[scale].name.endswith("_scale_" + control.name.rsplit("_", 1)[1])
+        assert f"router.match_run={names[scale].outputs[0]}" in control.args
+    assert {j.kind for j in jobs} == {"cell", "control", "sweep", "budget", "traces", "sft", "base", "tuned", "finalize",
+                                     "report"}
+    report = names["report"]
+    assert jobs[-1] is report and set(report.after_any) == set(names) - {"report"}
+    # Dependencies come first (sbatch needs their ids), and every one names a job of the plan.
+    seen: set[str] = set()
+    for job in jobs:
+        assert set(job.after_ok) <= seen, job.name
+        seen.add(job.name)
+    # Table 3: traces -> SFT -> tuned array -> finalize; the base needs nothing.
+    sft = names["table3/sft-qwen2.5-32b"]
+    assert sft.after_ok == ["table3/traces"] and f"traces=[{names['table3/traces'].outputs[0]}]" in sft.args
+    tuned = names["table3/qwen2.5-32b-aime24-tuned"]
+    assert tuned.after_ok == [sft.name] and f"table3.adapter={sft.outputs[0]}" in tuned.args and tuned.array == "0-3"
+    assert names["table3/qwen2.5-32b-aime24-tuned-finalize"].after_ok == [tuned.name]
+    assert names["table3/qwen2.5-32b-aime24-base"].after_ok == []
+    # Serve jobs never share a port (two may land on one node).
+    ports = [j.args[j.args.index("--port") + 1] for j in jobs if "--port" in j.args]
+    assert len(ports) == len(set(ports))
+
+
+def test_majority_cell_pairs_with_its_cot_cell_when_the_method_can():
+    names = by_name(build_plan(Options(only=("table1",), models=("qwq_32b",), datasets=("amc23",))))
+    majority = names["table1/qwq_32b_majority_amc23"]
+    if majority_from_run():  # method=majority majority.from_run: vote over the CoT cell's records
+        assert majority.after_ok == ["table1/qwq_32b_cot_amc23"]
+        assert "method.from_run=runs/table1/qwq_32b_cot_amc23" in majority.args
+    else:
+        assert majority.after_ok == [] and not any("from_run" in a for a in majority.args)
+
+
+def test_dry_run_total_equals_the_readme_table():
+    jobs = build_plan(Options())
+    text = describe(jobs)
+    total = float(re.search(r"GPU-hours: ([\d.]+) for the 48 Table 1 cells", text)[1])
+    assert total == pytest.approx(_readme_total()) and total > 0
+    assert sum(gpu_hour_table().values()) == pytest.approx(_readme_total())
+    for job in jobs:  # every job printed with its resources and dependencies
+        line = next(line for line in text.splitlines() if line.startswith(job.name + " "))
+        assert job.kind in line and all(d in line for d in job.after_ok)
+
+
+def test_only_models_and_datasets_select():
+    jobs = build_plan(Options(only=("table1",), models=("r1_llama_70b",), datasets=("aime25",)))
+    assert [j.name for j in jobs] == [f"table1/r1_llama_70b_{m}_aime25" for m in ("cot", "inftythink", "majority",
+                                                                                  "scale")] + \
+        ["table1/r1_llama_70b_random_aime25", "report"]
+    cell = jobs[0]
+    assert cell.sbatch == ["--gpus-per-node=6"]
+    assert cell.args[cell.args.index("--s1-tp") + 1] == "2" and cell.args[cell.args.index("--s2-tp") + 1] == "4"
+    assert "--max-model-len 16384" in cell.args and "experiment=table1/r1_llama_70b_cot_aime25" in cell.args
+    assert cell.gpu_hours == gpu_hour_table()[("R1-Distill-Llama-70B CoT", "aime25")]
+    sweeps = build_plan(Options(only=("table2", "figure2"), datasets=("aime25",)))
+    table2 = by_name(sweeps)["table2"]
+    assert "data=aime25" in table2.args and "sweep=shared" in table2.args
+    assert table2.outputs == [f"runs/table2/aime25-tau{t}" for t in ("0.2", "0.3", "0.4", "0.5", "0.6", "0.7", "0.8",
+                                                                     "0.9")]
+    assert "run_dir=runs/table2/${data.name}-tau${router.tau}" in table2.args
+    # Figure 2: every budget of the experiment on the dataset, one job each (its own System 2 budget).
+    budgets = [j for j in sweeps if j.kind == "budget"]
+    assert [j.name for j in budgets] == [f"figure2/aime25-s2max{b}" for b in (4096, 8192, 16384, 32768)] or \
+        len(budgets) == 6  # issue 19's grid: 6 budgets
+    for job in budgets:
+        budget = job.name.rsplit("s2max", 1)[1]
+        assert f"systems.s2.sampling.max_new_tokens={budget}" in job.args and "data=aime25" in job.args
+
+
+@pytest.mark.parametrize(("opts", "message"), [
+    (Options(only=("table9",)), "--only table9: unknown table9"),
+    (Options(models=("gpt",)), "--models gpt: unknown gpt"),
+    (Options(datasets=()), "--datasets : unknown (empty)"),
+])
+def test_bad_options_name_the_value(opts, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        build_plan(opts)
+
+
+def _compose(overrides: list[str], systems: str | None, openai: bool):
+    """The run config a job's overrides make (as serve_and_eval.sbatch composes it before serving)."""
+    head = ["engine=openai", f"systems={systems}"] if openai else []
+    # Sweep jobs compose one point here (scale-eval composes each in the job).
+    return compose(config_name="eval", overrides=[*head, *overrides])
+
+
+def test_every_rehearsal_job_composes(tmp_path):
+    """Each job's scale-eval overrides compose (a typo in the plan fails here, not in a queued job)."""
+    jobs = build_plan(Options(rehearse=True, root=str(tmp_path), models=tuple(MODELS), datasets=DATASETS))
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
+        for job in jobs:
+            if job.script == "slurm/serve_and_eval.sbatch":
+                overrides = job.args[job.args.index("--") + 1:]
+                systems = job.args[job.args.index("--systems") + 1]
+                overrides = [o for o in overrides if not o.startswith(("router.match_run=", "method.from_run="))]
+                cfg = _compose(overrides, systems, openai=True)
+                assert cfg.data.limit == 2 and cfg.n_samples == 1, job.name
+                assert cfg.engine.send_top_k is False
+            elif job.kind == "tuned":
+                cfg = _compose(job.args[job.args.index("--") + 1:], None, openai=False)
+                assert cfg.systems.engines.main.adapter == job.args[job.args.index("--") + 1:][3].split("=", 1)[1]
+            if job.kind == "cell":
+                assert OmegaConf.select(cfg, "run_dir") == job.outputs[0]
+
+
+def test_resume_skips_complete_run_dirs(tmp_path):
+    jobs = build_plan(Options(only=("table1",), models=("qwen3_32b",), datasets=("aime24",), root=str(tmp_path)))
+    cot = by_name(jobs)["table1/qwen3_32b_cot_aime24"]
+    run = tmp_path / "table1" / "qwen3_32b_cot_aime24"
+    run.mkdir(parents=True)
+    metrics = {"complete": False}
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    assert resume_skips(jobs) == set()  # unreadable or incomplete: rerun
+    from scale.rundir import Metrics, RunDir
+
+    m = Metrics.from_dict(_metrics(complete=True), "t")
+    RunDir(run).write_metrics(m)
+    assert resume_skips(jobs) == {cot.name}
+    m.complete = False
+    RunDir(run).write_metrics(m)
+    assert resume_skips(jobs) == set()
+
+
+def _metrics(complete: bool) -> dict:
+    from scale.rundir.metrics import compute_metrics
+
+    d = compute_metrics([], expected_attempts=0).to_dict()
+    d["complete"] = complete
+    return d
+
+
+def test_cli_dry_run_and_bad_option():
+    env = {"PYTHONPATH": str(REPO_ROOT), "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
+    proc = subprocess.run([sys.executable, "-m", "scale.reproduce", "--dry-run", "--only", "table1",
+                           "--models", "qwen3_32b", "--datasets", "aime24"], cwd=REPO_ROOT, env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "table1/qwen3_32b_random_aime24" in proc.stdout and "GPU-hours: 5.5 for the 4 Table 1 cells" in proc.stdout
+    bad = subprocess.run([sys.executable, "-m", "scale.reproduce", "--dry-run", "--models", "qwen3_33b"],
+                         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
+        "error: reproduce: --models qwen3_33b: unknown qwen3_33b (choose from qwen3_32b,qwq_32b,r1_qwen_32b,"
+        "r1_llama_70b)"]
