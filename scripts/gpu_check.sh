@@ -13,8 +13,8 @@
 #
 # Stages, each cut off at its own limit so the whole stays under 8 minutes; a stage that fails
 # is reported and the next one runs (exit 1 at the end if any failed):
-#   1. versions (python, torch, CUDA, GPU, transformers, accelerate, peft) and the wheel install
-#      into a throwaway venv over the image's packages (--system-site-packages);
+#   1. the carried wheels the image lacks, into a throwaway folder on PYTHONPATH (the image's own
+#      packages are left alone); versions (python, torch, CUDA, GPU, transformers, accelerate, peft);
 #   2. the engine tests marked gpu or tiny, on CUDA (the `transformers serve` tests excluded);
 #   3. the difficulty classifier's GPU check (scripts/gpu_check_difficulty.py);
 #   4. scripts/bench_engine.py on a random-init Qwen3-1.7B in bf16: every scheduler at
@@ -76,24 +76,21 @@ mkdir -p "$out"
 start=$(date +%s)
 failed=()
 
-# A throwaway venv over the image's packages: the carried wheels go in there, never into the image.
-venv="${TMPDIR:-/tmp}/scale-gpu-check-venv"
-if [ ! -x "$venv/bin/python" ]; then
-  "$PY" -m venv --system-site-packages "$venv" || { echo "error: could not make a venv with $PY" >&2; exit 2; }
-fi
+# The carried wheels the image lacks go into a throwaway folder on PYTHONPATH, never into the image.
+site="${TMPDIR:-/tmp}/scale-gpu-check-site"
 missing=()
 for w in "$carry"/wheels/*.whl; do
   [ -e "$w" ] || continue
   name=$(basename "$w" | cut -d- -f1)
-  "$venv/bin/python" -c "import importlib.metadata as m, sys; m.version(sys.argv[1])" "$name" 2>/dev/null ||
+  PYTHONPATH="$site" "$PY" -c "import importlib.metadata as m, sys; m.version(sys.argv[1])" "$name" 2>/dev/null ||
     missing+=("$w")
 done
 if [ ${#missing[@]} -gt 0 ]; then
-  "$venv/bin/python" -m pip install -q --no-index --no-deps "${missing[@]}" || failed+=("wheel install")
+  echo "installing ${#missing[@]} carried wheel(s) into $site"
+  "$PY" -m pip install -q --no-index --no-deps --target "$site" "${missing[@]}" || failed+=("wheel install")
 fi
-PY="$venv/bin/python"
 export SCALE_CACHE="$carry/cache" HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false \
-  WANDB_MODE=offline PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+  WANDB_MODE=offline PYTHONPATH="$PWD:$site${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 
 echo "== 1. versions"
 "$PY" - <<'EOF' | tee "$out/versions.txt"
@@ -128,7 +125,7 @@ stage() {  # NAME LIMIT_S COMMAND...
 
 tests=(-m "(gpu or tiny) and not server and not slurm" tests/engine -p no:cacheprovider -q -rs)
 if [ "$dry" = 1 ]; then  # the selection must not be empty
-  "$PY" -m pytest --collect-only -q "${tests[@]}" | tail -1 || failed+=("test collection")
+  "$PY" -m pytest --collect-only "${tests[@]}" | grep -E "collected|error" | tail -1 || failed+=("test collection")
 fi
 stage "2. engine tests (gpu, tiny) on CUDA" "${TESTS_S:-170}" "$PY" -m pytest "${tests[@]}"
 stage "3. classifier GPU check" "${CLASSIFIER_S:-90}" \
