@@ -291,23 +291,31 @@ class ContinuousScheduler:
                 f"tokens does not fit the paged KV cache ({capacity} tokens); raise engine.cb_cache_tokens or "
                 "lower the budget")
         loop = asyncio.get_running_loop()
-        rid = f"scale-{next(self._ids)}"
         stop_ids, other_stops = self._split_stops(row.stop)
-        req = _Request(row, loop, loop.create_future(), streaming=bool(other_stops))
-        with self._lock:
-            self._check_open()  # checked again under the lock: close() or a failure may have come since
-            self._requests[rid] = req
         kwargs: dict[str, Any] = {}
         if s is not None and not s.greedy:
             kwargs = {"temperature": float(s.temperature), "top_p": float(s.top_p), "seed": int(row.seed)}
             if s.top_k > 0:
                 kwargs["top_k"] = int(s.top_k)
-        added = manager.add_request(input_ids=list(row.prompt_ids), request_id=rid, max_new_tokens=row.max_new_tokens,
-                                    streaming=req.streaming, eos_token_id=self.eos + stop_ids, **kwargs)
-        if added is None:
+        for attempt in range(2):
+            rid = f"scale-{next(self._ids)}"
+            req = _Request(row, loop, loop.create_future(), streaming=bool(other_stops))
+            with self._lock:
+                self._check_open()  # checked again under the lock: close() or a failure may have come since
+                self._requests[rid] = req
+            added = manager.add_request(input_ids=list(row.prompt_ids), request_id=rid,
+                                        max_new_tokens=row.max_new_tokens, streaming=req.streaming,
+                                        eos_token_id=self.eos + stop_ids, **kwargs)
+            if added is not None:
+                break
             with self._lock:
                 self._requests.pop(rid, None)
-            raise EngineError("continuous batching refused the request (its manager is stopping or died)")
+            if attempt or self._closing.is_set():
+                raise EngineError("continuous batching refused the request (its manager is stopping or died)")
+            # Its loop died a moment ago and the reader has not seen it yet: settle that here (a new
+            # manager, or the scheduler down) and offer the request once more.
+            await asyncio.to_thread(self._settle, manager)
+            manager = self.manager or await asyncio.to_thread(self._ensure)
         try:
             return await req.future
         except asyncio.CancelledError:
@@ -383,10 +391,19 @@ class ContinuousScheduler:
             self._requests.pop(rid, None)
         req.loop.call_soon_threadsafe(_resolve, req.future, result)
 
+    def _settle(self, manager) -> None:
+        """A manager that refused a request: once its loop has ended, handle it as the reader would."""
+        deadline = time.monotonic() + 30
+        while manager.is_running() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self._lost(manager, f"manager stopped: {manager.background_thread_status.fatal_error or 'not running'}")
+
     def _lost(self, manager, reason: str) -> None:
         """The manager's loop ended: fail what it held; the next request builds a new one (``REBUILDS`` times)."""
         with self._lock:
-            rebuild = self.manager is manager and self.rebuilds < REBUILDS and not self._closing.is_set()
+            if self.manager is not manager:  # closed, or already handled (by the reader or a refused submit)
+                return
+            rebuild = self.rebuilds < REBUILDS and not self._closing.is_set()
             if rebuild:  # the requests it held fail; a request submitted from now on goes to the new one
                 self.manager, self._reader = None, None
                 self.rebuilds += 1
