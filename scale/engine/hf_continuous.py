@@ -15,17 +15,31 @@ as is; what it does not, this module adds through its per-request logits-process
   tokens and the request is cancelled the step it appears.
 
 A reader thread routes the manager's outputs to the callers' event loops; a caller that
-is cancelled cancels its request. If the reader fails or the manager stops, every waiting
-and later request fails with an :class:`EngineError`, as does one submitted after ``close()``. Differences from the other schedulers: a top-p nucleus
-wider than the 1024 most likely tokens is cut to them, and ``top_k`` above 1024 is refused.
+is cancelled cancels its request. If the manager's loop dies (a CUDA out-of-memory error,
+say), the requests it held fail with an :class:`EngineError` and the next request builds
+a new manager, once; after a second death, or if the reader fails, every waiting and later
+request fails with an :class:`EngineError`, as does one submitted after ``close()``. A
+request longer than the whole paged cache (prompt + budget) fails alone, before it reaches
+the manager (whose loop it would otherwise end). The manager is told what transformers
+would otherwise guess: the tokens per step (``max_batch_tokens``), no switch to flash
+attention (only ``engine.attn_implementation`` picks it), no CUDA graphs (the sampler
+here was never checked under capture), and its start does not reseed the caller's
+global RNG. An interpreter exit without ``close()`` stops the manager first, so it does
+not hang on the manager's (non-daemon) thread. Differences from the other schedulers: a
+top-p nucleus wider than the 1024 most likely tokens is cut to them, and ``top_k`` above
+1024 is refused.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import itertools
 import logging
 import threading
+import time
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +58,64 @@ from scale.errors import EngineError
 log = logging.getLogger(__name__)
 
 _TOP_K_OFF = 1 << 30
+REBUILDS = 1  # a manager whose loop died is replaced this many times, then the scheduler stays down
+
+
+def page_size(cb: ContinuousBatchingConfig) -> int:
+    """Tokens per cache page: ``page_size`` in newer transformers (``block_size`` an alias), ``block_size`` before."""
+    return int(getattr(cb, "page_size", None) or cb.block_size)
+
+
+def cb_config(max_memory_percent: float, cache_tokens: int | None, max_batch_tokens: int) -> ContinuousBatchingConfig:
+    """The manager's settings, each one set here rather than guessed by transformers (feature-checked)."""
+    cb = ContinuousBatchingConfig(max_memory_percent=max_memory_percent, max_batch_tokens=max_batch_tokens,
+                                  use_cuda_graph=False)
+    if "auto_switch_to_flash" in {f.name for f in dataclasses.fields(cb)}:
+        cb.auto_switch_to_flash = False  # flash only when engine.attn_implementation asks for it
+    if cache_tokens is not None:  # sized explicitly: the memory share does not veto it
+        cb.num_blocks = max(1, -(-cache_tokens // page_size(cb)))
+        cb.max_memory_percent = max(max_memory_percent, 0.9)
+    return cb
+
+
+@contextlib.contextmanager
+def _no_flash_switch(model):
+    """Hide flash support while the manager is built: transformers <= 5.1x switches to flash unasked."""
+    had = "_supports_flash_attn" in vars(model)
+    saved = vars(model).get("_supports_flash_attn")
+    model._supports_flash_attn = False
+    try:
+        yield
+    finally:
+        if had:
+            model._supports_flash_attn = saved
+        else:
+            del model._supports_flash_attn
+
+
+def _keep_rng(helper) -> None:
+    """The manager's start seeds torch's global RNG (at random without a seed): restore it after."""
+    original = getattr(helper, "set_tp_seed", None)
+    if original is None:
+        return
+
+    def set_tp_seed(*args, **kwargs):
+        cpu = torch.get_rng_state()
+        cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() and torch.cuda.is_initialized() else None
+        try:
+            return original(*args, **kwargs)
+        finally:
+            torch.set_rng_state(cpu)
+            if cuda is not None:
+                torch.cuda.set_rng_state_all(cuda)
+
+    helper.set_tp_seed = set_tp_seed
+
+
+def _close_at_exit(ref: weakref.ref) -> None:
+    sched = ref()
+    if sched is not None:
+        sched.close()
 
 
 class _Carry(ContinuousBatchingLogitsProcessor):
@@ -123,11 +195,16 @@ class _Request:
 class ContinuousScheduler:
     """Feeds rows to one transformers continuous-batching manager and routes their results."""
 
-    def __init__(self, model, tokenizer, max_memory_percent: float, cache_tokens: int | None = None) -> None:
+    def __init__(self, model, tokenizer, max_memory_percent: float, cache_tokens: int | None = None,
+                 max_batch_tokens: int = 2048) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.max_memory_percent = max_memory_percent
         self.cache_tokens = cache_tokens  # paged cache size in tokens; None = max_memory_percent of free memory
+        self.max_batch_tokens = max_batch_tokens  # tokens per step (sizes the attention mask), not guessed from memory
+        self.capacity: int | None = None  # tokens one request may hold in the paged cache, once known
+        self.rebuilds = 0  # managers replaced after their loop died
+        self._atexit = False
         self.eos = eos_ids(model, tokenizer)
         self._eos_set = set(self.eos)
         self._added_ids = {t.content: i for i, t in tokenizer.added_tokens_decoder.items()}  # for _split_stops
@@ -153,17 +230,40 @@ class ContinuousScheduler:
             if self.manager is None:
                 config = GenerationConfig(do_sample=False, eos_token_id=self.eos, max_new_tokens=256,
                                           pad_token_id=self.tokenizer.pad_token_id)
-                cb = ContinuousBatchingConfig(max_memory_percent=self.max_memory_percent)
-                if self.cache_tokens is not None:  # sized explicitly: the memory share does not veto it
-                    cb.num_blocks = max(1, -(-self.cache_tokens // cb.page_size))
-                    cb.max_memory_percent = max(self.max_memory_percent, 0.9)
-                manager = self.model.init_continuous_batching(generation_config=config, continuous_batching_config=cb)
+                cb = cb_config(self.max_memory_percent, self.cache_tokens, self.max_batch_tokens)
+                with _no_flash_switch(self.model):
+                    manager = self.model.init_continuous_batching(generation_config=config,
+                                                                  continuous_batching_config=cb)
                 manager.logit_processor = _processors()  # before start(): the step is built from it
+                _keep_rng(getattr(manager, "distributed_helper", None))
+                if not self._atexit:  # runs before Python joins the manager's non-daemon thread at exit
+                    register = getattr(threading, "_register_atexit", None)
+                    if register is not None:
+                        register(_close_at_exit, weakref.ref(self))
+                    self._atexit = True
                 manager.start()
                 self.manager = manager
-                self._reader = threading.Thread(target=self._read, name="hf-continuous-results", daemon=True)
+                self._reader = threading.Thread(target=self._read, args=(manager,), name="hf-continuous-results",
+                                                daemon=True)
                 self._reader.start()
             return self.manager
+
+    def _capacity(self, manager) -> int | None:
+        """Tokens one request can hold: the whole paged cache (known once the manager built it)."""
+        if self.capacity is None:
+            cache = getattr(getattr(manager, "batch_processor", None), "cache", None)
+            if cache is None and self.cache_tokens is None:
+                deadline = time.monotonic() + 30  # the manager's thread builds the cache as it starts
+                while cache is None and manager.is_running() and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                    cache = getattr(getattr(manager, "batch_processor", None), "cache", None)
+            if cache is not None and getattr(cache, "num_blocks", None):
+                per = getattr(cache, "block_size", None) or page_size(manager.continuous_batching_config)
+                self.capacity = int(cache.num_blocks) * int(per)
+            elif self.cache_tokens is not None:
+                cb = cb_config(self.max_memory_percent, self.cache_tokens, self.max_batch_tokens)
+                self.capacity = int(cb.num_blocks) * page_size(cb)
+        return self.capacity
 
     def close(self) -> None:
         self._closing.set()
@@ -183,24 +283,39 @@ class ContinuousScheduler:
             raise EngineError(f"engine.scheduler=continuous supports top_k <= {CANDIDATES}, got {s.top_k}")
         self._check_open()
         manager = self.manager or await asyncio.to_thread(self._ensure)
+        capacity = self.capacity or await asyncio.to_thread(self._capacity, manager)
+        need = len(row.prompt_ids) + row.max_new_tokens
+        if capacity is not None and need > capacity:  # it would end the manager's loop ("No requests can be scheduled")
+            raise EngineError(
+                f"continuous batching: a request of {len(row.prompt_ids)} prompt tokens + {row.max_new_tokens} new "
+                f"tokens does not fit the paged KV cache ({capacity} tokens); raise engine.cb_cache_tokens or "
+                "lower the budget")
         loop = asyncio.get_running_loop()
-        rid = f"scale-{next(self._ids)}"
         stop_ids, other_stops = self._split_stops(row.stop)
-        req = _Request(row, loop, loop.create_future(), streaming=bool(other_stops))
-        with self._lock:
-            self._check_open()  # checked again under the lock: close() or a failure may have come since
-            self._requests[rid] = req
         kwargs: dict[str, Any] = {}
         if s is not None and not s.greedy:
             kwargs = {"temperature": float(s.temperature), "top_p": float(s.top_p), "seed": int(row.seed)}
             if s.top_k > 0:
                 kwargs["top_k"] = int(s.top_k)
-        added = manager.add_request(input_ids=list(row.prompt_ids), request_id=rid, max_new_tokens=row.max_new_tokens,
-                                    streaming=req.streaming, eos_token_id=self.eos + stop_ids, **kwargs)
-        if added is None:
+        for attempt in range(2):
+            rid = f"scale-{next(self._ids)}"
+            req = _Request(row, loop, loop.create_future(), streaming=bool(other_stops))
+            with self._lock:
+                self._check_open()  # checked again under the lock: close() or a failure may have come since
+                self._requests[rid] = req
+            added = manager.add_request(input_ids=list(row.prompt_ids), request_id=rid,
+                                        max_new_tokens=row.max_new_tokens, streaming=req.streaming,
+                                        eos_token_id=self.eos + stop_ids, **kwargs)
+            if added is not None:
+                break
             with self._lock:
                 self._requests.pop(rid, None)
-            raise EngineError("continuous batching refused the request (its manager is stopping or died)")
+            if attempt or self._closing.is_set():
+                raise EngineError("continuous batching refused the request (its manager is stopping or died)")
+            # Its loop died a moment ago and the reader has not seen it yet: settle that here (a new
+            # manager, or the scheduler down) and offer the request once more.
+            await asyncio.to_thread(self._settle, manager)
+            manager = self.manager or await asyncio.to_thread(self._ensure)
         try:
             return await req.future
         except asyncio.CancelledError:
@@ -230,9 +345,9 @@ class ContinuousScheduler:
             self.cancelled_total += 1
 
     # -- results (reader thread) ------------------------------------------------------
-    def _read(self) -> None:
+    def _read(self, manager) -> None:
         try:
-            self._read_results(self.manager)
+            self._read_results(manager)
         except Exception as err:  # the only reader: without it every waiting caller would hang
             log.exception("continuous batching: the result reader failed")
             self._die(f"result reader failed: {type(err).__name__}: {err}")
@@ -243,7 +358,7 @@ class ContinuousScheduler:
             if out is None:
                 error = manager.background_thread_status.fatal_error
                 if error is not None or not manager.is_running():
-                    self._die(f"manager stopped: {error or 'not running'}")
+                    self._lost(manager, f"manager stopped: {error or 'not running'}")
                     return
                 continue
             with self._lock:
@@ -275,6 +390,33 @@ class ContinuousScheduler:
         with self._lock:
             self._requests.pop(rid, None)
         req.loop.call_soon_threadsafe(_resolve, req.future, result)
+
+    def _settle(self, manager) -> None:
+        """A manager that refused a request: once its loop has ended, handle it as the reader would."""
+        deadline = time.monotonic() + 30
+        while manager.is_running() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self._lost(manager, f"manager stopped: {manager.background_thread_status.fatal_error or 'not running'}")
+
+    def _lost(self, manager, reason: str) -> None:
+        """The manager's loop ended: fail what it held; the next request builds a new one (``REBUILDS`` times)."""
+        with self._lock:
+            if self.manager is not manager:  # closed, or already handled (by the reader or a refused submit)
+                return
+            rebuild = self.rebuilds < REBUILDS and not self._closing.is_set()
+            if rebuild:  # the requests it held fail; a request submitted from now on goes to the new one
+                self.manager, self._reader = None, None
+                self.rebuilds += 1
+                pending, self._requests = list(self._requests.values()), {}
+        if not rebuild:
+            self._die(reason)
+            return
+        log.warning("continuous batching: %s; the next request starts a new manager", reason)
+        err = EngineError(f"continuous batching {reason}")
+        for req in pending:
+            req.loop.call_soon_threadsafe(_resolve, req.future, err)
+        with contextlib.suppress(Exception):  # the loop already ended: this joins its thread
+            manager.stop(block=True, timeout=10, hard_stop=True)
 
     def _die(self, reason: str) -> None:
         """No more results will come: refuse new requests and fail the waiting ones."""

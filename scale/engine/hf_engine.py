@@ -38,7 +38,7 @@ import torch
 
 from scale.engine.hf_batching import Row, RowResult, generate_rows
 from scale.engine.hf_decode import DecodeBatch
-from scale.engine.hf_iteration import empty_cache, iteration_loop, too_big
+from scale.engine.hf_iteration import empty_cache, iteration_loop, release, too_big
 from scale.engine.hf_layout import (
     CacheLayout,
     cache_layout,
@@ -84,7 +84,7 @@ class HFEngine(Engine):
                  device_map: str | dict | None = None, kv_memory_fraction: float = 0.85,
                  oom_quiet_steps: int = 200, generation_overrides: dict | None = None,
                  cb_cache_tokens: int | None = None, adapter: str | None = None,
-                 name: str | None = None) -> None:
+                 name: str | None = None, cb_max_batch_tokens: int = 2048) -> None:
         if max_batch_size < 1:
             raise ConfigError(f"engine.max_batch_size must be >= 1, got {max_batch_size}")
         if prefix_cache_tokens < 0:
@@ -97,6 +97,8 @@ class HFEngine(Engine):
             raise ConfigError(f"engine.kv_memory_fraction must be in (0, 1], got {kv_memory_fraction}")
         if cb_cache_tokens is not None and cb_cache_tokens < 1:
             raise ConfigError(f"engine.cb_cache_tokens must be >= 1 or null, got {cb_cache_tokens}")
+        if cb_max_batch_tokens < 1:
+            raise ConfigError(f"engine.cb_max_batch_tokens must be >= 1, got {cb_max_batch_tokens}")
         if oom_quiet_steps < 1:
             raise ConfigError(f"engine.oom_quiet_steps must be >= 1, got {oom_quiet_steps}")
         if device == "auto":
@@ -122,13 +124,15 @@ class HFEngine(Engine):
         if self.scheduler == "iteration":
             layout = layout or cache_layout(self.model, self.scheduler)  # at load: a clear error now, not mid-run
             self.decode_batch = DecodeBatch(self.model, self.tokenizer, prefix_cache_tokens, layout=layout)
-            self.kv_budget = KVBudget(layout.bytes_per_token, default_cap(self.model.device, kv_memory_fraction),
+            device = self.model.device  # the cap is measured at the first admission (other engines loaded by then)
+            self.kv_budget = KVBudget(layout.bytes_per_token, lambda: default_cap(device, kv_memory_fraction),
                                       oom_quiet_steps)
         self.continuous = None
         if self.scheduler == "continuous":
             from scale.engine.hf_continuous import ContinuousScheduler
 
-            self.continuous = ContinuousScheduler(self.model, self.tokenizer, cb_max_memory_percent, cb_cache_tokens)
+            self.continuous = ContinuousScheduler(self.model, self.tokenizer, cb_max_memory_percent, cb_cache_tokens,
+                                                  cb_max_batch_tokens)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hf-generate")
         self._pending: list[_Job] = []
         self._wakeup: asyncio.Event | None = None
@@ -310,10 +314,13 @@ class HFEngine(Engine):
         except torch.OutOfMemoryError as err:
             if len(chunk) == 1:
                 raise too_big(self, chunk[0].row, err) from err
-            empty_cache(self.model)
-            half = len(chunk) // 2
-            log.warning("out of memory at batch %d; retrying as %d + %d", len(chunk), half, len(chunk) - half)
-            return self._run_chunk_split(chunk[:half]) + self._run_chunk_split(chunk[half:])
+            release(err)
+        # The retry runs here, past the except block: inside it the error's traceback would
+        # keep the failed step's tensors alive and the halves would run out of memory again.
+        empty_cache(self.model)
+        half = len(chunk) // 2
+        log.warning("out of memory at batch %d; retrying as %d + %d", len(chunk), half, len(chunk) - half)
+        return self._run_chunk_split(chunk[:half]) + self._run_chunk_split(chunk[half:])
 
     # -- results ----------------------------------------------------------------------
     def _prompt_in_thought(self, prompt: list[int]) -> bool:

@@ -6,7 +6,8 @@ worker thread: drop cancelled rows, admit the rows that fit
 (:class:`~scale.engine.hf_memory.KVBudget`), pre-empt the newest rows if the batch outgrew
 the budget, and take one decode step (:class:`~scale.engine.hf_decode.DecodeBatch`).
 
-On CUDA out-of-memory the budget shrinks and the newest rows are pre-empted; they and any
+On CUDA out-of-memory (handled past the ``except`` block, once the failed step's tensors
+are released) the budget shrinks and the newest rows are pre-empted; they and any
 rows a failed cache copy dropped restart later (seeded rows redraw the same tokens). A
 single row that does not fit fails with its size named. Rows that finished are returned
 whatever fails after them.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import traceback
 from typing import Any
 
 import torch
@@ -73,6 +75,7 @@ def iterate(self, batch: DecodeBatch, admit: list) -> tuple[list, list, list]:  
     assert budget is not None
     merged = False
     rows_before, width_before = len(batch), batch.width
+    oom: str | None = None
     try:
         batch.drop(lambda s: not s.ticket.future.cancelled())
         done += batch.admit([j.row for j in admit], admit)
@@ -84,36 +87,52 @@ def iterate(self, batch: DecodeBatch, admit: list) -> tuple[list, list, list]:  
             done += batch.step()
             budget.tick()
     except torch.OutOfMemoryError as err:
-        lost = batch.take_lost()
-        newcomers = [] if merged else admit
-        prefill = sum(len(j.row.prompt_ids) for j in newcomers)
-        rows = max(rows_before, len(batch) + len(lost)) + len(newcomers)
-        width = max([width_before, batch.width, *(len(j.row.prompt_ids) for j in newcomers)])
-        budget.on_oom(rows, width, prefill)
-        batch.prefixes.clear()
-        empty_cache(self.model)
-        log.warning("out of memory at %d rows x %d tokens (+%d prompt tokens joining); KV budget now "
-                    "%.2f GiB", rows, width, prefill, budget.budget / 2**30)
-        if not lost and not newcomers and len(batch) == 1:  # nothing left to shed
-            (slot,) = batch.live
-            failed.append((slot.ticket, too_big(self, slot.row, err)))
-            batch.clear()
-        elif not lost and len(batch) == 0 and len(newcomers) == 1:
-            failed.append((newcomers[0], too_big(self, newcomers[0].row, err)))
-        else:
-            requeue += lost + newcomers
-            if merged and len(batch) > 1 and not lost:  # the step failed: shed the newest rows
-                try:
-                    preempt(batch, budget, requeue, at_least=1)
-                except torch.OutOfMemoryError:
-                    requeue += batch.take_lost()
+        oom = release(err)
     except Exception as err:  # surface to every caller in the batch; keep serving others
         for job in [*(s.ticket for s in batch.clear() if not s.done), *batch.take_lost(),
                     *([] if merged else admit)]:
             failed.append((job, err))
+    # Recovery runs past the except block: inside it the error's traceback would keep the
+    # failed step's tensors alive, and emptying the cache or pre-empting would free nothing.
+    try:
+        if oom is not None:
+            _recover(self, batch, budget, admit, merged, rows_before, width_before, oom, requeue, failed)
     finally:
         self.busy_seconds += time.perf_counter() - start
     return done, requeue, failed
+
+
+def _recover(self, batch: DecodeBatch, budget: KVBudget, admit: list, merged: bool, rows_before: int,
+             width_before: int, oom: str, requeue: list, failed: list) -> None:  # self: the HFEngine
+    """After out-of-memory: shrink the budget, free the cache, pre-empt the newest rows (or fail a lone one)."""
+    lost = batch.take_lost()
+    newcomers = [] if merged else admit
+    prefill = sum(len(j.row.prompt_ids) for j in newcomers)
+    rows = max(rows_before, len(batch) + len(lost)) + len(newcomers)
+    width = max([width_before, batch.width, *(len(j.row.prompt_ids) for j in newcomers)])
+    budget.on_oom(rows, width, prefill)
+    batch.prefixes.clear()
+    empty_cache(self.model)
+    log.warning("out of memory at %d rows x %d tokens (+%d prompt tokens joining); KV budget now "
+                "%.2f GiB", rows, width, prefill, budget.budget / 2**30)
+    if not lost and not newcomers and len(batch) == 1:  # nothing left to shed
+        (slot,) = batch.live
+        failed.append((slot.ticket, too_big(self, slot.row, oom)))
+        batch.clear()
+    elif not lost and len(batch) == 0 and len(newcomers) == 1:
+        failed.append((newcomers[0], too_big(self, newcomers[0].row, oom)))
+    else:
+        requeue += lost + newcomers
+        if merged and len(batch) > 1 and not lost:  # the step failed: shed the newest rows
+            oom_again = False
+            try:
+                preempt(batch, budget, requeue, at_least=1)
+            except torch.OutOfMemoryError as err:
+                release(err)
+                oom_again = True
+            if oom_again:
+                requeue += batch.take_lost()
+
 
 def preempt(batch: DecodeBatch, budget: KVBudget, requeue: list, at_least: int = 0) -> None:
     """Take out the newest rows until the rest fit the budget (at least ``at_least``, one always stays)."""
@@ -126,11 +145,19 @@ def preempt(batch: DecodeBatch, budget: KVBudget, requeue: list, at_least: int =
         log.info("pre-empted %d row(s); %d keep decoding", count, len(batch))
 
 
-def too_big(engine, row: Row, err: BaseException) -> EngineError:
+def release(err: BaseException) -> str:
+    """Drop the locals of the frames ``err`` passed through (the failed step's tensors); its first line."""
+    traceback.clear_frames(err.__traceback__)
+    lines = str(err).splitlines()
+    return lines[0] if lines else type(err).__name__
+
+
+def too_big(engine, row: Row, err: BaseException | str) -> EngineError:
+    first = err if isinstance(err, str) else release(err)
     return EngineError(
         f"engine {engine.name!r}: out of memory with a single row ({len(row.prompt_ids)} prompt tokens, budget "
         f"{row.max_new_tokens}) on {engine.model.device}; lower the budget or the context length "
-        f"({str(err).splitlines()[0][:120]})"
+        f"({first[:120]})"
     )
 
 

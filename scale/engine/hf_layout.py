@@ -19,10 +19,23 @@ import inspect
 from dataclasses import dataclass
 
 import torch
-from transformers import DynamicCache
-from transformers.cache_utils import DummyLayer, DynamicLayer
+from transformers import DynamicCache, cache_utils
+from transformers.cache_utils import DynamicLayer
 
 from scale.errors import ConfigError
+
+# Layers that keep no cache: a DummyLayer where transformers has that class (>= 5.2x); before, MLP/MoE-only
+# layers held an empty placeholder of another class, so their ``layer_types`` entry says it.
+_NO_CACHE: tuple[type, ...] = tuple(c for c in (getattr(cache_utils, "DummyLayer", None),) if c is not None)
+_NO_CACHE_TYPES = ("mlp", "moe")
+
+
+def _cacheless(model, cache) -> set[int]:
+    """Indices of the layers that keep no keys/values."""
+    config = model.config.get_text_config(decoder=True)
+    types = list(getattr(config, "layer_types", None) or [])
+    return {i for i, layer in enumerate(cache.layers)
+            if type(layer) in _NO_CACHE or (i < len(types) and types[i] in _NO_CACHE_TYPES)}
 
 # generation_config fields that make ``generate`` add a logits processor, with their neutral values.
 PROCESSOR_FIELDS: dict[str, object] = {
@@ -51,14 +64,15 @@ def cache_layout(model, scheduler: str = "iteration") -> CacheLayout:
     """The model's cache layout, or a ConfigError naming what ``scheduler`` cannot run."""
     mtype = model_type(model)
     cache = DynamicCache(config=model.config)
-    kinds = {type(layer).__name__ for layer in cache.layers if type(layer) not in (DynamicLayer, DummyLayer)}
+    skip = _cacheless(model, cache)
+    kinds = {type(layer).__name__ for i, layer in enumerate(cache.layers) if type(layer) is not DynamicLayer and i not in skip}
     if kinds:
         raise ConfigError(
             f"engine.scheduler={scheduler} keeps a full-attention KV cache per row; model type {mtype!r} "
             f"has {', '.join(sorted(kinds))} layers (sliding-window / chunked / linear attention). "
             "Use engine.scheduler=static (transformers generate) or continuous (paged)."
         )
-    kv = tuple(i for i, layer in enumerate(cache.layers) if type(layer) is DynamicLayer)
+    kv = tuple(i for i, layer in enumerate(cache.layers) if type(layer) is DynamicLayer and i not in skip)
     if not kv:
         raise ConfigError(f"engine.scheduler={scheduler}: model type {mtype!r} keeps no KV cache; "
                           "use engine.scheduler=static")

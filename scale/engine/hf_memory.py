@@ -7,12 +7,15 @@ while the projected cache (with ``headroom`` tokens of growth) fits the budget; 
 running rows outgrow it, or the device runs out of memory anyway, the newest rows are
 pre-empted (they restart later and, being seeded, redraw the same tokens) and the
 budget shrinks. After ``quiet_steps`` decode steps without an out-of-memory error the
-budget doubles, up to its cap.
+budget doubles, up to its cap. The cap is measured at the first admission, not when the
+engine is built: a second engine loaded after this one (System 1 and System 2 on one GPU),
+or anything else that took memory since, is left out of it.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 import torch
 
@@ -34,16 +37,50 @@ def default_cap(device: torch.device, fraction: float) -> float:
 class KVBudget:
     """The admission budget in bytes of KV cache (and a cap on tokens prefilled at once)."""
 
-    def __init__(self, bytes_per_token: int, cap_bytes: float, quiet_steps: int = 200,
+    def __init__(self, bytes_per_token: int, cap_bytes: float | Callable[[], float], quiet_steps: int = 200,
                  headroom_tokens: int = 64) -> None:
+        """``cap_bytes``: the cap, or a function measuring it, called at the first admission."""
         self.bytes_per_token = bytes_per_token
-        self.cap = cap_bytes
-        self.budget = cap_bytes
+        self._measure = cap_bytes if callable(cap_bytes) else None
+        self._cap: float | None = None if callable(cap_bytes) else float(cap_bytes)
+        self._budget: float | None = self._cap
         self.prefill_cap: int | None = None  # tokens prefilled together; None = no cap
         self.quiet_steps = quiet_steps
         self.headroom = headroom_tokens
         self.oom_count = 0
         self._quiet = 0
+
+    def _sized(self) -> None:
+        if self._measure is not None:
+            measure, self._measure = self._measure, None
+            value = float(measure())
+            self._cap = value if self._cap is None else self._cap
+            self._budget = value if self._budget is None else self._budget
+
+    @property
+    def cap(self) -> float:
+        self._sized()
+        assert self._cap is not None
+        return self._cap
+
+    @cap.setter
+    def cap(self, value: float) -> None:
+        self._cap = value
+
+    @property
+    def budget(self) -> float:
+        self._sized()
+        assert self._budget is not None
+        return self._budget
+
+    @budget.setter
+    def budget(self, value: float) -> None:
+        self._budget = value
+
+    @property
+    def measured(self) -> bool:
+        """Whether the cap has been measured (it is, at the first admission)."""
+        return self._measure is None
 
     @property
     def shrunk(self) -> bool:

@@ -20,7 +20,14 @@ from scale.models.resolve import _load_tokenizer, load_model, resolve_model
 from scale.prompts import Prompts
 from scale.sft.config import SFTSettings
 from scale.sft.data import build_examples, write_dataset
-from scale.train.common import CHECKPOINTS, check_output, check_world_size, clear_output, report_to
+from scale.train.common import (
+    CHECKPOINTS,
+    check_output,
+    check_world_size,
+    clear_output,
+    report_to,
+    trainer_args,
+)
 
 log = logging.getLogger(__name__)
 
@@ -32,14 +39,14 @@ def _training_args(cfg: SFTSettings, out: Path) -> Any:
     from trl import SFTConfig
 
     t = cfg.train
-    return SFTConfig(
-        output_dir=str(out / CHECKPOINTS), per_device_train_batch_size=t.batch_size,
+    return trainer_args(
+        SFTConfig, output_dir=str(out / CHECKPOINTS), per_device_train_batch_size=t.batch_size,
         gradient_accumulation_steps=t.grad_accum, learning_rate=t.lr, weight_decay=t.weight_decay,
         num_train_epochs=t.epochs, max_steps=t.max_steps, warmup_steps=t.warmup_ratio,  # a float < 1: a share of the steps
         lr_scheduler_type="cosine", logging_steps=t.logging_steps,
         save_strategy="epoch" if t.max_steps <= 0 else "steps",
         save_steps=max(1, t.max_steps) if t.max_steps > 0 else 500, save_total_limit=t.save_total_limit,
-        bf16=t.bf16, activation_checkpointing=t.gradient_checkpointing, max_length=t.max_length,  # not the deprecated name
+        bf16=t.bf16, gradient_checkpointing=t.gradient_checkpointing, max_length=t.max_length,  # by the installed name
         completion_only_loss=True, packing=False, seed=cfg.seed, data_seed=cfg.seed,
         use_cpu=not torch.cuda.is_available(),  # CPU ranks join one gloo group (else each trains alone)
         report_to=report_to(cfg.report_to, cfg.wandb_project, out), run_name=cfg.run_name or out.name,

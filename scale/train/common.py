@@ -9,6 +9,7 @@ at module level (see :mod:`scale.train`).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -75,6 +76,28 @@ class TrainBase:
             raise ConfigError(f"train.warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.lr <= 0:
             raise ConfigError(f"train.lr must be > 0, got {self.lr}")
+
+
+# Trainer fields transformers renamed: each key goes in under the first name the installed version has
+# (``activation_checkpointing`` since ~5.2x; ``gradient_checkpointing`` before, a deprecated alias after).
+RENAMED: dict[str, tuple[str, ...]] = {"gradient_checkpointing": ("activation_checkpointing", "gradient_checkpointing")}
+
+
+def trainer_args(cls: Any, **settings: Any) -> Any:
+    """``cls(**settings)`` for ``TrainingArguments`` (or a subclass), by the field names ``cls`` has.
+
+    A feature check, not a version string: a renamed field goes in under the name this
+    transformers knows, and a field it lacks is one clear error rather than a TypeError.
+    """
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in settings.items():
+        name = next((n for n in RENAMED.get(key, (key,)) if n in names), None)
+        if name is None:
+            raise ConfigError(f"{cls.__name__} of the installed transformers has no field {key!r}; "
+                              "see docs/compat.md for the supported versions")
+        kwargs[name] = value
+    return cls(**kwargs)
 
 
 def check_report(report_to: str) -> None:

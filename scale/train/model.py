@@ -63,8 +63,16 @@ def load_tokenizer_for(source: str) -> Any:
 
 
 def base_classifier(source: str, pad_id: int, dtype: Any = None, config: Any = None) -> Any:
-    """The base model with a fresh 2-way ``score`` head (``config``: random weights of that shape)."""
+    """The base model with a fresh 2-way ``score`` head (``config``: random weights of that shape).
+
+    ``dtype`` None is float32, never the checkpoint's own dtype (transformers 5 reads None as
+    "auto": bf16 for Qwen3, and AdamW would then update the head and LoRA in pure bf16).
+    Training loads float32 weights; ``train.bf16`` is mixed precision (autocast) over them.
+    """
+    import torch
     from transformers import AutoModelForSequenceClassification
+
+    dtype = torch.float32 if dtype is None else dtype
 
     if config is not None:
         cfg = copy.deepcopy(config)
