@@ -6,7 +6,9 @@ Plain ``httpx`` against ``POST {base_url}/chat/completions`` (non-streaming):
 * HTTP 429, 5xx, connection errors, timeouts and broken/empty JSON bodies are retried
   with capped exponential backoff and jitter, up to ``max_retries`` retries
   (``1 + max_retries`` attempts); any other 4xx fails at once;
-* failures surface as one-line :class:`~scale.errors.EngineError` messages.
+* failures surface as one-line :class:`~scale.errors.EngineError` messages;
+* the Bearer key comes from ``$OPENAI_API_KEY`` (or the variable ``api_key_env`` names);
+  it is never logged nor written to the run dir (:mod:`scale.secrets`).
 
 Request body: ``model``, ``messages``, ``temperature``, ``top_p``, ``max_tokens``, plus
 ``seed`` (when set), ``stop`` (when non-empty), ``top_k`` (when > 0 and ``send_top_k``;
@@ -31,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import random
 import time
 from typing import Any
@@ -41,6 +44,7 @@ from scale.engine.openai_prompt import PromptTokenizer, is_context_error
 from scale.engine.reasoning import cut_at_stop, split_reasoning
 from scale.engine.types import Completion, Engine, GenerationRequest, context_overflow
 from scale.errors import ConfigError, EngineError
+from scale.secrets import DEFAULT_KEY_ENV
 
 FORCING_MODES = ("auto", "completions", "continue_final_message")
 
@@ -115,6 +119,7 @@ class OpenAIEngine(Engine):
     """Chat completions from an OpenAI-compatible server, with bounded concurrency and retries."""
 
     def __init__(self, base_url: str, model: str, api_key: str | None = None,
+                 api_key_env: str | None = DEFAULT_KEY_ENV,
                  max_concurrency: int = 16, timeout_s: float = 600.0, max_retries: int = 4,
                  backoff_s: float = 0.5, backoff_max_s: float = 8.0,
                  extra_body: dict | None = None, name: str | None = None,
@@ -142,9 +147,13 @@ class OpenAIEngine(Engine):
         if budget_forcing not in FORCING_MODES:
             raise ConfigError(f"openai engine: budget_forcing must be one of {list(FORCING_MODES)}, "
                               f"got {budget_forcing!r}")
+        if api_key_env is not None and (not isinstance(api_key_env, str) or not api_key_env.strip()):
+            raise ConfigError(f"openai engine: api_key_env must name an environment variable, got {api_key_env!r}")
         self.name = name or model
         self.model = model
-        self.api_key = api_key
+        self.api_key_env = api_key_env
+        # The Bearer key: from the environment (never from a file the run writes; scale.secrets).
+        self.api_key = api_key or (os.environ.get(api_key_env) if api_key_env else None) or None
         self.max_concurrency = max_concurrency
         self.timeout_s = timeout_s
         self.max_retries = max_retries

@@ -29,6 +29,7 @@ from scale.rundir import Metrics, Record, RecordWriter, RunDir, write_json
 from scale.runner.env import environment
 from scale.runner.finalize import finalize_run, wait_for_shards
 from scale.runner.shard import Shard, current_shard
+from scale.secrets import redact, secrets_in
 from scale.systems import Systems, build_systems
 from scale.tracking import after_run, check_logger
 
@@ -126,6 +127,7 @@ def check_run_dir(run_dir: RunDir, cfg: dict[str, Any], overwrite: bool) -> None
     """Refuse to mix two different runs in one folder (nothing is overwritten silently)."""
     if not run_dir.config.is_file() or overwrite:
         return
+    cfg = redact(cfg)  # config.json holds the redacted config
     old = run_dir.read_config()
     old_engine, new_engine = old.get("engine") or {}, cfg.get("engine") or {}
     differs = [k for k in IDENTITY_KEYS if old.get(k) != cfg.get(k)] + \
@@ -261,7 +263,7 @@ def open_run_dir(cfg: dict[str, Any], settings: RunSettings, shard: Shard,
                 f.unlink(missing_ok=True)
     if shard.is_main:
         run_dir.write_config(cfg)
-        write_json(run_dir.env, environment())
+        write_json(run_dir.env, redact(environment(), secrets_in(cfg)))
     elif not run_dir.config.is_file():
         # Array tasks start in any order; whichever comes first leaves the config for finalize.
         run_dir.write_config(cfg)
