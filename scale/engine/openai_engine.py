@@ -194,6 +194,10 @@ class OpenAIEngine(Engine):
         assert self._semaphore is not None
         return self._client, self._semaphore
 
+    def batch_capacity(self) -> int:
+        """The server's batch as configured here: the requests kept in flight."""
+        return self.max_concurrency
+
     async def aclose(self) -> None:
         client, self._client = self._client, None
         self._semaphore = None

@@ -43,13 +43,33 @@ ENGINE_IDENTITY_KEYS = ("_target_", "adapter", "dtype", "generation_overrides")
 
 OnRecord = Callable[[Record], None]
 
+AUTO = "auto"
+CPU_CONCURRENCY = 16  # runner.max_concurrency=auto where no engine states a batch capacity (CPU)
+
+
+def concurrency_for(setting: int | str, systems: Systems, uses: Iterable[str] = ("s1", "s2")) -> int:
+    """Attempts in flight for ``runner.max_concurrency`` (a number, or ``auto``).
+
+    ``auto``: SCALE's calls are sequential inside an attempt, so only as many attempts as the
+    engines' batches hold keep them full: the sum, over the distinct engines the method uses,
+    of each engine's ``batch_capacity()`` — an OpenAI-compatible server's
+    ``engine.max_concurrency`` (its requests in flight), the HF engine's rows on CUDA
+    (``engine.max_batch_size``). Engines that state none (HF on CPU, scripted): 16, as before.
+    """
+    if setting != AUTO:
+        return int(setting)
+    engines = {id(e): e for e in (getattr(systems, name).engine for name in sorted(uses))}.values()
+    caps = [getattr(e, "batch_capacity", lambda: None)() for e in engines]
+    known = [c for c in caps if c]
+    return max(1, sum(known)) if known else CPU_CONCURRENCY
+
 
 @dataclass
 class RunSettings:
     run_dir: Path
     n_samples: int = 1
     seed: int = 0
-    max_concurrency: int = 16
+    max_concurrency: int | str = "auto"  # attempts in flight: a number, or auto (concurrency_for)
     progress: bool = True
     overwrite: bool = False
     retry_errors: bool = False  # rerun attempts whose record carries an error
@@ -59,8 +79,9 @@ class RunSettings:
     def __post_init__(self) -> None:
         if self.n_samples < 1:
             raise ConfigError(f"n_samples must be >= 1, got {self.n_samples}")
-        if self.max_concurrency < 1:
-            raise ConfigError(f"runner.max_concurrency must be >= 1, got {self.max_concurrency}")
+        if self.max_concurrency != AUTO and (isinstance(self.max_concurrency, bool) or
+                                             not isinstance(self.max_concurrency, int) or self.max_concurrency < 1):
+            raise ConfigError(f"runner.max_concurrency must be an integer >= 1 or {AUTO}, got {self.max_concurrency!r}")
         if not 0 <= self.max_error_fraction <= 1:
             raise ConfigError(f"runner.max_error_fraction must be in [0, 1], got {self.max_error_fraction}")
 
@@ -80,7 +101,7 @@ class RunSettings:
             n_samples=get(cfg, "n_samples", "n_samples", int, 1),
             seed=get(cfg, "seed", "seed", int, 0),
             overwrite=get(cfg, "overwrite", "overwrite", bool, False),
-            max_concurrency=get(runner, "max_concurrency", "runner.max_concurrency", int, 16),
+            max_concurrency=runner.get("max_concurrency", AUTO),  # checked in __post_init__
             progress=get(runner, "progress", "runner.progress", bool, True),
             retry_errors=get(runner, "retry_errors", "runner.retry_errors", bool, False),
             max_error_fraction=get(runner, "max_error_fraction", "runner.max_error_fraction", float, 0.2),
@@ -317,7 +338,8 @@ def run_eval(cfg: dict[str, Any], systems: Systems | None = None,
     ctx_systems = systems or build_systems(cfg["systems"], cfg.get("engine"), only=method.uses_systems)
     ctx = Context(systems=ctx_systems, seed=settings.seed, n_attempts=len(items))
     method.prepare(problems, settings.n_samples, ctx)
-    concurrency = settings.max_concurrency
+    concurrency = concurrency_for(settings.max_concurrency, ctx_systems, method.uses_systems)
+    log.info("runner.max_concurrency=%s: %d attempts in flight", settings.max_concurrency, concurrency)
     if method.dataset_wide and concurrency < len(items):
         # Dataset-wide routing waits for every attempt's scores; the engines still batch.
         log.info("dataset-wide router: running all %d attempts concurrently", len(items))
