@@ -51,6 +51,7 @@ FORCING_MODES = ("auto", "completions", "continue_final_message")
 log = logging.getLogger(__name__)
 
 _MAX_ERROR_CHARS = 300
+POOL_SIZE = 16  # connections per httpx client
 
 
 class ContextOverflow(Exception):
@@ -170,40 +171,47 @@ class OpenAIEngine(Engine):
         self.in_flight = 0
         self.max_in_flight_seen = 0
         self.attempts_total = 0
-        self._client: httpx.AsyncClient | None = None
+        # Several small connection pools, not one big one: httpcore scans its whole pool for every
+        # request, which costs milliseconds of CPU per request at 256 connections.
+        self._clients: list[httpx.AsyncClient] = []
+        self._client_load: list[int] = []  # requests in flight per client
+        self._client_size: list[int] = []  # connections per client
         self._semaphore: asyncio.Semaphore | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- plumbing ---------------------------------------------------------------------
-    def _ensure_client(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
-        """Client and semaphore bound to the running loop (rebuilt if the loop changed)."""
+    def _ensure_client(self) -> tuple[list[httpx.AsyncClient], asyncio.Semaphore]:
+        """Clients and semaphore bound to the running loop (rebuilt if the loop changed)."""
         loop = asyncio.get_running_loop()
-        if self._client is None or self._loop is not loop or self._client.is_closed:
+        if not self._clients or self._loop is not loop or self._clients[0].is_closed:
             headers = {"Content-Type": "application/json"}
             if self.api_key:
                 headers["Authorization"] = f"Bearer {self.api_key}"
-            self._client = httpx.AsyncClient(
+            sizes = [min(POOL_SIZE, self.max_concurrency - i) for i in range(0, self.max_concurrency, POOL_SIZE)]
+            self._clients = [httpx.AsyncClient(
                 headers=headers,
                 timeout=httpx.Timeout(self.timeout_s, connect=min(self.timeout_s, 30.0)),
-                limits=httpx.Limits(max_connections=self.max_concurrency,
-                                    max_keepalive_connections=self.max_concurrency),
+                limits=httpx.Limits(max_connections=n, max_keepalive_connections=n),
                 trust_env=False,
-            )
+            ) for n in sizes]
+            self._client_load = [0] * len(sizes)
+            self._client_size = sizes
             self._semaphore = asyncio.Semaphore(self.max_concurrency)
             self._loop = loop
         assert self._semaphore is not None
-        return self._client, self._semaphore
+        return self._clients, self._semaphore
 
     def batch_capacity(self) -> int:
         """The server's batch as configured here: the requests kept in flight."""
         return self.max_concurrency
 
     async def aclose(self) -> None:
-        client, self._client = self._client, None
+        clients, self._clients = self._clients, []
         self._semaphore = None
         self._loop = None
-        if client is not None and not client.is_closed:
-            await client.aclose()
+        for client in clients:
+            if not client.is_closed:
+                await client.aclose()
 
     def _delay(self, retry: int, retry_after: float | None) -> float:
         """Backoff before retry number ``retry`` (1-based): capped exponential, equal jitter."""
@@ -292,13 +300,18 @@ class OpenAIEngine(Engine):
 
     async def post(self, url: str, body: dict[str, Any], retries: int | None = None) -> tuple[Any, int]:
         """POST with retries; returns the decoded JSON body and the attempts it took."""
-        client, semaphore = self._ensure_client()
+        clients, semaphore = self._ensure_client()
         attempts = 1 + (self.max_retries if retries is None else retries)
         last_error = ""
         for attempt in range(1, attempts + 1):
             try:
-                async with semaphore:
-                    data = await self._attempt(client, body, url)
+                async with semaphore:  # the least busy pool has a free connection (sizes sum to the bound)
+                    i = max(range(len(clients)), key=lambda j: self._client_size[j] - self._client_load[j])
+                    self._client_load[i] += 1
+                    try:
+                        data = await self._attempt(clients[i], body, url)
+                    finally:
+                        self._client_load[i] -= 1
                 if url != self.tokenize_url:
                     _check_shape(data, url)
                 return data, attempt

@@ -127,7 +127,12 @@ class Stats:
     decode_tokens: int = 0
     prompt_tokens: int = 0
     busy_sim_s: float = 0.0
+    idle_sim_s: float = 0.0  # wall time with nothing running, x time_scale
+    first_arrival_sim_s: float | None = None  # the simulated clock (busy + idle) at the first request
+    last_finish_sim_s: float | None = None  # ... and when the last answer was done
     max_running: int = 0
+    starved_steps: int = 0  # steps below max_batch with nobody waiting: the client left room unused
+    kv_blocked_steps: int = 0  # steps with requests waiting that the KV cache could not admit
     faults: dict[str, int] = field(default_factory=lambda: {"500": 0, "429": 0, "drop": 0, "stall": 0,
                                                             "401": 0})
     bodies_failed: dict[str, int] = field(default_factory=dict)  # body hash -> faults before it was served
@@ -136,6 +141,9 @@ class Stats:
         d = asdict(self)
         d.pop("bodies_failed")
         d["mean_batch"] = self.seq_steps / self.steps if self.steps else 0.0
+        # The run's span on the simulated clock: a slow server process (a loaded machine) does not
+        # lengthen it; a client slow to send does (the idle time counts, scaled).
+        d["span_sim_s"] = (self.last_finish_sim_s or 0.0) - (self.first_arrival_sim_s or 0.0)
         # Bodies that drew a fault and were never answered: what a client's retries did not recover.
         d["bodies_never_served"] = sum(1 for v in self.bodies_failed.values() if v >= 0)
         d["bodies_with_faults"] = len(self.bodies_failed)
@@ -151,10 +159,17 @@ class Batcher:
         self.running: list[Seq] = []
         self.kv_used = 0
         self.wake = asyncio.Event()
+        self.idle_since: float | None = time.monotonic()
+
+    def now_sim(self) -> float:
+        idle = (time.monotonic() - self.idle_since) * self.cfg.time_scale if self.idle_since is not None else 0.0
+        return self.stats.busy_sim_s + self.stats.idle_sim_s + idle
 
     async def submit(self, prompt_tokens: int, tokens: int) -> None:
         seq = Seq(prompt_tokens, max(1, tokens), asyncio.get_running_loop().create_future())
         seq.remaining = seq.tokens
+        if self.stats.first_arrival_sim_s is None:
+            self.stats.first_arrival_sim_s = self.now_sim()
         self.waiting.append(seq)
         self.wake.set()
         await seq.future
@@ -165,8 +180,12 @@ class Batcher:
         while True:
             if not self.running and not self.waiting:
                 self.wake.clear()
+                self.idle_since = time.monotonic()
                 await self.wake.wait()
                 next_tick = time.monotonic()
+            if self.idle_since is not None:
+                self.stats.idle_sim_s += (time.monotonic() - self.idle_since) * cfg.time_scale
+                self.idle_since = None
             prefill = 0
             while self.waiting and len(self.running) < cfg.max_batch and \
                     (not self.running or self.kv_used + self.waiting[0].footprint <= cfg.kv_tokens):
@@ -184,6 +203,11 @@ class Batcher:
             st.prompt_tokens += prefill
             st.busy_sim_s += dt
             st.max_running = max(st.max_running, b)
+            if b < cfg.max_batch:
+                if self.waiting:
+                    st.kv_blocked_steps += k
+                else:
+                    st.starved_steps += k
             # Sleep to the tick's scheduled end: the simulated clock does not drift with overheads.
             next_tick = max(next_tick, time.monotonic() - 0.05) + dt / cfg.time_scale
             delay = next_tick - time.monotonic()
@@ -199,6 +223,8 @@ class Batcher:
                 else:
                     still.append(s)
             self.running = still
+            if len(still) < b:
+                st.last_finish_sim_s = st.busy_sim_s + st.idle_sim_s
 
 
 # --- replies ---------------------------------------------------------------------------------
@@ -478,6 +504,36 @@ class SimProcess:
         self.proc.wait(timeout=10)
 
 
+def chain_groups(ledger: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """An attempt's calls as consecutive groups of one (stage, step): a group may have run in
+    parallel (K outlines, majority's samples, the step scores), groups one after another."""
+    def key(call: dict[str, Any]) -> tuple[Any, Any]:
+        return call["stage"], None if call["stage"] == "score" else call.get("step")
+
+    groups: list[list[dict[str, Any]]] = []
+    for call in ledger:
+        if groups and key(groups[-1][0]) == key(call):
+            groups[-1].append(call)
+        else:
+            groups.append([call])
+    return groups
+
+
+def chain_bound_s(cfg: SimConfig, ledger: list[dict[str, Any]]) -> float:
+    """Simulated seconds an attempt needs even alone on the server: its groups in sequence,
+    each as long as its longest call, every decode step at batch 1."""
+    total = 0.0
+    for group in chain_groups(ledger):
+        longest = max(group, key=lambda c: c["response_tokens"])
+        total += longest["response_tokens"] * cfg.step_s(1) + longest["prompt_tokens"] * cfg.prefill_s_per_token
+    return total
+
+
+def batch_bound_s(cfg: SimConfig, decode_tokens: int, prompt_tokens: int) -> float:
+    """Simulated seconds for every token at the server's full batch (``max_batch`` per step)."""
+    return decode_tokens * cfg.step_s(cfg.max_batch) / cfg.max_batch + prompt_tokens * cfg.prefill_s_per_token
+
+
 def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, SimConfig]:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--host", default="127.0.0.1")
@@ -497,7 +553,9 @@ def main(argv: list[str] | None = None) -> None:
         server = SimServer(cfg)
         port = await server.start(ns.host, ns.port)
         print(json.dumps({"port": port, "config": asdict(cfg)}), flush=True)
-        await asyncio.Event().wait()
+        parent = os.getppid()
+        while os.getppid() == parent:  # the process that started it died: stop too
+            await asyncio.sleep(1.0)
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve())

@@ -105,3 +105,43 @@ def test_a_run_keeps_the_servers_batch_in_flight(tmp_path, single_process):
     assert metrics.n_errors == 0 and metrics.complete
     assert stats["max_running"] == 32  # the engine's cap, reached: auto let 32 attempts run
     assert stats["requests"] == 80
+
+
+def test_every_table1_cell_runs_with_auto():
+    """No cell sets the runner's concurrency, so each gets auto; one cell per method composed."""
+    from scale.paths import CONFIG_DIR
+
+    cells = sorted((CONFIG_DIR / "experiment" / "table1").glob("*.yaml"))
+    assert len(cells) == 48 and not [c.name for c in cells if "concurrency" in c.read_text()]
+    for method in ("cot", "majority", "inftythink", "scale"):
+        cfg = compose(f"experiment=table1/qwq_32b_{method}_aime24", "engine=openai")
+        assert cfg["runner"]["max_concurrency"] == "auto" and cfg["engine"]["max_concurrency"] == 256
+
+
+def _sbatch(*args: str, env: dict[str, str] | None = None):
+    import os
+    import subprocess
+    import sys
+
+    from scale.paths import REPO_ROOT
+
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "SBATCH_"))}
+    base.update(SCALE_VENV=sys.prefix, HF_HUB_OFFLINE="1", **(env or {}))
+    return subprocess.run(["bash", "slurm/serve_and_eval.sbatch", *args], cwd=REPO_ROOT, env=base,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_serve_and_eval_hands_the_batch_to_the_server():
+    proc = _sbatch("--systems", "tiny_qwen3", "--model", "tiny-qwen3", "--port", "18917", "--max-num-seqs", "77",
+                   env={"SERVER_CMD": 'echo "batch $MAX_NUM_SEQS"; exit 3'})
+    assert proc.returncode == 2 and "batch 77" in proc.stderr  # the server's log tail
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--max-num-seqs", "0"], "--max-num-seqs must be a whole number >= 1"),
+    (["--", "engine.max_concurrency=5"], "use --max-num-seqs N"),
+])
+def test_serve_and_eval_refuses_a_batch_it_does_not_set(args, message):
+    proc = _sbatch("--systems", "tiny_qwen3", "--model", "m", *args)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and message in lines[0], proc.stderr
