@@ -23,6 +23,7 @@ import argparse
 import json
 import logging
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -38,7 +39,9 @@ from scale.testing.sim_server import (
     SimConfig,
     SimProcess,
     batch_bound_s,
+    cell_gpu_hours,
     chain_bound_s,
+    kv_batch,
     sim_question,
 )
 
@@ -61,9 +64,11 @@ def run_cell(tmp: Path, name: str, n_problems: int, sim: dict[str, Any], overrid
         composed = compose(*overrides, f"data.path={data}", "engine=openai", f"run_dir={run_dir}",
                            "runner.progress=false")
         composed["systems"]["engines"]["main"]["base_url"] = server.url
-        cpu0, t0 = time.process_time(), time.perf_counter()
+        ru0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
         metrics = run_eval(composed)
-        wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        wall, ru = time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF)
+        user, system = ru.ru_utime - ru0.ru_utime, ru.ru_stime - ru0.ru_stime
+        cpu = user + system
         stats = server.stats()
     records = list(RunDir(run_dir).collect().records.values())
     lines = (run_dir / "records.jsonl").read_text().splitlines()
@@ -72,6 +77,8 @@ def run_cell(tmp: Path, name: str, n_problems: int, sim: dict[str, Any], overrid
     sim_wall = stats["span_sim_s"]  # the simulated clock (real wall x time scale is also printed)
     bound_batch = batch_bound_s(cfg, stats["decode_tokens"], stats["prompt_tokens"])
     bound_chain = max(chain_bound_s(cfg, r.ledger) for r in records)
+    b_kv = kv_batch(cfg, stats)  # a KV cache too small for max_batch sequences this long caps the batch
+    bound_kv = batch_bound_s(cfg, stats["decode_tokens"], stats["prompt_tokens"], b_kv)
     return {
         "cell": name, "attempts": len(records), "n_samples": composed["n_samples"], "recorded_once": len(keys) == len(set(keys)) == len(records),
         "concurrency": composed["runner"]["max_concurrency"], "engine_max_concurrency":
@@ -83,8 +90,30 @@ def run_cell(tmp: Path, name: str, n_problems: int, sim: dict[str, Any], overrid
         "kv_blocked_steps": stats["kv_blocked_steps"], "steps": stats["steps"],
         "wall_s": wall, "wall_x_scale_s": wall * cfg.time_scale, "sim_wall_s": sim_wall, "bound_batch_s": bound_batch, "bound_chain_s": bound_chain,
         "wall_over_bound": sim_wall / max(bound_batch, bound_chain),
+        "kv_batch": b_kv, "bound_batch_kv_s": bound_kv, "wall_over_kv_bound": sim_wall / max(bound_kv, bound_chain),
         "client_cpu_s": cpu, "client_cpu_ms_per_request": 1000 * cpu / max(1, http),
+        "client_user_ms_per_request": 1000 * user / max(1, http),
+        "client_sys_ms_per_request": 1000 * system / max(1, http),  # kernel: sockets, each record's fsync
     }
+
+
+def gpu_hours_markdown() -> str:
+    """Table 1's GPU-hours per cell from the cost model (scale.testing.sim_server.cell_gpu_hours)."""
+    import yaml
+
+    from scale.paths import REPO_ROOT
+
+    table1 = yaml.safe_load((REPO_ROOT / "scale" / "report" / "paper_tables.yaml").read_text())["table1"]
+    problems = {"aime24": 30, "aime25": 30, "amc23": 40}
+    lines = ["| model / method | AIME24 | AIME25 | AMC23 | row |", "|---|---|---|---|---|"]
+    total = 0.0
+    for model, rows in table1.items():
+        for method, cells in rows.items():
+            hours = [cell_gpu_hours(method, cells[d][1], cells[d][2], n, "70b" if "70B" in model else "32b")
+                     ["gpu_hours"] for d, n in problems.items()]
+            total += sum(hours)
+            lines.append(f"| {model} {method} | " + " | ".join(f"{h:.1f}" for h in hours) + f" | {sum(hours):.1f} |")
+    return "\n".join(lines) + f"\n\nTable 1 in all: {total:.0f} GPU-hours busy."
 
 
 def main() -> None:
@@ -96,8 +125,12 @@ def main() -> None:
     p.add_argument("--kv-tokens", type=int, default=SimConfig.kv_tokens)
     p.add_argument("--overhead", type=int, default=2048, help="tiny CoT attempts for the CPU/request figure (0: skip)")
     p.add_argument("--faults", type=int, default=10_000, help="CoT attempts under faults (0: skip)")
+    p.add_argument("--gpu-hours", action="store_true", help="print slurm/README.md's GPU-hour table (no server) and exit")
     p.add_argument("--json-out", type=Path)
     args = p.parse_args()
+    if args.gpu_hours:
+        print(gpu_hours_markdown())
+        return
     logging.basicConfig(level=logging.ERROR)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     rows = []
@@ -122,12 +155,13 @@ def main() -> None:
             rows.append(run_cell(Path(tmp), "faults", args.faults // 8, sim,
                                  [*quick, "n_samples=8", "engine.backoff_s=0.05", "engine.backoff_max_s=0.5"]))
             print(json.dumps(rows[-1]), flush=True)
-    print(f"\n{'cell':<11}{'attempts':>9}{'in flight':>10}{'mean batch':>11}{'wall s':>9}{'batch LB':>9}"
-          f"{'chain LB':>9}{'wall/LB':>8}{'CPU ms/req':>11}{'errors':>7}")
+    print(f"\n{'cell':<11}{'attempts':>9}{'max run':>8}{'mean b':>7}{'KV b':>6}{'wall s':>8}{'batch LB':>9}"
+          f"{'KV LB':>7}{'chain LB':>9}{'wall/LB':>8}{'wall/KV LB':>11}{'CPU ms/req':>11}{'errors':>7}")
     for r in rows:
-        print(f"{r['cell']:<11}{r['attempts']:>9}{r['concurrency']:>10}{r['mean_batch']:>11.1f}{r['sim_wall_s']:>9.0f}"
-              f"{r['bound_batch_s']:>9.0f}{r['bound_chain_s']:>9.0f}{r['wall_over_bound']:>8.2f}"
-              f"{r['client_cpu_ms_per_request']:>11.2f}{r['errors']:>7}")
+        print(f"{r['cell']:<11}{r['attempts']:>9}{r['max_running']:>8}{r['mean_batch']:>7.1f}{r['kv_batch']:>6.0f}"
+              f"{r['sim_wall_s']:>8.0f}{r['bound_batch_s']:>9.0f}{r['bound_batch_kv_s']:>7.0f}{r['bound_chain_s']:>9.0f}"
+              f"{r['wall_over_bound']:>8.2f}{r['wall_over_kv_bound']:>11.2f}{r['client_cpu_ms_per_request']:>11.2f}"
+              f"{r['client_user_ms_per_request']:>6.2f}{r['client_sys_ms_per_request']:>6.2f}{r['errors']:>7}")
     if args.json_out:
         args.json_out.parent.mkdir(parents=True, exist_ok=True)
         args.json_out.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "rows": rows},

@@ -188,8 +188,9 @@ class OpenAIEngine(Engine):
             if self.api_key:
                 headers["Authorization"] = f"Bearer {self.api_key}"
             sizes = [min(POOL_SIZE, self.max_concurrency - i) for i in range(0, self.max_concurrency, POOL_SIZE)]
+            ssl_context = httpx.create_ssl_context()  # one for all pools: loading the CA store is slow
             self._clients = [httpx.AsyncClient(
-                headers=headers,
+                headers=headers, verify=ssl_context,
                 timeout=httpx.Timeout(self.timeout_s, connect=min(self.timeout_s, 30.0)),
                 limits=httpx.Limits(max_connections=n, max_keepalive_connections=n),
                 trust_env=False,

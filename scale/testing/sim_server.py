@@ -26,8 +26,8 @@ decode is memory-bound:
 * ``t1 = 0.25 ms``: each sequence's KV cache read per step: Qwen3-32B keeps 64 layers x 8 KV
   heads x 128 dims x 2 (K, V) x 2 bytes = 256 KiB per token; at a ~6k-token mean context that
   is 1.6 GB per sequence per step, 0.25 ms at 6.7 TB/s. At b = 256 this gives ~3,500 tok/s;
-* ``prefill_s_per_token = 25 us`` (~40k prompt tok/s: compute-bound, 2 x 989 TFLOP/s bf16
-  at ~30% MFU for 2 x 32e9 FLOP per token);
+* ``prefill_s_per_token = 65 us`` (~15k prompt tok/s: compute-bound, 2 x 32e9 FLOP per token
+  at ~50% of 2 x 989 TFLOP/s dense bf16);
 * ``kv_tokens = 280,000``: 2 x 80 GB x 0.9 (vLLM's gpu_memory_utilization) - 64 GB weights
   - ~8 GB activations leaves ~72 GB, / 256 KiB per token.
 
@@ -81,7 +81,7 @@ class SimConfig:
     max_batch: int = 256
     t0_s: float = 0.018
     t1_s: float = 0.00025
-    prefill_s_per_token: float = 0.000025
+    prefill_s_per_token: float = 0.000065
     kv_tokens: int = 280_000
     context_window: int = 40_960
     time_scale: float = 1.0  # simulated seconds per wall second
@@ -133,6 +133,7 @@ class Stats:
     max_running: int = 0
     starved_steps: int = 0  # steps below max_batch with nobody waiting: the client left room unused
     kv_blocked_steps: int = 0  # steps with requests waiting that the KV cache could not admit
+    kv_token_steps: int = 0  # sum over sequences of tokens x KV footprint (for the batch the cache allows)
     faults: dict[str, int] = field(default_factory=lambda: {"500": 0, "429": 0, "drop": 0, "stall": 0,
                                                             "401": 0})
     bodies_failed: dict[str, int] = field(default_factory=dict)  # body hash -> faults before it was served
@@ -190,6 +191,7 @@ class Batcher:
             while self.waiting and len(self.running) < cfg.max_batch and \
                     (not self.running or self.kv_used + self.waiting[0].footprint <= cfg.kv_tokens):
                 seq = self.waiting.popleft()
+                self.stats.kv_token_steps += seq.tokens * seq.footprint
                 self.running.append(seq)
                 self.kv_used += seq.footprint
                 prefill += seq.prompt_tokens
@@ -529,9 +531,57 @@ def chain_bound_s(cfg: SimConfig, ledger: list[dict[str, Any]]) -> float:
     return total
 
 
-def batch_bound_s(cfg: SimConfig, decode_tokens: int, prompt_tokens: int) -> float:
-    """Simulated seconds for every token at the server's full batch (``max_batch`` per step)."""
-    return decode_tokens * cfg.step_s(cfg.max_batch) / cfg.max_batch + prompt_tokens * cfg.prefill_s_per_token
+def batch_bound_s(cfg: SimConfig, decode_tokens: int, prompt_tokens: int, batch: float | None = None) -> float:
+    """Simulated seconds for every token at the server's full batch (``max_batch`` per step, or ``batch``)."""
+    b = batch or cfg.max_batch
+    return decode_tokens * cfg.step_s(b) / b + prompt_tokens * cfg.prefill_s_per_token
+
+
+def kv_batch(cfg: SimConfig, stats: dict[str, Any]) -> float:
+    """The mean batch the KV cache holds for these sequences: ``kv_tokens`` over their footprint,
+    weighted by how long each stays (its tokens), at most ``max_batch``."""
+    if not stats["kv_token_steps"]:
+        return float(cfg.max_batch)
+    return min(float(cfg.max_batch), cfg.kv_tokens * stats["decode_tokens"] / stats["kv_token_steps"])
+
+
+# --- GPU-hours per Table 1 cell (slurm/README.md), from the same cost model ---------------------
+# The 32B models: SimConfig's defaults (two H100s, TP=2). R1-Distill-Llama-70B on four H100s
+# (TP=4), derived the same way: 141 GB of weights over 4 x 3.35 TB/s (~20 ms a step); 80 layers
+# x 8 KV heads x 128 dims x 2 x 2 bytes = 320 KiB per token (0.15 ms per sequence at a 6k context
+# over 13.4 TB/s); 4 x 80 GB x 0.9 - 141 - ~10 GB = ~137 GB of KV cache = ~430k tokens.
+SERVED: dict[str, tuple[int, SimConfig]] = {
+    "32b": (2, SimConfig()),
+    "70b": (4, SimConfig(t0_s=0.020, t1_s=0.00015, kv_tokens=430_000, prefill_s_per_token=0.00007)),
+}
+SCALE_OVERHEAD_TOKENS = 2500  # per SCALE attempt: 8 outlines, the selection, the step scores
+HARD_SHARE = 0.557  # Table 2 at tau = 0.5: steps routed to System 2 (the 600-token System 1 step as in PROFILES)
+
+
+def steady_batch(cfg: SimConfig, call_tokens: float, prompt_tokens: float = 500, in_flight: int = 256) -> float:
+    """The batch the server holds for calls of this mean length: max_batch, the calls in flight,
+    or what the KV cache reserves room for (a lognormal length's length-weighted mean footprint)."""
+    footprint = prompt_tokens + call_tokens * math.exp(SIGMA**2)
+    return max(1.0, min(float(cfg.max_batch), float(in_flight), cfg.kv_tokens / footprint))
+
+
+def cell_gpu_hours(method: str, tok: float, tpi: float | None, problems: int, model: str = "32b") -> dict[str, float]:
+    """Busy GPU-hours of one Table 1 cell at the steady-state batch (see steady_batch)."""
+    gpus, cfg = SERVED[model]
+    samples = 1 if method == "MajVote" else 8  # MajVote: one vote of 8 samples per problem
+    tokens = problems * samples * tok
+    if method == "SCALE":
+        tokens += problems * samples * SCALE_OVERHEAD_TOKENS
+        call = ((tpi or tok) - (1 - HARD_SHARE) * 600) / HARD_SHARE  # a System 2 step holds the cache
+    elif method == "InftyThink":
+        call = tpi or tok
+    elif method == "MajVote":
+        call = tok / 8
+    else:
+        call = tok
+    b = steady_batch(cfg, call, in_flight=problems * 8)
+    tok_s = b / cfg.step_s(round(b))
+    return {"tokens": tokens, "batch": b, "tok_s": tok_s, "gpu_hours": tokens / tok_s / 3600 * gpus}
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, SimConfig]:
