@@ -97,6 +97,42 @@ def run_cell(tmp: Path, name: str, n_problems: int, sim: dict[str, Any], overrid
     }
 
 
+def engine_overhead(n: int, time_scale: float, pool_size: int | None = None) -> dict[str, Any]:
+    """The HTTP client alone: ``n`` requests through OpenAIEngine.generate, 256 in flight
+    (``pool_size``: connections per httpx pool, for the comparison; None: the engine's)."""
+    import asyncio
+
+    import scale.engine.openai_engine as openai_engine
+    from scale.engine.openai_engine import OpenAIEngine
+    from scale.engine.types import GenerationRequest, SamplingParams
+
+    shipped = openai_engine.POOL_SIZE
+    openai_engine.POOL_SIZE = pool_size or shipped
+
+    with SimProcess(profile="cot", time_scale=time_scale, length_scale=0.1, max_batch=256) as server:
+        async def go() -> tuple[int, int]:
+            engine = OpenAIEngine(server.url, "sim", max_concurrency=256)
+            requests = [GenerationRequest(({"role": "user", "content": sim_question(i, "1")},),
+                                          SamplingParams(max_new_tokens=4096, seed=i)) for i in range(n)]
+            try:
+                await asyncio.gather(*(engine.generate(r) for r in requests))
+            finally:
+                await engine.aclose()
+            return engine.max_in_flight_seen, engine.attempts_total
+
+        ru0 = resource.getrusage(resource.RUSAGE_SELF)
+        try:
+            in_flight, tries = asyncio.run(go())
+        finally:
+            openai_engine.POOL_SIZE = shipped
+        ru = resource.getrusage(resource.RUSAGE_SELF)
+        stats = server.stats()
+    user, system = ru.ru_utime - ru0.ru_utime, ru.ru_stime - ru0.ru_stime
+    return {"cell": f"engine-only, pools of {pool_size or shipped}", "requests": tries, "max_in_flight": in_flight, "max_running": stats["max_running"],
+            "client_user_ms_per_request": 1000 * user / tries, "client_sys_ms_per_request": 1000 * system / tries,
+            "client_cpu_ms_per_request": 1000 * (user + system) / tries}
+
+
 def gpu_hours_markdown() -> str:
     """Table 1's GPU-hours per cell from the cost model (scale.testing.sim_server.cell_gpu_hours)."""
     import yaml
@@ -125,6 +161,8 @@ def main() -> None:
     p.add_argument("--kv-tokens", type=int, default=SimConfig.kv_tokens)
     p.add_argument("--overhead", type=int, default=2048, help="tiny CoT attempts for the CPU/request figure (0: skip)")
     p.add_argument("--faults", type=int, default=10_000, help="CoT attempts under faults (0: skip)")
+    p.add_argument("--engine-overhead", type=int, default=2048, help="requests through the engine alone (0: skip)")
+    p.add_argument("--pool-sizes", default="", help="e.g. 16,256,16,256: the engine alone per httpx pool size")
     p.add_argument("--gpu-hours", action="store_true", help="print slurm/README.md's GPU-hour table (no server) and exit")
     p.add_argument("--json-out", type=Path)
     args = p.parse_args()
@@ -133,7 +171,8 @@ def main() -> None:
         return
     logging.basicConfig(level=logging.ERROR)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    rows = []
+    rows: list[dict[str, Any]] = []
+    extra: list[dict[str, Any]] = []  # figures that are not a run (the engine alone)
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
         # Warm-up (imports, first compose): one-time costs stay out of the CPU per request.
         run_cell(Path(tmp), "warmup", 4, dict(profile="cot", time_scale=1000, length_scale=0.001),
@@ -149,6 +188,10 @@ def main() -> None:
             sim = dict(profile="cot", time_scale=args.time_scale, length_scale=0.1, max_batch=256)
             rows.append(run_cell(Path(tmp), "overhead", args.overhead, sim, quick))
             print(json.dumps(rows[-1]), flush=True)
+        if args.engine_overhead:
+            for size in [int(x) for x in args.pool_sizes.split(",") if x] or [None]:
+                extra.append(engine_overhead(args.engine_overhead, args.time_scale, size))
+                print(json.dumps(extra[-1]), flush=True)
         if args.faults:
             sim = dict(profile="cot", time_scale=args.time_scale, length_scale=0.01, max_batch=256, p_500=0.05,
                        p_drop=0.01)
@@ -162,9 +205,14 @@ def main() -> None:
               f"{r['sim_wall_s']:>8.0f}{r['bound_batch_s']:>9.0f}{r['bound_batch_kv_s']:>7.0f}{r['bound_chain_s']:>9.0f}"
               f"{r['wall_over_bound']:>8.2f}{r['wall_over_kv_bound']:>11.2f}{r['client_cpu_ms_per_request']:>11.2f}"
               f"{r['client_user_ms_per_request']:>6.2f}{r['client_sys_ms_per_request']:>6.2f}{r['errors']:>7}")
+    for e in extra:
+        print(f"{e['cell']}: {e['requests']} requests, {e['max_in_flight']} in flight, client CPU "
+              f"{e['client_cpu_ms_per_request']:.2f} ms/request (user {e['client_user_ms_per_request']:.2f}, "
+              f"sys {e['client_sys_ms_per_request']:.2f})")
     if args.json_out:
         args.json_out.parent.mkdir(parents=True, exist_ok=True)
-        args.json_out.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "rows": rows},
+        args.json_out.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "rows": rows,
+                                             "engine_only": extra},
                                             indent=2) + "\n")
 
 
