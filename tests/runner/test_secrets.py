@@ -129,3 +129,21 @@ def test_redact_replaces_keys_and_their_copies():
     cfg = {"engine": {"api_key": KEY, "note": f"x{KEY}y"}, "argv": [f"engine.api_key={KEY}"], "n": 3}
     assert KEY not in json.dumps(redact(cfg))
     assert redact(cfg)["n"] == 3 and redact({"api_key": None}) == {"api_key": None}
+
+
+@pytest.mark.slow
+def test_a_key_in_a_users_config_file_is_scrubbed_from_hydras_files(tmp_path, keyed_server):
+    """scale-eval --config-dir DIR with the key in DIR's systems file: sent, and no file keeps it."""
+    systems = (REPO / "configs" / "systems" / "qwen3_32b.yaml").read_text()
+    mine = tmp_path / "my_configs" / "systems"
+    mine.mkdir(parents=True)
+    (mine / "keyed.yaml").write_text(systems.replace("base_url: null", f"base_url: null, api_key: {KEY}", 1))
+    argv = _argv(tmp_path, keyed_server.url, "systems=keyed", "engine.api_key_env=NO_SUCH_VAR")
+    argv[3:3] = ["--config-dir", str(tmp_path / "my_configs")]
+    done = subprocess.run(argv, env=_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    run = tmp_path / "run"
+    records = RunDir(run).collect().records
+    assert len(records) == 6 and all(r.error is None for r in records.values())  # the key reached the server
+    assert list(run.rglob(".hydra/config.yaml"))
+    assert _files_holding(run, KEY) == []
