@@ -69,6 +69,7 @@ bench: $(STAMP)  ## speed benchmarks, side by side in one run (figures -> benchm
 	$(PY) scripts/bench_grading.py --json-out runs/bench/grading.json
 	$(PY) scripts/bench_difficulty.py --json-out runs/bench/difficulty.json
 	$(PY) scripts/bench_sweep.py --json-out runs/bench/sweep.json
+	$(PY) benchmarks/bench_serving.py --json-out runs/bench/serving.json
 
 clean:  ## remove caches (keeps .venv and runs/)
 	rm -rf .pytest_cache .ruff_cache .hypothesis build *.egg-info

@@ -27,6 +27,7 @@ from scale.paths import CONFIG_DIR
 from scale.rundir import RunDir
 from scale.runner.run import run_eval
 from scale.runner.summary import print_summary
+from scale.secrets import check_argv, redact_text, secrets_in
 
 log = logging.getLogger("scale")
 
@@ -35,6 +36,7 @@ log = logging.getLogger("scale")
 def _main(cfg: DictConfig) -> None:
     resolved = OmegaConf.to_container(cfg, resolve=True)
     run_dir = str(resolved.get("run_dir", ""))  # type: ignore[union-attr]
+    scrub_hydra_files(secrets_in(resolved))  # a key set in a config file: out of .hydra/*.yaml
     try:
         check_output_dir(run_dir, "run_dir")  # a multirun's points (a single run: CheckRunDir did)
         metrics = run_eval(resolved)  # type: ignore[arg-type]
@@ -77,8 +79,24 @@ def recorded(cfg: dict[str, Any]) -> str:
     return f"{done}{expected} attempts recorded in {run_dir}"
 
 
+def scrub_hydra_files(secrets: list[str]) -> None:
+    """Hydra saved the composed config before the run started: redact credentials in it."""
+    if not secrets:
+        return
+    from hydra.core.hydra_config import HydraConfig
+
+    hc = HydraConfig.get()
+    if not hc.output_subdir:
+        return
+    for f in (Path(hc.runtime.output_dir) / hc.output_subdir).glob("*.yaml"):
+        text = f.read_text(encoding="utf-8")
+        if any(s in text for s in secrets):
+            f.write_text(redact_text(text, secrets), encoding="utf-8")
+
+
 def main() -> None:
     try:
+        check_argv(sys.argv[1:])  # before Hydra copies the command line into .hydra/
         take_config_dirs()
     except ScaleError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -173,6 +173,11 @@ class HFEngine(Engine):
         completion.seconds = time.perf_counter() - start
         return completion
 
+    def batch_capacity(self) -> int | None:
+        """On a GPU, the rows decoded together (engine.max_batch_size; raise it to what the GPU
+        holds); on CPU None, so runner.max_concurrency=auto keeps today's 16."""
+        return self.max_batch_size if self.model.device.type == "cuda" else None
+
     async def aclose(self) -> None:
         if self._worker is not None:
             self._worker.cancel()

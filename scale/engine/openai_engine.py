@@ -6,7 +6,9 @@ Plain ``httpx`` against ``POST {base_url}/chat/completions`` (non-streaming):
 * HTTP 429, 5xx, connection errors, timeouts and broken/empty JSON bodies are retried
   with capped exponential backoff and jitter, up to ``max_retries`` retries
   (``1 + max_retries`` attempts); any other 4xx fails at once;
-* failures surface as one-line :class:`~scale.errors.EngineError` messages.
+* failures surface as one-line :class:`~scale.errors.EngineError` messages;
+* the Bearer key comes from ``$OPENAI_API_KEY`` (or the variable ``api_key_env`` names);
+  it is never logged nor written to the run dir (:mod:`scale.secrets`).
 
 Request body: ``model``, ``messages``, ``temperature``, ``top_p``, ``max_tokens``, plus
 ``seed`` (when set), ``stop`` (when non-empty), ``top_k`` (when > 0 and ``send_top_k``;
@@ -31,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import random
 import time
 from typing import Any
@@ -41,12 +44,14 @@ from scale.engine.openai_prompt import PromptTokenizer, is_context_error
 from scale.engine.reasoning import cut_at_stop, split_reasoning
 from scale.engine.types import Completion, Engine, GenerationRequest, context_overflow
 from scale.errors import ConfigError, EngineError
+from scale.secrets import DEFAULT_KEY_ENV
 
 FORCING_MODES = ("auto", "completions", "continue_final_message")
 
 log = logging.getLogger(__name__)
 
 _MAX_ERROR_CHARS = 300
+POOL_SIZE = 16  # connections per httpx client
 
 
 class ContextOverflow(Exception):
@@ -115,6 +120,7 @@ class OpenAIEngine(Engine):
     """Chat completions from an OpenAI-compatible server, with bounded concurrency and retries."""
 
     def __init__(self, base_url: str, model: str, api_key: str | None = None,
+                 api_key_env: str | None = DEFAULT_KEY_ENV,
                  max_concurrency: int = 16, timeout_s: float = 600.0, max_retries: int = 4,
                  backoff_s: float = 0.5, backoff_max_s: float = 8.0,
                  extra_body: dict | None = None, name: str | None = None,
@@ -142,9 +148,13 @@ class OpenAIEngine(Engine):
         if budget_forcing not in FORCING_MODES:
             raise ConfigError(f"openai engine: budget_forcing must be one of {list(FORCING_MODES)}, "
                               f"got {budget_forcing!r}")
+        if api_key_env is not None and (not isinstance(api_key_env, str) or not api_key_env.strip()):
+            raise ConfigError(f"openai engine: api_key_env must name an environment variable, got {api_key_env!r}")
         self.name = name or model
         self.model = model
-        self.api_key = api_key
+        self.api_key_env = api_key_env
+        # The Bearer key: from the environment (never from a file the run writes; scale.secrets).
+        self.api_key = api_key or (os.environ.get(api_key_env) if api_key_env else None) or None
         self.max_concurrency = max_concurrency
         self.timeout_s = timeout_s
         self.max_retries = max_retries
@@ -161,36 +171,48 @@ class OpenAIEngine(Engine):
         self.in_flight = 0
         self.max_in_flight_seen = 0
         self.attempts_total = 0
-        self._client: httpx.AsyncClient | None = None
+        # Several small connection pools, not one big one: httpcore scans its whole pool for every
+        # request, which costs milliseconds of CPU per request at 256 connections.
+        self._clients: list[httpx.AsyncClient] = []
+        self._client_load: list[int] = []  # requests in flight per client
+        self._client_size: list[int] = []  # connections per client
         self._semaphore: asyncio.Semaphore | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- plumbing ---------------------------------------------------------------------
-    def _ensure_client(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
-        """Client and semaphore bound to the running loop (rebuilt if the loop changed)."""
+    def _ensure_client(self) -> tuple[list[httpx.AsyncClient], asyncio.Semaphore]:
+        """Clients and semaphore bound to the running loop (rebuilt if the loop changed)."""
         loop = asyncio.get_running_loop()
-        if self._client is None or self._loop is not loop or self._client.is_closed:
+        if not self._clients or self._loop is not loop or self._clients[0].is_closed:
             headers = {"Content-Type": "application/json"}
             if self.api_key:
                 headers["Authorization"] = f"Bearer {self.api_key}"
-            self._client = httpx.AsyncClient(
-                headers=headers,
+            sizes = [min(POOL_SIZE, self.max_concurrency - i) for i in range(0, self.max_concurrency, POOL_SIZE)]
+            ssl_context = httpx.create_ssl_context()  # one for all pools: loading the CA store is slow
+            self._clients = [httpx.AsyncClient(
+                headers=headers, verify=ssl_context,
                 timeout=httpx.Timeout(self.timeout_s, connect=min(self.timeout_s, 30.0)),
-                limits=httpx.Limits(max_connections=self.max_concurrency,
-                                    max_keepalive_connections=self.max_concurrency),
+                limits=httpx.Limits(max_connections=n, max_keepalive_connections=n),
                 trust_env=False,
-            )
+            ) for n in sizes]
+            self._client_load = [0] * len(sizes)
+            self._client_size = sizes
             self._semaphore = asyncio.Semaphore(self.max_concurrency)
             self._loop = loop
         assert self._semaphore is not None
-        return self._client, self._semaphore
+        return self._clients, self._semaphore
+
+    def batch_capacity(self) -> int:
+        """The server's batch as configured here: the requests kept in flight."""
+        return self.max_concurrency
 
     async def aclose(self) -> None:
-        client, self._client = self._client, None
+        clients, self._clients = self._clients, []
         self._semaphore = None
         self._loop = None
-        if client is not None and not client.is_closed:
-            await client.aclose()
+        for client in clients:
+            if not client.is_closed:
+                await client.aclose()
 
     def _delay(self, retry: int, retry_after: float | None) -> float:
         """Backoff before retry number ``retry`` (1-based): capped exponential, equal jitter."""
@@ -279,13 +301,18 @@ class OpenAIEngine(Engine):
 
     async def post(self, url: str, body: dict[str, Any], retries: int | None = None) -> tuple[Any, int]:
         """POST with retries; returns the decoded JSON body and the attempts it took."""
-        client, semaphore = self._ensure_client()
+        clients, semaphore = self._ensure_client()
         attempts = 1 + (self.max_retries if retries is None else retries)
         last_error = ""
         for attempt in range(1, attempts + 1):
             try:
-                async with semaphore:
-                    data = await self._attempt(client, body, url)
+                async with semaphore:  # the least busy pool has a free connection (sizes sum to the bound)
+                    i = max(range(len(clients)), key=lambda j: self._client_size[j] - self._client_load[j])
+                    self._client_load[i] += 1
+                    try:
+                        data = await self._attempt(clients[i], body, url)
+                    finally:
+                        self._client_load[i] -= 1
                 if url != self.tokenize_url:
                     _check_shape(data, url)
                 return data, attempt

@@ -123,3 +123,7 @@ class Engine(abc.ABC):
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release resources (threads, HTTP clients)."""
+
+    def batch_capacity(self) -> int | None:
+        """Requests this engine decodes together when full (runner.max_concurrency=auto); None: unknown."""
+        return None

@@ -173,7 +173,9 @@ class RunDir:
             raise DataError(f"{self.config}: malformed JSON ({err.msg} at line {err.lineno})") from None
 
     def write_config(self, cfg: dict[str, Any]) -> None:
-        write_json(self.config, cfg)
+        from scale.secrets import redact  # a key set in a config never reaches the file
+
+        write_json(self.config, redact(cfg))
 
     # -- records --------------------------------------------------------------------
     def collect(self) -> Collected:

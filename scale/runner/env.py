@@ -41,7 +41,9 @@ def machine_state() -> dict[str, Any]:
 
 def environment() -> dict[str, Any]:
     """What env.json records; computed once per process (a shared sweep opens many run dirs)."""
-    return {**copy.deepcopy(_process_environment()), "argv": list(sys.argv)}
+    from scale.secrets import redact_text
+
+    return {**copy.deepcopy(_process_environment()), "argv": [redact_text(a) for a in sys.argv]}
 
 
 @functools.cache

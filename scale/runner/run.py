@@ -29,6 +29,7 @@ from scale.rundir import Metrics, Record, RecordWriter, RunDir, write_json
 from scale.runner.env import environment
 from scale.runner.finalize import finalize_run, wait_for_shards
 from scale.runner.shard import Shard, current_shard
+from scale.secrets import redact, secrets_in
 from scale.systems import Systems, build_systems
 from scale.tracking import after_run, check_logger
 
@@ -42,13 +43,33 @@ ENGINE_IDENTITY_KEYS = ("_target_", "adapter", "dtype", "generation_overrides")
 
 OnRecord = Callable[[Record], None]
 
+AUTO = "auto"
+CPU_CONCURRENCY = 16  # runner.max_concurrency=auto where no engine states a batch capacity (CPU)
+
+
+def concurrency_for(setting: int | str, systems: Systems, uses: Iterable[str] = ("s1", "s2")) -> int:
+    """Attempts in flight for ``runner.max_concurrency`` (a number, or ``auto``).
+
+    ``auto``: SCALE's calls are sequential inside an attempt, so only as many attempts as the
+    engines' batches hold keep them full: the sum, over the distinct engines the method uses,
+    of each engine's ``batch_capacity()`` — an OpenAI-compatible server's
+    ``engine.max_concurrency`` (its requests in flight), the HF engine's rows on CUDA
+    (``engine.max_batch_size``). Engines that state none (HF on CPU, scripted): 16, as before.
+    """
+    if setting != AUTO:
+        return int(setting)
+    engines = {id(e): e for e in (getattr(systems, name).engine for name in sorted(uses))}.values()
+    caps = [getattr(e, "batch_capacity", lambda: None)() for e in engines]
+    known = [c for c in caps if c]
+    return max(1, sum(known)) if known else CPU_CONCURRENCY
+
 
 @dataclass
 class RunSettings:
     run_dir: Path
     n_samples: int = 1
     seed: int = 0
-    max_concurrency: int = 16
+    max_concurrency: int | str = "auto"  # attempts in flight: a number, or auto (concurrency_for)
     progress: bool = True
     overwrite: bool = False
     retry_errors: bool = False  # rerun attempts whose record carries an error
@@ -58,8 +79,9 @@ class RunSettings:
     def __post_init__(self) -> None:
         if self.n_samples < 1:
             raise ConfigError(f"n_samples must be >= 1, got {self.n_samples}")
-        if self.max_concurrency < 1:
-            raise ConfigError(f"runner.max_concurrency must be >= 1, got {self.max_concurrency}")
+        if self.max_concurrency != AUTO and (isinstance(self.max_concurrency, bool) or
+                                             not isinstance(self.max_concurrency, int) or self.max_concurrency < 1):
+            raise ConfigError(f"runner.max_concurrency must be an integer >= 1 or {AUTO}, got {self.max_concurrency!r}")
         if not 0 <= self.max_error_fraction <= 1:
             raise ConfigError(f"runner.max_error_fraction must be in [0, 1], got {self.max_error_fraction}")
 
@@ -79,7 +101,7 @@ class RunSettings:
             n_samples=get(cfg, "n_samples", "n_samples", int, 1),
             seed=get(cfg, "seed", "seed", int, 0),
             overwrite=get(cfg, "overwrite", "overwrite", bool, False),
-            max_concurrency=get(runner, "max_concurrency", "runner.max_concurrency", int, 16),
+            max_concurrency=runner.get("max_concurrency", AUTO),  # checked in __post_init__
             progress=get(runner, "progress", "runner.progress", bool, True),
             retry_errors=get(runner, "retry_errors", "runner.retry_errors", bool, False),
             max_error_fraction=get(runner, "max_error_fraction", "runner.max_error_fraction", float, 0.2),
@@ -126,6 +148,7 @@ def check_run_dir(run_dir: RunDir, cfg: dict[str, Any], overwrite: bool) -> None
     """Refuse to mix two different runs in one folder (nothing is overwritten silently)."""
     if not run_dir.config.is_file() or overwrite:
         return
+    cfg = redact(cfg)  # config.json holds the redacted config
     old = run_dir.read_config()
     old_engine, new_engine = old.get("engine") or {}, cfg.get("engine") or {}
     differs = [k for k in IDENTITY_KEYS if old.get(k) != cfg.get(k)] + \
@@ -261,7 +284,7 @@ def open_run_dir(cfg: dict[str, Any], settings: RunSettings, shard: Shard,
                 f.unlink(missing_ok=True)
     if shard.is_main:
         run_dir.write_config(cfg)
-        write_json(run_dir.env, environment())
+        write_json(run_dir.env, redact(environment(), secrets_in(cfg)))
     elif not run_dir.config.is_file():
         # Array tasks start in any order; whichever comes first leaves the config for finalize.
         run_dir.write_config(cfg)
@@ -315,7 +338,8 @@ def run_eval(cfg: dict[str, Any], systems: Systems | None = None,
     ctx_systems = systems or build_systems(cfg["systems"], cfg.get("engine"), only=method.uses_systems)
     ctx = Context(systems=ctx_systems, seed=settings.seed, n_attempts=len(items))
     method.prepare(problems, settings.n_samples, ctx)
-    concurrency = settings.max_concurrency
+    concurrency = concurrency_for(settings.max_concurrency, ctx_systems, method.uses_systems)
+    log.info("runner.max_concurrency=%s: %d attempts in flight", settings.max_concurrency, concurrency)
     if method.dataset_wide and concurrency < len(items):
         # Dataset-wide routing waits for every attempt's scores; the engines still batch.
         log.info("dataset-wide router: running all %d attempts concurrently", len(items))

@@ -46,6 +46,7 @@ from scale.runner.run import (
     RunSettings,
     build_method,
     close_shard,
+    concurrency_for,
     error_record,
     fatal,
     open_run_dir,
@@ -313,7 +314,8 @@ async def _run_all(groups: list[tuple[list[Point], list[tuple[Problem, int]], Ru
                 pt.method.prepare(problems, settings.n_samples, Context(systems=systems, seed=settings.seed,
                                                                         n_attempts=pt.budget.n_items))
             wide = any(pt.method.dataset_wide for pt in points)
-            concurrency = max(1, len(items)) if wide else settings.max_concurrency
+            uses = set().union(*(pt.method.uses_systems for pt in points))
+            concurrency = max(1, len(items)) if wide else concurrency_for(settings.max_concurrency, systems, uses)
             with Grader(timeout_s=settings.grading_timeout_s) as grader:
                 ctx.grader = grader
                 writers = [RecordWriter(pt.run_dir.shard_file(shard.rank, shard.world)) for pt in points]

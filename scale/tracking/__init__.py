@@ -44,7 +44,9 @@ def after_run(cfg: dict[str, Any], run_dir: str | Path, metrics: Metrics,
         from scale.build import build
 
         tracker = build(node, "logger")
-        tracker.log_run(cfg, Path(run_dir), metrics, records=records)
+        from scale.secrets import redact
+
+        tracker.log_run(redact(cfg), Path(run_dir), metrics, records=records)  # no credential leaves
     except Exception as err:
         log.warning("logger %s failed (the run dir is complete): %s: %s", node.get("name"),
                     type(err).__name__, err)

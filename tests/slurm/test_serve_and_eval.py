@@ -21,7 +21,7 @@ def test_serve_and_eval_with_transformers_serve(jobs, tmp_path):
     run_dir = tmp_path / "run"
     job = jobs.sbatch("--gpus-per-node=0", "--cpus-per-task=2", "slurm/serve_and_eval.sbatch",
                       "--systems", "tiny_qwen3", "--model", model, "--port", str(free_port()),
-                      "--health-timeout", "300", "--server-args", "--device cpu", "--",
+                      "--health-timeout", "300", "--server-args", "--device cpu", "--max-num-seqs", "24", "--",
                       "experiment=debug", "data.limit=2", "engine.send_top_k=false", f"run_dir={run_dir}",
                       env={"SERVER_CMD": TRANSFORMERS_SERVE})
     state = jobs.wait(job)
@@ -30,6 +30,8 @@ def test_serve_and_eval_with_transformers_serve(jobs, tmp_path):
     assert "server 'main' healthy after" in log
     metrics = RunDir(run_dir).read_metrics()
     assert metrics.complete and metrics.n_attempts == 2 and metrics.n_errors == 0
+    # The servers' batch reaches the client (runner.max_concurrency=auto keeps it full).
+    assert RunDir(run_dir).read_config()["engine"]["max_concurrency"] == 24
     # Every call went through the server (the client path), which logged them.
     assert "POST http://127.0.0.1:" in log and "/v1/" in log
     server_log = (jobs.log_dir / f"{job}-main.server.log").read_text()
