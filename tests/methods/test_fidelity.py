@@ -94,6 +94,29 @@ def test_the_datas_condition_and_final_question_are_used():
     assert attempt.trace["steps"][-1]["step"] == "How many balls are there?"
 
 
+def test_a_pre_split_rows_problem_text_feeds_every_stage_but_solving(tmp_path):
+    """Issue 19 item 1: decompose, select, score and CoT see the row's own `problem`, as the
+    authors' code does; only the solve prompts use its condition (and the final question)."""
+    statement = "Seven red balls and five blue balls sit in a box. Count all the balls in the box."
+    row = {"id": 1, "problem": statement, "conditions": "A box holds 7 red and 5 blue balls.",
+           "question": "How many balls are there?", "answer": "12"}
+    path = tmp_path / "split.jsonl"
+    path.write_text(json.dumps(row) + "\n", encoding="utf-8")
+    (problem,) = load_benchmark(path=path)
+    eng = generic_engine()
+    (attempt,) = run_all(build_method("scale", n_outlines=2), [problem], scripted_systems(eng))
+    for stage in ("decompose", "select", "score"):
+        assert eng.sent(stage) and all(statement in prompt_text(r) for r in eng.sent(stage)), stage
+        assert not any(row["conditions"] in prompt_text(r) for r in eng.sent(stage)), stage
+    for r in eng.sent("solve"):
+        assert row["conditions"] in prompt_text(r) and statement not in prompt_text(r)
+    assert attempt.trace["steps"][-1]["step"] == row["question"]
+    cot = generic_engine()
+    run_all(build_method("cot_s2"), [problem], scripted_systems(cot))
+    (request,) = cot.sent("solve")
+    assert statement in prompt_text(request) and row["question"] not in prompt_text(request)
+
+
 def test_a_model_split_may_copy_a_question_that_opens_the_problem():
     """split=model: a verbatim copy is accepted wherever it sits, position 0 included."""
     problem = Problem(id="opens", question="What is 7 + 5? Tom asks it twice.", answer="12")
