@@ -394,6 +394,38 @@ def test_the_paper_configs_sample_k8_outlines_with_system1s_sampling():
                == (0.7, 0.8, 20, 1024) and not r.thinking for r in decompose)
 
 
+def test_the_routed_pairs_outlines_sample_with_qwen3s_non_thinking_settings():
+    """Issue 19 item 11: qwen3_0_6b_routed's System 1 answers greedily, but the outlines it samples
+    (T 0.7) keep to Qwen3's non-thinking top_p 0.8 / top_k 20, not the whole vocabulary."""
+    from scale.build import build
+    from scale.systems import System, Systems, system_config_from_dict
+
+    routed = compose("experiment=classifier_route")["systems"]
+    assert routed == compose("systems=qwen3_0_6b_routed")["systems"]
+    c = compose("systems=qwen3_0_6b_routed", "method=scale")
+    method = build({**c["method"], "n_outlines": 2}, "method")
+    eng = generic_engine()
+    s1, s2 = (System(system_config_from_dict(m, m, routed[m]), eng) for m in ("s1", "s2"))
+    assert s1.config.sampling.greedy
+    problem = Problem(id="p", question="Tom has 3 apples and buys 4 more. How many apples now?", answer="7")
+    run_all(method, [problem], Systems(s1, s2, {"main": eng}))
+    decompose = eng.sent("decompose")
+    assert len(decompose) == 2 and all(
+        (r.sampling.temperature, r.sampling.top_p, r.sampling.top_k) == (0.7, 0.8, 20) for r in decompose)
+    assert all(r.sampling.greedy for r in eng.sent("solve") if not r.thinking)  # S1's answers stay greedy
+
+
+def test_no_systems_file_says_budget_forcing_is_hf_only():
+    """Issue 19 item 15: budget forcing runs on both engines (tests/engine/test_openai_engine.py::
+    test_budget_forcing_over_transformers_serve), so no systems file may say otherwise."""
+    from scale.paths import CONFIG_DIR
+
+    files = sorted((CONFIG_DIR / "systems").glob("*.yaml"))
+    budgets = [f for f in files if "budget:" in f.read_text()]
+    assert budgets and not [f.name for f in budgets if "HF engine only" in f.read_text()]
+    assert all("engine=openai" in f.read_text() for f in budgets)
+
+
 def test_selection_is_one_greedy_system1_call_that_lists_every_candidate_and_the_criteria():
     """The Qwen3-32B pair as shipped: System 1 (thinking off) is asked once, at temperature 0 and
     64 new tokens, with every candidate labelled and the paper's criteria in the prompt."""
