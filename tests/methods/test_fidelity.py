@@ -532,3 +532,14 @@ def test_every_test_docs_fidelity_md_names_exists():
             assert last and re.search(rf"def {m[2]}\b", (REPO_ROOT / last).read_text()), f"no {last}::{m[2]}"
             cited += 1
     assert cited > 30
+
+
+def test_no_file_calls_tau_05_the_papers():
+    """Issue 19 item 12: the paper states no tau for Table 1; 0.5 is the authors' README default."""
+    from scale.paths import CONFIG_DIR, REPO_ROOT
+
+    threshold = (CONFIG_DIR / "router" / "threshold.yaml").read_text()
+    assert "README default" in threshold and compose("router=threshold")["router"]["tau"] == 0.5
+    for path in (CONFIG_DIR / "router" / "threshold.yaml", REPO_ROOT / "scale" / "routing.py"):
+        text = path.read_text()
+        assert "paper's default" not in text and "the paper, tau = 0.5" not in text, path
