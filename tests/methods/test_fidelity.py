@@ -188,7 +188,7 @@ def test_a_prompt_that_fills_the_context_is_a_counted_failure():
         assert "context_overflow" in a.failures and a.answer is None, option
 
 
-def test_figure2_sweeps_system2s_budget_at_tau_05_with_system1_fixed():
+def test_figure2_sweeps_six_system2_budgets_on_three_sets_with_system1_fixed():
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
@@ -197,15 +197,23 @@ def test_figure2_sweeps_system2s_budget_at_tau_05_with_system1_fixed():
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
         sweep = hydra_compose("eval", ["experiment=figure2_budget_sweep"], return_hydra_config=True)
         params = dict(sweep.hydra.sweeper.params)
-    assert params == {"data": "aime24,aime25", "systems.s2.sampling.max_new_tokens": "4096,8192,16384,32768"}
-    for budget in (4096, 32768):
-        c = compose("experiment=figure2_budget_sweep", f"systems.s2.sampling.max_new_tokens={budget}")
-        assert (c["method"]["name"], c["router"]["name"], c["router"]["tau"], c["n_samples"]) == \
-            ("scale", "threshold", 0.5, 8)
-        assert c["systems"]["s1"]["sampling"]["max_new_tokens"] == 32768  # System 1 fixed
-        assert c["systems"]["s2"]["sampling"]["max_new_tokens"] == budget
-    # The Findings' reading of Figure 2 (tau 0.2) is one override away.
-    assert compose("experiment=figure2_budget_sweep", "router.tau=0.2")["router"]["tau"] == 0.2
+    # Issue 19 item 7: the paper's six budgets on its three sets (18 run dirs).
+    assert params == {"data": "aime24,aime25,amc23",
+                      "systems.s2.sampling.max_new_tokens": "4096,6144,8192,12288,16384,32768"}
+    run_dirs = set()
+    for data in params["data"].split(","):
+        for budget in map(int, params["systems.s2.sampling.max_new_tokens"].split(",")):
+            c = compose("experiment=figure2_budget_sweep", f"data={data}",
+                        f"systems.s2.sampling.max_new_tokens={budget}")
+            assert (c["method"]["name"], c["router"]["name"], c["router"]["tau"], c["n_samples"]) == \
+                ("scale", "threshold", 0.5, 8)
+            assert c["systems"]["s1"]["sampling"]["max_new_tokens"] == 32768  # System 1 fixed
+            assert c["systems"]["s2"]["sampling"]["max_new_tokens"] == budget and c["data"]["name"] == data
+            run_dirs.add(c["run_dir"])
+    assert len(run_dirs) == 18
+    # The Findings' reading of Figure 2 (tau 0.2) is one override away, in run dirs of its own.
+    c = compose("experiment=figure2_budget_sweep", "router.tau=0.2")
+    assert c["router"]["tau"] == 0.2 and c["run_dir"] == "runs/figure2/aime24-tau0.2-s2max32768"
 
 
 # --------------------------------------------------------------------------- 6: prompt shapes
