@@ -497,10 +497,49 @@ def test_inftythink_summarises_an_unfinished_round_with_the_same_model():
 
 
 def test_inftythink_defaults_can_reach_the_papers_tpi():
+    """Issue 19 item 5: the last round is never summarised, so r rounds give Tpi at most
+    segment + summary x (r - 1) / r (not segment + summary); every paper cell is within reach."""
+    from scale.report.paper import paper_data
+
     m = compose("experiment=table1/qwq_32b_inftythink_aime25")["method"]
-    assert (m["max_rounds"], m["segment_tokens"], m["summary_tokens"]) == (8, 8192, 2048)
-    # Paper: Tpi up to 10,114 (QwQ AIME25) and Tok/Tpi of 5.6-7.3 rounds.
-    assert m["segment_tokens"] + m["summary_tokens"] >= 10114 and m["max_rounds"] >= 7.3
+    segment, summary, max_rounds = m["segment_tokens"], m["summary_tokens"], m["max_rounds"]
+    assert (max_rounds, segment, summary) == (8, 8192, 4096)
+
+    def reach(rounds: float) -> float:  # tokens per round when every call uses its whole budget
+        return (rounds * segment + (rounds - 1) * summary) / rounds
+
+    cells = [row["InftyThink"][d] for row in paper_data()["table1"].values() for d in ("aime24", "aime25", "amc23")]
+    assert max(tpi for _, _, tpi in cells) == 10114
+    for _acc, tok, tpi in cells:
+        rounds = tok / tpi  # the paper's Tok / Tpi
+        assert rounds <= max_rounds and reach(rounds) >= tpi, (tok, tpi)
+    assert reach(73473 / 10114) == pytest.approx(11724, abs=1)  # QwQ AIME25, the largest Tpi
+    assert 8192 + 2048 * (73473 / 10114 - 1) / (73473 / 10114) < 10114  # the old 2048 could not
+
+
+@pytest.mark.parametrize(("setup", "summary_mode", "template_kwargs"),
+                         [("qwen3_32b", "s1", {"enable_thinking": False}), ("qwq_32b", "s2", {})])
+def test_inftythink_summarises_a_hybrid_with_thinking_off(setup, summary_mode, template_kwargs):
+    """Issue 19 item 4: Qwen3-32B's summaries come from the same model with thinking off (its
+    systems file: summary_system s1), so a summary is written, not cut inside <think>; QwQ
+    (always thinking) summarises on its own System 2."""
+    from scale.build import build
+    from scale.systems import System, Systems, system_config_from_dict
+
+    c = compose(f"experiment=table1/{setup}_inftythink_aime24")
+    assert c["method"]["summary_system"] == ("s1" if setup == "qwen3_32b" else None)
+    method = build({**c["method"], "max_rounds": 2}, "method")
+    eng = ScriptedEngine([Rule(stage="summarize", reply="SUMMARY"),
+                          Rule(stage="solve", reply="", reasoning="a thought cut by the segment budget")])
+    s1, s2 = (System(system_config_from_dict(m, m, c["systems"][m]), eng) for m in ("s1", "s2"))
+    problem = Problem(id="p", question="What is 6 times 7?", answer="42")
+    (attempt,) = run_all(method, [problem], Systems(s1, s2, {"main": eng}))
+    (summarize,) = eng.sent("summarize")
+    assert dict(summarize.template_kwargs) == template_kwargs  # QwQ: no switch, it always thinks
+    assert summarize.sampling.max_new_tokens == 4096
+    assert [(c.stage, c.mode) for c in attempt.ledger.calls] == [
+        ("solve", "s2"), ("summarize", summary_mode), ("solve", "s2")]
+    assert attempt.trace["summary_system"] == summary_mode and "summary_missing" not in attempt.failures
 
 
 # --------------------------------------------------------------------------- metrics
