@@ -450,10 +450,62 @@ def test_selection_is_one_greedy_system1_call_that_lists_every_candidate_and_the
     assert (select.sampling.temperature, select.sampling.max_new_tokens) == (0.0, 64)
     assert select.sampling.greedy and not select.thinking
     assert select.template_kwargs == {"enable_thinking": False}  # System 1
-    text = prompt_text(select)
-    assert "logical correctness, clarity, completeness, relevance to the question, and simplicity" in text
-    assert all(f"Outline {i}:" in text for i in (1, 2, 3)) and problem.question in text
+    system, user = select.messages  # the authors' shape: the criteria in the system message
+    assert system["role"] == "system" and all(
+        word in system["content"] for word in ("logical correctness", "clarity", "completeness", "relevance",
+                                               "simplicity"))
+    assert all(f"version{i}: {{" in user["content"] for i in (1, 2, 3)) and problem.question in user["content"]
     assert attempt.trace["chosen"] == 0 and "select_parse" not in attempt.failures  # "Outline 1"
+
+
+PAPER_INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
+
+
+@pytest.mark.parametrize("setup", ["qwen3_32b", "qwq_32b"])
+def test_table1_cells_send_the_authors_message_shapes(setup):
+    """Issue 19 item 2: prompts=authors_shape (every Table 1 cell): outline rules, selection
+    criteria and the difficulty rubric are system messages and the problem the bare user turn,
+    as in the authors' code; solving and CoT send the instruction as a system message (Qwen3)
+    or fold it before the problem (QwQ/R1: no system message)."""
+    from scale.build import build
+    from scale.systems import System, Systems, system_config_from_dict
+
+    problem = Problem(id="p", question="Tom has 3 apples and buys 4 more. How many apples now?", answer="7")
+    c = compose(f"experiment=table1/{setup}_scale_aime24")
+    assert c["prompts"]["name"] == "authors_shape"
+    method = build({**c["method"], "n_outlines": 2}, "method")
+    eng = generic_engine()
+    s1, s2 = (System(system_config_from_dict(m, m, c["systems"][m]), eng) for m in ("s1", "s2"))
+    run_all(method, [problem], Systems(s1, s2, {"main": eng}))
+
+    def shape(request):
+        return [(m["role"], m["content"]) for m in request.messages]
+
+    for r in eng.sent("decompose"):
+        (role, rules), user = shape(r)
+        assert role == "system" and '{"step1": "...", "step2": "...", ...}' in rules
+        assert user == ("user", problem.question)  # the bare problem
+    for r in eng.sent("score"):
+        (role, rubric), (_, user) = shape(r)
+        assert role == "system" and "0.5" in rubric and "number" in rubric
+        assert user.startswith(f"Problem: {problem.question}\n") and "Next step: " in user
+    first_score = shape(eng.sent("score")[0])[1][1]
+    assert "Plan so far: \n" in first_score  # no earlier step: an empty context, as the authors'
+    for r in eng.sent("solve"):
+        messages = shape(r)
+        if r.sampling.temperature == 0.6 and setup == "qwq_32b":  # QwQ: no system message
+            ((role, text),) = messages
+            assert role == "user" and text.startswith(PAPER_INSTRUCTION + "\nConditions: ")
+        else:
+            assert messages[0] == ("system", PAPER_INSTRUCTION) and messages[1][1].startswith("Conditions: ")
+    cot = compose(f"experiment=table1/{setup}_cot_aime24")
+    eng = generic_engine()
+    s1, s2 = (System(system_config_from_dict(m, m, cot["systems"][m]), eng) for m in ("s1", "s2"))
+    run_all(build(cot["method"], "method"), [problem], Systems(s1, s2, {"main": eng}))
+    (request,) = eng.sent("solve")
+    expected = ([("user", PAPER_INSTRUCTION + "\n" + problem.question)] if setup == "qwq_32b"
+                else [("system", PAPER_INSTRUCTION), ("user", problem.question)])
+    assert shape(request) == expected
 
 
 def test_a_long_outline_keeps_its_last_step_and_is_counted():
