@@ -642,3 +642,66 @@ def test_no_file_calls_tau_05_the_papers():
     for path in (CONFIG_DIR / "router" / "threshold.yaml", REPO_ROOT / "scale" / "routing.py"):
         text = path.read_text()
         assert "paper's default" not in text and "the paper, tau = 0.5" not in text, path
+
+
+# --------------------------------------------------------------------------- Table 3
+
+
+@pytest.mark.parametrize("engine", ["hf", "openai"])
+def test_table3_base_and_tuned_decode_as_the_authors_on_either_engine(engine):
+    """Issue 19 item 3: no system message, the instruction then the problem, T 0.6 with top_p and
+    top_k off, at most 32768 - prompt - 200 new tokens, repetition_penalty pinned at 1.0 on both
+    engines; base and tuned differ only in the adapter; SFT trains on the same prompt."""
+    from scale.engine.openai_engine import OpenAIEngine
+    from scale.systems import System, system_config_from_dict
+
+    base = compose("experiment=table3_base", f"engine={engine}")
+    tuned = compose("experiment=table3_tuned", f"engine={engine}")
+    assert base["prompts"]["name"] == "table3" and base["method"]["system"] == "s1"
+    assert base["prompts"] == compose(config_name="sft")["prompts"]  # the SFT examples' prompt
+    for c in (base, tuned):
+        s1 = system_config_from_dict("s1", "s1", c["systems"]["s1"])
+        assert (s1.sampling.temperature, s1.sampling.top_p, s1.sampling.top_k) == (0.6, 1.0, 0)
+        assert (s1.sampling.max_new_tokens, s1.context_length, s1.context_margin) == (32768, 32768, 200)
+        assert s1.system_message is False
+        assert c["systems"]["engines"]["main"]["generation_overrides"] == {"repetition_penalty": 1.0}
+    strip = {"table3", "name", "run_dir"}
+    assert {k: v for k, v in base.items() if k not in strip | {"systems"}} == \
+        {k: v for k, v in tuned.items() if k not in strip | {"systems"}}
+    assert {**base["systems"]["engines"]["main"], "adapter": "A"} == {**tuned["systems"]["engines"]["main"],
+                                                                      "adapter": "A"}
+    problem = Problem(id="p", question="What is 6 times 7?", answer="42")
+    method = build_method("cot_s1", "prompts=table3")
+    messages = method.prompts.chat("cot_system", "cot_user", question=problem.question)
+    request = System(system_config_from_dict("s1", "s1", base["systems"]["s1"]),
+                     OpenAIEngine("http://127.0.0.1:1/v1", "m")).request(messages, stage="solve")
+    assert [dict(m) for m in request.messages] == [
+        {"role": "user", "content": PAPER_INSTRUCTION + "\n" + problem.question}]
+    if engine == "openai":
+        from scale.systems import build_systems
+
+        eng = build_systems(base["systems"], {**base["engine"], "base_url": "http://127.0.0.1:1/v1"},
+                            only={"s1"}).engines["main"]
+        body = eng.body(request)
+        assert (body["temperature"], body["top_p"], body["repetition_penalty"]) == (0.6, 1.0, 1.0)
+        assert "top_k" not in body and body["messages"] == [dict(m) for m in request.messages]
+
+
+@pytest.mark.tiny
+def test_table3_loads_a_model_whose_generation_config_penalises_repetition(tiny_model_dir, tmp_path):
+    """Qwen2.5-Instruct's generation_config says repetition_penalty 1.05: engine=hf refuses such a
+    model unless told; table3_base pins 1.0 (as its requests say on engine=openai), so it loads."""
+    import shutil
+
+    from scale.systems import build_systems
+
+    model = shutil.copytree(tiny_model_dir, tmp_path / "penalised")
+    config = json.loads((model / "generation_config.json").read_text())
+    (model / "generation_config.json").write_text(json.dumps({**config, "repetition_penalty": 1.05}))
+    c = compose("experiment=table3_base", f"table3.model={model}", "engine=hf", "engine.device=cpu")
+    systems = build_systems(c["systems"], c["engine"], only={"s1"})
+    assert systems.engines["main"].model.generation_config.repetition_penalty == 1.0
+    asyncio.run(systems.aclose())
+    c["systems"]["engines"]["main"]["generation_overrides"] = None
+    with pytest.raises(ConfigError, match=r"its generation_config sets repetition_penalty=1.05"):
+        build_systems(c["systems"], c["engine"], only={"s1"})
