@@ -167,8 +167,13 @@ def test_pre_split_rows_keep_condition_and_final_question(tmp_path):
 def test_a_pre_split_rows_own_problem_text_is_the_problem(tmp_path):
     # The authors' stages before solving (decompose, select, score) and CoT read `problem` as
     # written, not the condition and question joined: a rewrite that differs must not leak in.
-    row = {"id": 1, "problem": "Tom holds 3 apples, then buys 4 more. How many apples now?",
-           "conditions": "Tom has 3 apples and buys 4.", "question": "How many now?", "answer": 7}
+    row = {
+        "id": 1,
+        "problem": "Tom holds 3 apples, then buys 4 more. How many apples now?",
+        "conditions": "Tom has 3 apples and buys 4.",
+        "question": "How many now?",
+        "answer": 7,
+    }
     (p,) = load_benchmark(path=_jsonl(tmp_path / "t.jsonl", [row]))
     assert p.question == row["problem"]
     assert (p.condition, p.final_question) == (row["conditions"], row["question"])
