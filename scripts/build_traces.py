@@ -16,8 +16,10 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from pathlib import Path
 
-from scale.errors import ScaleError
+from scale.errors import ConfigError, ScaleError
+from scale.outputs import check_not_inside, check_output_dir, distinct_folders
 from scale.train import traces
 
 
@@ -36,11 +38,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def check_args(args: argparse.Namespace) -> list[Path]:
+    """The run dirs, each once; a bad fraction or --out is refused before anything is read."""
+    for flag, value in (("--val-fraction", args.val_fraction), ("--test-fraction", args.test_fraction)):
+        if not 0 <= value < 1:
+            raise ConfigError(f"{flag} {value}: must be at least 0 and below 1 (a share of the problems)")
+    if args.val_fraction + args.test_fraction >= 1:
+        raise ConfigError(f"--val-fraction {args.val_fraction} + --test-fraction {args.test_fraction}: must be "
+                          "below 1 (the rest of the problems is the training split)")
+    run_dirs, repeated = distinct_folders(args.run_dirs)
+    for path in repeated:  # a run given twice would put every row in twice
+        print(f"warning: {path} given more than once; its records are counted once", file=sys.stderr)
+    check_output_dir(args.out, "--out")
+    check_not_inside(args.out, run_dirs, "--out", "the run dir", above_too=True)
+    return run_dirs
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     command = "python scripts/build_traces.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     try:
-        built = traces.build(args.run_dirs, label=args.label, tau=args.tau, val_fraction=args.val_fraction,
+        run_dirs = check_args(args)
+        built = traces.build(run_dirs, label=args.label, tau=args.tau, val_fraction=args.val_fraction,
                              test_fraction=args.test_fraction, seed=args.seed)
         folder = traces.save(built, args.out, command, overwrite=args.overwrite)
     except ScaleError as err:
@@ -49,6 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     for name, rows in built.splits.items():
         b = traces.balance(rows)
         print(f"{name}: {b['rows']} steps ({b['hard']} hard, {b['easy']} easy) from {b['problems']} problems")
+    train = traces.balance(built.splits["train"])["problems"]
+    n = len({r["group"] for rows in built.splits.values() for r in rows})
+    if train < n / 2:
+        print(f"warning: the training split holds {train} of {n} problems (--val-fraction {args.val_fraction}, "
+              f"--test-fraction {args.test_fraction})", file=sys.stderr)
     if built.skipped:
         print("left out: " + ", ".join(f"{k} {v}" for k, v in sorted(built.skipped.items())))
     print(f"wrote {folder} (card: {folder}/README.md)")

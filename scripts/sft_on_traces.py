@@ -17,6 +17,7 @@ import sys
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from scale.cli.hydra_app import run_app
 from scale.errors import ScaleError
 from scale.paths import CONFIG_DIR
 from scale.sft.config import SFTSettings
@@ -24,7 +25,7 @@ from scale.sft.train import train
 
 
 @hydra.main(version_base=None, config_path=str(CONFIG_DIR), config_name="sft")
-def main(cfg: DictConfig) -> None:
+def _main(cfg: DictConfig) -> None:
     logging.getLogger("scale").setLevel(logging.INFO)
     try:
         summary = train(SFTSettings.from_dict(OmegaConf.to_container(cfg, resolve=True)))  # type: ignore[arg-type]
@@ -34,6 +35,10 @@ def main(cfg: DictConfig) -> None:
     if summary is not None:
         print(f"{cfg.output_dir}: {summary['examples']} examples, {summary['steps']} steps, "
               f"train loss {summary['train_loss']:.4f} (card: {cfg.output_dir}/dataset_card.md)")
+
+
+def main() -> None:
+    run_app(_main)  # a config mistake (an unknown key, a missing option): one line, exit 2
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import sys
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from scale.cli.hydra_app import run_app
 from scale.errors import ScaleError
 from scale.paths import CONFIG_DIR
 from scale.train.config import TrainConfig
@@ -25,7 +26,7 @@ from scale.train.run import train
 
 
 @hydra.main(version_base=None, config_path=str(CONFIG_DIR), config_name="train_difficulty")
-def main(cfg: DictConfig) -> None:
+def _main(cfg: DictConfig) -> None:
     logging.getLogger("scale").setLevel(logging.INFO)
     try:
         done = train(TrainConfig.from_dict(OmegaConf.to_container(cfg, resolve=True)))  # type: ignore[arg-type]
@@ -37,6 +38,10 @@ def main(cfg: DictConfig) -> None:
         v = card.metrics["validation"]
         print(f"{cfg.output_dir}: tau {card.tau:.3f} ({card.threshold['rule']}), validation AUROC "
               f"{v['auroc']:.3f}, accuracy {v['accuracy']:.3f}, ECE {v['ece']:.3f}, Brier {v['brier']:.3f}")
+
+
+def main() -> None:
+    run_app(_main)  # a config mistake (an unknown key, a missing option): one line, exit 2
 
 
 if __name__ == "__main__":

@@ -54,7 +54,7 @@ scale_setup
 
 # Compose the config once here: a bad override fails now, in one line, not in every task.
 if ! out=$(python -m scale.cli.eval run_dir="$run_dir" "$@" --cfg job 2>&1 >/dev/null); then
-  die "the overrides do not compose: $(echo "$out" | grep -v '^\s*$' | head -n 2 | tr '\n' ' ')"
+  die "the overrides do not compose: $(echo "$out" | grep -v '^\s*$' | tail -n 1 | sed 's/^error: //')"  # scale-eval's own one line
 fi
 command -v sbatch >/dev/null || die "sbatch not found: run this on a Slurm login node"
 mkdir -p logs "$run_dir"

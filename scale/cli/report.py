@@ -45,9 +45,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-plots", action="store_true", help="tables only")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    from scale.outputs import check_not_inside, check_output_dir
     from scale.report import make_report
+    from scale.report.runs import expand
 
     try:
+        # Before anything is loaded: --out must be a folder, and outside every run it reads
+        # (a run's own report.md is the run's summary).
+        check_output_dir(args.out, "--out")
+        named = [*args.runs, *(p for pair in [*args.tuned, *args.compare] for p in pair)]
+        check_not_inside(args.out, expand(named), "--out", "the run dir")
         report = make_report(args.runs, args.out, paper=args.paper, tuned=args.tuned,
                              compare_runs=[tuple(p) for p in args.compare], table1_tau=args.table1_tau,
                              plots=not args.no_plots)

@@ -10,8 +10,9 @@ seconds. Scores are p(hard) in [0, 1]; the router is unchanged. ``threshold`` is
 adapter's training chose on validation: the threshold router uses it unless ``router.tau``
 is given. Training: ``accelerate launch scripts/train_difficulty.py`` (see docs/classifier.md).
 
-The folder's ``difficulty.json`` is read when the scorer is built (a wrong folder fails
-at once, in one line); the weights load on the first score. Its ``label.systems`` names the
+The folder's ``difficulty.json`` is read, and its safetensors header checked against the file's
+size, when the scorer is built (a wrong or truncated folder fails at once, in one line); the
+weights load on the first score. Its ``label.systems`` names the
 System 1 / System 2 models the probe runs measured the labels with; on the first score the
 run's systems (``ctx.systems``) are compared with them and a warning is logged if they differ.
 """
@@ -26,7 +27,7 @@ from typing import Any
 from scale.difficulty.base import DifficultyScorer, StepScore
 from scale.errors import ConfigError
 from scale.ledger import Call, Ledger
-from scale.train.artifact import AdapterError, check_base, load_artifact, read_card
+from scale.train.artifact import AdapterError, check_base, check_weights, load_artifact, read_card
 from scale.train.batching import ForwardBatcher, Rows
 from scale.train.model import Loaded, predict
 from scale.train.template import problem_inputs
@@ -48,6 +49,7 @@ class ClassifierScorer(DifficultyScorer):
         self.adapter = adapter
         self.card = read_card(adapter)
         check_base(self.card, adapter, base_model)
+        check_weights(adapter)  # now, not on the first score (the weights load there)
         self.template = self.card.template_obj()
         if self.template.answers:
             raise AdapterError(f"classifier adapter {adapter} was trained with answers=true; SCALE rates every "

@@ -47,9 +47,14 @@ class MethodId:
         return base
 
     @property
+    def probe(self) -> bool:
+        """A probe run (``method.probe=true``): its answers come from the all-System-2 path."""
+        return self.detail == "probe" or self.detail.endswith(", probe")
+
+    @property
     def is_scale(self) -> bool:
         """Difficulty-routed SCALE (the method under test, not a control or a uniform extreme)."""
-        return self.kind in ("scale", "fraction")
+        return self.kind in ("scale", "fraction") and not self.probe
 
     @property
     def is_baseline(self) -> bool:
@@ -112,6 +117,8 @@ def method_id(cfg: dict[str, Any], where: str) -> MethodId:
     router = method.get("router") if isinstance(method.get("router"), dict) else cfg.get("router") or {}
     scorer = method.get("difficulty") if isinstance(method.get("difficulty"), dict) else cfg.get("difficulty") or {}
     detail = str(scorer.get("name", ""))
+    if method.get("probe"):  # tagged (its own cell): its answers are not routed ones
+        detail = "probe" if detail in ("", "prompted") else f"{detail}, probe"
     kind = str(router.get("name", "threshold"))
     if kind == "threshold":
         return MethodId("scale", _float(router.get("tau", 0.5)), detail)

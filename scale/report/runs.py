@@ -61,7 +61,8 @@ def expand(patterns: list[str]) -> list[Path]:
                     raise DataError(f"{path}: not a run directory and holds none (no config.json)")
             else:
                 raise DataError(f"{path}: no such run directory")
-            out.extend(p for p in found if p not in out)
+            known = {p.resolve() for p in out}  # runs/a and ./runs/a/ are one run
+            out.extend(p for p in found if p.resolve() not in known)
     return out
 
 

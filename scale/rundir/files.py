@@ -14,7 +14,7 @@ import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from scale.errors import DataError
 from scale.rundir.schema import Metrics, Record
@@ -25,23 +25,37 @@ RECORDS = "records.jsonl"
 SHARD_GLOB = "records.shard*-of-*.jsonl"
 
 
+def is_torn(line: bytes) -> bool:
+    """The torn-line rule shared by the reader and the writer (``docs/run_dir.md``).
+
+    A record is one write of ``json + "\\n"``; a process killed mid-write leaves the
+    file's last non-blank line as a prefix of that, which is not JSON (an object's closing
+    brace comes last), with or without a newline after it (a rerun may have added one).
+    Only the last non-blank line can be torn; a line elsewhere that is not JSON is corrupt.
+    """
+    try:
+        json.loads(line)
+    except ValueError:  # JSONDecodeError, or bytes cut inside a UTF-8 character
+        return True
+    return False
+
+
 def read_records(path: Path) -> list[Record]:
-    """Records in ``path``; a torn last line (the process was killed mid-write) is dropped."""
+    """Records in ``path``; a torn last line (:func:`is_torn`) is dropped with a warning."""
     if not path.is_file():
         return []
+    lines = path.read_bytes().split(b"\n")
+    last = max((i for i, line in enumerate(lines, start=1) if line.strip()), default=0)
     out: list[Record] = []
-    lines = path.read_text(encoding="utf-8").splitlines()
     for i, line in enumerate(lines, start=1):
         if not line.strip():
             continue
-        try:
-            raw = json.loads(line)
-        except json.JSONDecodeError:
-            if i == len(lines):
-                log.warning("%s:%d: dropping a torn last line (interrupted write)", path, i)
+        if is_torn(line):
+            if i == last:
+                log.warning("%s:%d: dropping a torn last line (interrupted write; a rerun removes it)", path, i)
                 continue
-            raise DataError(f"{path}:{i}: corrupt record line (not JSON)") from None
-        out.append(Record.from_dict(raw, f"{path}:{i}"))
+            raise DataError(f"{path}:{i}: corrupt record line (not JSON)")
+        out.append(Record.from_dict(json.loads(line), f"{path}:{i}"))
     return out
 
 
@@ -51,6 +65,24 @@ def write_json(path: Path, data: Any) -> None:
     tmp = path.with_name(f".{path.name}.{socket.gethostname()}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(tmp, path)
+
+
+def _last_line(fh: BinaryIO) -> tuple[int, bytes]:
+    """Offset and bytes (newline and any blank lines after it included) of the last
+    non-blank line of ``fh``; reads back from the end (records can be long, files large)."""
+    end = fh.seek(0, os.SEEK_END)
+    tail = b""
+    pos = end
+    while pos > 0:
+        step = min(65536, pos)
+        pos -= step
+        fh.seek(pos)
+        tail = fh.read(step) + tail
+        body = tail.rstrip()
+        cut = body.rfind(b"\n")
+        if cut != -1 or (pos == 0 and body):
+            return pos + cut + 1, tail[cut + 1:]
+    return 0, tail
 
 
 class RecordWriter:
@@ -63,26 +95,18 @@ class RecordWriter:
         self._fh = path.open("a", encoding="utf-8")
 
     def _repair_tail(self) -> None:
-        # Drop a torn last line so the next append starts on a clean line.
-        if not self.path.is_file() or self.path.stat().st_size == 0:
+        # The reader's rule (is_torn): a torn last line is cut off, so the next append starts
+        # a clean line; an intact last line missing its newline gets one.
+        if not self.path.is_file():
             return
         with self.path.open("r+b") as fh:
-            fh.seek(-1, os.SEEK_END)
-            if fh.read(1) == b"\n":
-                return
-            # Walk back block by block to the last newline (records can be long; files large).
-            end = fh.seek(0, os.SEEK_END)
-            pos = end
-            while pos > 0:
-                step = min(65536, pos)
-                pos -= step
-                fh.seek(pos)
-                block = fh.read(step)
-                cut = block.rfind(b"\n")
-                if cut != -1:
-                    fh.truncate(pos + cut + 1)
-                    return
-            fh.truncate(0)
+            start, line = _last_line(fh)
+            if line.strip() and is_torn(line):
+                log.warning("%s: removing a torn last line (interrupted write)", self.path)
+                fh.truncate(start)
+            elif line.strip() and not line.endswith(b"\n"):
+                fh.seek(0, os.SEEK_END)
+                fh.write(b"\n")
 
     def write(self, record: Record) -> None:
         self._fh.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 from scale.build import check_nested
 from scale.errors import ConfigError
+from scale.outputs import check_output_dir
 from scale.train.common import LoraBase, TrainBase, check_report
 
 
@@ -78,6 +79,7 @@ class SFTSettings:
         if not self.traces:
             raise ConfigError("traces: give at least one run dir (traces=[runs/a,runs/b])")
         check_report(self.report_to)
+        check_output_dir(self.output_dir, "output_dir")  # before any model is loaded
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> SFTSettings:

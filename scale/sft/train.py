@@ -39,7 +39,7 @@ def _training_args(cfg: SFTSettings, out: Path) -> Any:
         lr_scheduler_type="cosine", logging_steps=t.logging_steps,
         save_strategy="epoch" if t.max_steps <= 0 else "steps",
         save_steps=max(1, t.max_steps) if t.max_steps > 0 else 500, save_total_limit=t.save_total_limit,
-        bf16=t.bf16, gradient_checkpointing=t.gradient_checkpointing, max_length=t.max_length,
+        bf16=t.bf16, activation_checkpointing=t.gradient_checkpointing, max_length=t.max_length,  # not the deprecated name
         completion_only_loss=True, packing=False, seed=cfg.seed, data_seed=cfg.seed,
         use_cpu=not torch.cuda.is_available(),  # CPU ranks join one gloo group (else each trains alone)
         report_to=report_to(cfg.report_to, cfg.wandb_project, out), run_name=cfg.run_name or out.name,

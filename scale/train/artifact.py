@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,6 +95,28 @@ def read_card(folder: str | Path) -> DifficultyCard:
     return card
 
 
+def check_weights(folder: str | Path) -> Path:
+    """``adapter_model.safetensors`` is there and whole: its header's tensors end where the file
+    does (a copy cut short is found here, in one line, not after the run has started)."""
+    path = Path(folder) / ADAPTER_WEIGHTS
+    if not path.is_file():
+        raise AdapterError(f"classifier adapter {folder}: no {ADAPTER_WEIGHTS}")
+    size = path.stat().st_size
+    try:
+        with path.open("rb") as fh:
+            n = int.from_bytes(fh.read(8), "little")
+            if size < 8 or n > size - 8:
+                raise ValueError(f"a header of {n} bytes, but the file holds {size}")
+            header = json.loads(fh.read(n))
+        end = max((int(t["data_offsets"][1]) for k, t in header.items() if k != "__metadata__"), default=0)
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError) as err:  # JSON errors are ValueErrors
+        raise AdapterError(f"{path}: not a whole safetensors file ({err}); copy or train the adapter again") from None
+    if 8 + n + end != size:
+        raise AdapterError(f"{path}: truncated or padded: its header says {8 + n + end} bytes, the file holds "
+                           f"{size}; copy or train the adapter again")
+    return path
+
+
 def check_base(card: DifficultyCard, folder: str | Path, base_model: str | None) -> None:
     """The configured base model (if any) must be the one the adapter was trained on."""
     if base_model and base_model != card.base_model:
@@ -111,6 +135,22 @@ def finish_artifact(folder: Path, tokenizer: Any, card: DifficultyCard) -> None:
     write_card(folder, card)
 
 
+class _HeadReport(logging.Filter):
+    """Drops transformers' LOAD REPORT when it names only the fresh ``score`` head (MISSING:
+    the adapter holds the trained one) and the causal LM's unused ``lm_head`` (UNEXPECTED)."""
+
+    expected = (("MISSING", "score."), ("UNEXPECTED", "lm_head."))
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = re.sub(r"\x1b\[[0-9;]*m", "", record.getMessage())
+        if "LOAD REPORT" not in text:
+            return True
+        rows = [[c.strip() for c in line.split("|")] for line in text.splitlines() if line.count("|") >= 2]
+        statuses = [(cells[1], cells[0]) for cells in rows[1:] if cells[1] and not cells[1].startswith("-")]
+        return not statuses or not all(any(st == s and key.startswith(k) for s, k in self.expected)
+                                       for st, key in statuses)
+
+
 def load_artifact(folder: str | Path, base_model: str | None = None, device: str = "auto",
                   dtype: str = "auto") -> tuple[Loaded, DifficultyCard]:
     """The classifier in eval mode on ``device``, and its card."""
@@ -119,11 +159,16 @@ def load_artifact(folder: str | Path, base_model: str | None = None, device: str
     folder = Path(folder)
     card = read_card(folder)
     check_base(card, folder, base_model)
-    if not (folder / ADAPTER_WEIGHTS).is_file():
-        raise AdapterError(f"classifier adapter {folder}: no {ADAPTER_WEIGHTS}")
+    check_weights(folder)
     dev = pick_device(device)
     tok = load_tokenizer_for(str(folder))
-    model = base_classifier(resolve_model(card.base_model), tok.pad_token_id, dtype=torch_dtype(dtype, dev))
+    quiet = logging.getLogger("transformers.modeling_utils")
+    head_report = _HeadReport()
+    quiet.addFilter(head_report)
+    try:
+        model = base_classifier(resolve_model(card.base_model), tok.pad_token_id, dtype=torch_dtype(dtype, dev))
+    finally:
+        quiet.removeFilter(head_report)
     model = require_peft().PeftModel.from_pretrained(model, str(folder), is_trainable=False)
     model.to(dev).eval()
     return Loaded(model, tok, tok.pad_token_id, dev), card

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 from scale.build import check_nested
 from scale.errors import ConfigError
+from scale.outputs import check_output_dir
 from scale.train.common import TrainBase, check_report
 from scale.train.metrics import RULES
 from scale.train.model import LoraSettings
@@ -65,6 +66,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_report(self.report_to)
+        check_output_dir(self.output_dir, "output_dir")  # before any model is loaded
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> TrainConfig:

@@ -115,14 +115,19 @@ def with_match_run(c: dict[str, Any], tmp_path: Path, s2_fraction: float = 0.5) 
 
 
 def with_adapter(c: dict[str, Any], tmp_path: Path, tau: float = 0.42) -> dict[str, Any]:
-    """difficulty=classifier reads its adapter's difficulty.json at build time (the weights
-    load on the first score): point it at a stand-in folder holding only that card."""
+    """difficulty=classifier reads its adapter's difficulty.json and checks its safetensors
+    header at build time (the weights load on the first score): point it at a stand-in folder
+    holding that card and a whole, one-tensor weights file."""
     if c.get("difficulty", {}).get("name") != "classifier":
         return c
-    from scale.train.artifact import DifficultyCard, write_card
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    from scale.train.artifact import ADAPTER_WEIGHTS, DifficultyCard, write_card
 
     stand_in = tmp_path / "adapter"
     stand_in.mkdir(exist_ok=True)
+    save_file({"stand_in": np.zeros(1, dtype=np.float32)}, str(stand_in / ADAPTER_WEIGHTS))
     write_card(stand_in, DifficultyCard(base_model="tiny-qwen3", label={"kind": "stand-in"}, template={},
                                         threshold={"value": tau, "rule": "fixed"}))
     c = copy.deepcopy(c)
