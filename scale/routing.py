@@ -1,7 +1,7 @@
 """Routers: which steps go to System 2.
 
-- ``threshold``: S2 when score > tau (the paper, tau = 0.5; ``tau: null`` = the scorer's
-  own threshold).
+- ``threshold``: S2 when score > tau (the paper's Eq. 4; it states no tau for Table 1: 0.5 is
+  the authors' README default, Table 2 sweeps 0.2-0.9; ``tau: null`` = the scorer's own threshold).
 - ``fraction``: the hardest fraction q of the *scored* steps of the run (dataset-wide budget).
 - ``random``: a random set of scored steps of the same fraction — the control the paper
   lacks; ``match_run`` takes the fraction, and every fixed decision, from an earlier run.
@@ -11,7 +11,7 @@ A router sees each step's :class:`~scale.difficulty.StepScore`. Scores the metho
 itself (the last step pinned at 0.9, the one-step fallback at 1.0: ``score.fixed``) are not
 evidence of difficulty, so ``fraction`` and ``random`` never spend their budget on them:
 those steps keep their fixed decision (score > the scorer's threshold, so the pinned last
-step goes to System 2 as under the paper's tau; with ``match_run``, the decision that run
+step goes to System 2 as under the threshold router; with ``match_run``, the decision that run
 took for the same attempt), and the fraction applies to the scored steps only. The control
 then differs from SCALE in exactly one thing: which scored steps go to System 2.
 

@@ -1,9 +1,9 @@
 """Train the LoRA difficulty classifier on step traces (configs/train_difficulty.yaml).
 
-    accelerate launch scripts/train_difficulty.py traces=runs/traces output_dir=runs/difficulty/adapter
+    accelerate launch scripts/train_difficulty.py model=Qwen/Qwen3-0.6B traces=runs/traces output_dir=runs/difficulty/adapter
     accelerate launch --config_file configs/accelerate/ddp.yaml scripts/train_difficulty.py \
         model=Qwen/Qwen3-0.6B train.bf16=true traces=runs/traces
-    python scripts/train_difficulty.py traces=runs/traces train.max_steps=20 report_to=none   # one CPU process
+    python scripts/train_difficulty.py model=tiny-qwen3 traces=runs/traces train.max_steps=20 report_to=none   # one CPU process
 
 Writes OUTPUT_DIR/{adapter_model.safetensors, adapter_config.json, tokenizer files,
 difficulty.json} and OUTPUT_DIR/checkpoints/ (resume=true continues from the last one).

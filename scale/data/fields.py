@@ -32,11 +32,15 @@ class FieldMap:
     id: str | None = None
     condition: str | None = None
     alt_question: tuple[str, ...] = ()  # registry sets: other names a row may use
+    # Pre-split rows that also carry the whole statement (the authors' files: ``problem`` beside
+    # ``condition`` + ``question``): the problem text; None rebuilds it from the two parts.
+    full: str | None = None
 
     def describe(self) -> str:
         return (
             f"question={self.question!r} answer={self.answer!r} "
             f"id={self.id if self.id else '(line/row number)'!r} condition={self.condition!r}"
+            + (f" problem={self.full!r}" if self.full else "")
         )
 
 
@@ -93,10 +97,12 @@ def detect_fields(
             )
     condition = given.get("condition") or _first_present(first_row, CONDITION_FIELDS)
     question = given.get("question")
+    full = None
     if question is None:
         # Pre-split rows: "question" is the final sub-question next to the givens.
         if condition is not None and "question" in first_row:
             question = "question"
+            full = "problem" if "problem" in first_row else None
         else:
             question = _first_present(first_row, QUESTION_FIELDS)
             if condition is not None and "condition" not in given:
@@ -110,4 +116,4 @@ def detect_fields(
     how = "detected from the first row"
     if given:
         how = f"data.fields: {', '.join(sorted(given))}; the rest detected from the first row"
-    return FieldMap(question, answer, ident, condition), how
+    return FieldMap(question, answer, ident, condition, full=full), how

@@ -112,9 +112,19 @@ def _to_problem(
         ident = str(number)
     else:
         ident = _text(row, [fields.id], where)
-    used = {fields.question, *fields.alt_question, fields.answer, fields.condition, SAMPLE_FIELD}
+    used = {
+        fields.question,
+        *fields.alt_question,
+        fields.answer,
+        fields.condition,
+        fields.full,
+        SAMPLE_FIELD,
+    }
     meta = {k: v for k, v in row.items() if k not in used}
-    question = f"{condition} {final_question}" if condition else final_question
+    # A pre-split row's own statement when it has one (decomposition, selection, scoring and
+    # CoT see it, as in the authors' code); the two parts joined only when it has none.
+    full = _condition(row, fields.full, where)
+    question = full or (f"{condition} {final_question}" if condition else final_question)
     return Problem(
         id=f"{label}-{ident}",
         question=question,

@@ -13,7 +13,9 @@ Plain ``httpx`` against ``POST {base_url}/chat/completions`` (non-streaming):
 Request body: ``model``, ``messages``, ``temperature``, ``top_p``, ``max_tokens``, plus
 ``seed`` (when set), ``stop`` (when non-empty), ``top_k`` (when > 0 and ``send_top_k``;
 vLLM/SGLang accept it, ``transformers serve`` rejects it with 422),
-``chat_template_kwargs`` (the request's ``template_kwargs``, when non-empty) and
+``chat_template_kwargs`` (the request's ``template_kwargs``, when non-empty),
+``generation_overrides`` (the model's generation_config fields this run sets, e.g.
+``repetition_penalty``: the HF engine sets them at load, a server gets them per request) and
 ``extra_body`` merged on top.
 
 Reasoning comes from ``message.reasoning_content`` / ``message.reasoning`` (server-side
@@ -125,7 +127,7 @@ class OpenAIEngine(Engine):
                  backoff_s: float = 0.5, backoff_max_s: float = 8.0,
                  extra_body: dict | None = None, name: str | None = None,
                  send_top_k: bool = True, tokenizer: str | None = None,
-                 budget_forcing: str = "auto") -> None:
+                 budget_forcing: str = "auto", generation_overrides: dict | None = None) -> None:
         self.base_url = _validate_base_url(base_url)
         self.url = f"{self.base_url}/chat/completions"
         self.completions_url = f"{self.base_url}/completions"
@@ -145,6 +147,9 @@ class OpenAIEngine(Engine):
             )
         if extra_body is not None and not isinstance(extra_body, dict):
             raise ConfigError(f"openai engine: extra_body must be a mapping, got {type(extra_body).__name__}")
+        if generation_overrides is not None and not isinstance(generation_overrides, dict):
+            raise ConfigError(f"openai engine: generation_overrides must be a mapping, "
+                              f"got {type(generation_overrides).__name__}")
         if budget_forcing not in FORCING_MODES:
             raise ConfigError(f"openai engine: budget_forcing must be one of {list(FORCING_MODES)}, "
                               f"got {budget_forcing!r}")
@@ -161,6 +166,7 @@ class OpenAIEngine(Engine):
         self.backoff_s = backoff_s
         self.backoff_max_s = backoff_max_s
         self.extra_body = dict(extra_body or {})
+        self.generation_overrides = dict(generation_overrides or {})
         # `transformers serve` rejects fields outside the OpenAI schema (HTTP 422): send_top_k=false.
         self.send_top_k = send_top_k
         # Prompt counts and rendering: a local tokenizer (engine.tokenizer, else the model name if it resolves).
@@ -238,6 +244,9 @@ class OpenAIEngine(Engine):
             body["stop"] = list(stop)
         if s.top_k > 0 and self.send_top_k:
             body["top_k"] = s.top_k
+        # The same generation_config fields the HF engine sets at load (vLLM and SGLang take them
+        # per request), so a config decodes alike on either engine.
+        body.update(self.generation_overrides)
         return body
 
     def body(self, request: GenerationRequest, max_tokens: int | None = None) -> dict[str, Any]:

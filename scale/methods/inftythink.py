@@ -13,8 +13,9 @@ without a box the attempt ends with ``max_rounds`` and the last round's fallback
 extraction (answer phrase / last number).
 
 Every round is a "solve" call with ``step=round``; summaries are the method's own output
-too, so they count in ``tok_paper`` and Tpi (tok_paper / rounds). Why 8 x 8192 + 2048 by
-default: docs/fidelity.md (InftyThink row).
+too, so they count in ``tok_paper`` and Tpi (tok_paper / rounds). Why 8 x 8192 + 4096 by
+default: docs/fidelity.md (InftyThink row). ``summary_system`` may differ from ``system``: a
+hybrid model summarises with thinking off (its systems file says ``summary_system: s1``).
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def _short(text: str, n: int = TRACE_SUMMARY_CHARS) -> str:
 class InftyThink(Method):
     name = "inftythink"
 
-    def __init__(self, max_rounds: int = 8, segment_tokens: int = 8192, summary_tokens: int = 2048,
+    def __init__(self, max_rounds: int = 8, segment_tokens: int = 8192, summary_tokens: int = 4096,
                  system: str = "s2", summary_system: str | None = None, summary_chars: int = 8000,
                  prompts: Mapping[str, Any] | Prompts | None = None) -> None:
         for key, value in (("max_rounds", max_rounds), ("segment_tokens", segment_tokens),

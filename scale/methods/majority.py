@@ -3,6 +3,11 @@
 The paper's MajVote baseline: 8 samples on one system, answers grouped by mathematical
 equivalence (the grader), the largest group's representative is the answer (ties: the
 group that appeared first). Every sample is a "solve" call, so the paper's Tok is k x CoT.
+
+``from_run=RUN_DIR`` votes over a finished CoT run's records instead of sampling anew: attempt
+``s`` of a problem takes that run's samples ``s*k .. s*k+k-1`` (their answers, and their calls
+as its ledger), so MajVote and CoT are paired as in the paper (its MajVote Tok is exactly 8x
+CoT's) and no model is loaded.
 """
 
 from __future__ import annotations
@@ -14,9 +19,9 @@ from typing import Any
 
 from scale.data.problem import Problem
 from scale.engine.types import Completion
-from scale.errors import ConfigError
+from scale.errors import ConfigError, DataError
 from scale.grading.extract import extract_answer
-from scale.ledger import Ledger
+from scale.ledger import Call, Ledger
 from scale.methods.base import Attempt, Context, Method, check_system, finish_failures
 from scale.prompts import Prompts
 
@@ -65,15 +70,30 @@ def winning_group(groups: list[list[int]]) -> list[int] | None:
 class Majority(Method):
     name = "majority"
 
-    def __init__(self, k: int = 8, system: str = "s2", prompts: Mapping[str, Any] | Prompts | None = None) -> None:
+    def __init__(self, k: int = 8, system: str = "s2", prompts: Mapping[str, Any] | Prompts | None = None,
+                 from_run: str | None = None) -> None:
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ConfigError(f"method.k must be an integer >= 1, got {k!r}")
         self.k = k
         self.system = check_system(system)
         self.prompts = Prompts.from_config(prompts, "method.prompts")
         self._warned_greedy = False
+        if from_run is not None and not (isinstance(from_run, str) and from_run.strip()):
+            raise ConfigError(f"method.from_run must name a CoT run directory, got {from_run!r}")
+        self.from_run = from_run or None
+        self._cot: dict[tuple[str, int], Any] = {}  # (problem id, sample) -> that CoT run's record
+
+    @property
+    def uses_systems(self) -> set[str]:
+        return set() if self.from_run else {self.system}
+
+    def prepare(self, problems: list[Problem], n_samples: int, ctx: Context) -> None:
+        if self.from_run:
+            self._cot = read_cot_run(self.from_run, problems, n_samples * self.k, self.system)
 
     async def run(self, problem: Problem, sample_idx: int, ctx: Context) -> Attempt:
+        if self.from_run:
+            return await self._vote_over_run(problem, sample_idx, ctx)
         system = getattr(ctx.systems, self.system)
         greedy = system.config.sampling.greedy
         if greedy and self.k > 1 and not self._warned_greedy:
@@ -124,3 +144,71 @@ class Majority(Method):
         }
         return Attempt(answer=answer, response=response, trace=trace, ledger=ledger,
                        failures=failures)
+
+    async def _vote_over_run(self, problem: Problem, sample_idx: int, ctx: Context) -> Attempt:
+        """The vote over samples ``sample_idx*k ..`` of the CoT run (``prepare`` read them)."""
+        indices = [sample_idx * self.k + i for i in range(self.k)]
+        records = [self._cot[(problem.id, i)] for i in indices]
+        answers = [None if r.error is not None else r.answer for r in records]
+        ledger = Ledger()
+        for r in records:
+            ledger.calls.extend(Call(**c) for c in r.ledger)
+        grader = ctx.grader
+        equivalent: Equivalent = grader.equivalent if grader is not None else exact_equivalent
+        groups = await asyncio.to_thread(group_answers, answers, equivalent)
+        best = winning_group(groups)
+        failures = [] if best is not None else ["no_answer"]
+        answer = None if best is None else answers[best[0]]
+        response = records[0 if best is None else best[0]].response
+        failures += [f for c in ledger.calls for f in finish_failures(c.finish_reason)]  # as when sampling
+        failures += ["cot_error"] * sum(r.error is not None for r in records)
+        trace: dict[str, Any] = {
+            "system": self.system,
+            "k": self.k,
+            "from_run": self.from_run,
+            "cot_samples": indices,
+            "answers": answers,
+            "groups": groups,
+            "group_sizes": [len(g) for g in groups],
+            "group_answers": [answers[g[0]] for g in groups],
+            "winner": None if best is None else groups.index(best),
+            "vote_share": len(best) / self.k if best is not None else 0.0,
+            "n_answered": sum(a is not None for a in answers),
+            "equivalence": "grader" if grader is not None else "exact",
+        }
+        return Attempt(answer=answer, response=response, trace=trace, ledger=ledger, failures=failures)
+
+
+def read_cot_run(path: str, problems: list[Problem], needed: int, system: str) -> dict[tuple[str, int], Any]:
+    """The records of CoT run ``path`` that ``problems`` vote over: samples 0..needed-1 of each.
+
+    Refused in one line: a folder that is not a run, a run of another method or system, a run
+    with fewer samples, or one that lacks a problem or asked it in other words (other data).
+    """
+    from scale.rundir import RunDir
+
+    run = RunDir(path)
+    if not run.path.is_dir():
+        raise ConfigError(f"method.from_run: no run directory {path}")
+    cfg = run.read_config()
+    method = cfg.get("method") or {}
+    if method.get("name") != "cot" or method.get("system") != system:
+        raise ConfigError(f"method.from_run: {path} is a run of method {method.get('name')!r} on "
+                          f"{method.get('system')!r}; MajVote votes over a CoT run on {system!r}")
+    ran = cfg.get("n_samples")
+    if isinstance(ran, int) and ran < needed:
+        raise ConfigError(f"method.from_run: {path} ran n_samples={ran}; voting over method.k x n_samples "
+                          f"= {needed} samples per problem needs that many")
+    records = run.collect().records
+    out: dict[tuple[str, int], Any] = {}
+    for problem in problems:
+        for i in range(needed):
+            rec = records.get((problem.id, i))
+            if rec is None:
+                raise DataError(f"method.from_run: {path} has no record of problem {problem.id!r} sample {i} "
+                                "(finish that run first, or vote over a run of the same data)")
+            if rec.question != problem.question:
+                raise DataError(f"method.from_run: {path} asked problem {problem.id!r} in other words "
+                                "(a run of other data)")
+            out[(problem.id, i)] = rec
+    return out

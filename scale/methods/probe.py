@@ -9,10 +9,13 @@ the earlier steps as System 2 answered them (the reference path, carried forward
 (when the problem has one): easy (0) when System 1's answer is right, hard (1) when it is
 wrong and System 2's right. Otherwise a step is labelled
 
+- unlabelled (null) when System 2 gave no answer (nothing to compare with);
+- hard (1) when System 1 gave no answer where System 2 did;
+- unlabelled (null) when the two answers were not both found in a ``\boxed{}`` (one read
+  from an answer phrase or the last expression is a guess at the answer, and two different
+  guesses would read as "hard");
 - hard (1) when System 1's answer is not equivalent to System 2's (the grader's
-  equivalence), or System 1 gave no answer where System 2 did;
-- easy (0) when they agree;
-- unlabelled (null) when System 2 gave no answer (nothing to compare with).
+  equivalence); easy (0) when they agree.
 
 The attempt's answer is the reference path's (System 2 on every step). System 1's probe
 calls are in the ledger under stage ``probe`` (so ``tok_paper`` is the reference path's);
@@ -46,9 +49,16 @@ async def _equivalent(ctx: Context, reference: str | None, candidate: str | None
     return await grade_answer(ctx.grader, candidate, reference)
 
 
+BOXED = frozenset({"boxed", "boxed_last_of_n", "fbox"})  # extract_answer kinds read from a box
+
+
 def label_of(equivalent: bool | None, s1: str | None, s2: str | None, s1_correct: bool | None,
-             s2_correct: bool | None, last: bool) -> tuple[int | None, str]:
-    """The step's label (1 hard, 0 easy, None unlabelled) and the reason (module docstring)."""
+             s2_correct: bool | None, last: bool, s1_how: str | None = None,
+             s2_how: str | None = None) -> tuple[int | None, str]:
+    """The step's label (1 hard, 0 easy, None unlabelled) and the reason (module docstring).
+
+    ``s1_how`` / ``s2_how``: the extraction rule of each answer (None: not known, not checked).
+    """
     if last and s1_correct is not None and s2_correct is not None:  # the gold outranks System 2
         if s1_correct:
             return 0, "s1_correct"
@@ -58,6 +68,8 @@ def label_of(equivalent: bool | None, s1: str | None, s2: str | None, s1_correct
         return None, "s2_no_answer"
     if s1 is None:
         return 1, "s1_no_answer"
+    if (s1_how is not None or s2_how is not None) and not (s1_how in BOXED and s2_how in BOXED):
+        return None, "not_both_boxed"
     if not equivalent:
         return 1, "s1_differs"
     return 0, "agree"
@@ -85,9 +97,11 @@ async def probe_attempt(method: Scale, problem: Problem, sample_idx: int, ctx: C
         if i == last:
             s1_correct = (await grade_answer(ctx.grader, s1.answer, problem.answer))[0]
             s2_correct = (await grade_answer(ctx.grader, s2.answer, problem.answer))[0]
-        label, why = label_of(equivalent, s1.answer, s2.answer, s1_correct, s2_correct, i == last)
-        probes.append({"s1": {"answer": s1.answer, "visible": s1.visible, "finish_reason": s1.finish_reason},
-                       "s2": {"answer": s2.answer, "finish_reason": s2.finish_reason,
+        label, why = label_of(equivalent, s1.answer, s2.answer, s1_correct, s2_correct, i == last,
+                              s1.how, s2.how)
+        probes.append({"s1": {"answer": s1.answer, "how": s1.how, "visible": s1.visible,
+                              "finish_reason": s1.finish_reason},
+                       "s2": {"answer": s2.answer, "how": s2.how, "finish_reason": s2.finish_reason,
                               "reasoning_chars": s2.reasoning_chars},
                        "equivalent": equivalent, "equivalence": reason, "s1_correct": s1_correct,
                        "s2_correct": s2_correct, "label": label, "why": why})

@@ -77,6 +77,7 @@ class SolvedStep:
     answer: str | None
     reasoning_chars: int
     finish_reason: str
+    how: str = ""  # the extraction rule that found ``answer`` (scale.grading.extract: "boxed", ...)
 
     @property
     def failures(self) -> list[str]:
@@ -89,7 +90,7 @@ class Scale(Method):
     def __init__(self, n_outlines: int = 8, outline_temperature: float = 0.7,
                  outline_max_tokens: int = 1024, resample_rounds: int = 2, max_steps: int = 12,
                  select: bool = True, replace_last_step: bool = True, last_step_score: float | None = 0.9,
-                 carry: str = "visible", max_carry_chars: int | None = None, split: str = "rule",
+                 last_step_s2: bool = False, carry: str = "visible", max_carry_chars: int | None = None, split: str = "rule",
                  difficulty: Mapping[str, Any] | DifficultyScorer | None = None,
                  router: Mapping[str, Any] | Router | None = None,
                  prompts: Mapping[str, Any] | Prompts | None = None, probe: bool = False) -> None:
@@ -115,6 +116,9 @@ class Scale(Method):
         self.select = select
         self.replace_last_step = replace_last_step
         self.last_step_score = last_step_score
+        # The step that answers the question thinks whatever the router's threshold: a learned
+        # scorer's own tau may be >= the pinned score, which would send it to greedy System 1.
+        self.last_step_s2 = bool(last_step_s2)
         self.carry = carry
         self.max_carry_chars = max_carry_chars
         self.split = split
@@ -197,8 +201,12 @@ class Scale(Method):
     # -- stage 3: route ------------------------------------------------------------------
     async def route(self, plan: Plan) -> list[bool]:
         """System 2 (True) or System 1 per step. The fallback step is rated hard (1.0) and
-        routed like any fixed step, so the uniform routers stay uniform."""
-        return await self.router.route(plan.key, plan.scores)
+        routed like any fixed step, so the uniform routers stay uniform. ``last_step_s2``
+        sends the last step to System 2 by rule, whatever the router decided."""
+        routes = list(await self.router.route(plan.key, plan.scores))
+        if self.last_step_s2 and routes:
+            routes[-1] = True
+        return routes
 
     # -- stage 4: solve ------------------------------------------------------------------
     def carried(self, step: SolvedStep) -> str:
@@ -234,9 +242,10 @@ class Scale(Method):
         overrides = {} if sys_.config.sampling.greedy else {
             "seed": ctx.seed_for(plan.problem, plan.sample_idx, SOLVE_SALT + i)}
         c = await sys_.ask(messages, stage="solve", ledger=ledger, step=i, **overrides)
+        extraction = extract_answer(c.text)
         return SolvedStep(index=i, step=plan.steps[i], mode=sys_.mode, visible=c.text,
-                          answer=extract_answer(c.text).answer, reasoning_chars=len(c.reasoning),
-                          finish_reason=c.finish_reason)
+                          answer=extraction.answer, reasoning_chars=len(c.reasoning),
+                          finish_reason=c.finish_reason, how=extraction.how)
 
     async def execute(self, plan: Plan, routes: Sequence[bool], ctx: Context, ledger: Ledger) -> list[SolvedStep]:
         """Every step in order on its route, each seeing the ones before it."""

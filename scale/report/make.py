@@ -86,7 +86,7 @@ def make_report(patterns: list[str], out: str | Path, paper: bool = False,
         except ImportError as err:  # matplotlib is the [report] extra
             report.warnings.append(f"no figures: {err} (pip install 'scale-tts[report]')")
         else:
-            report.figures = all_plots(cells, out / "figures", paper)
+            report.figures = all_plots(cells, out / "figures", paper, table1_tau)
     report.warnings += [f"{r.path}: incomplete, {r.attempts_note}" for r in runs if not r.complete]
     index = out / "report.md"
     index.write_text(_index(report, out), encoding="utf-8")

@@ -78,7 +78,7 @@ def _pair(setting: SettingId) -> tuple[str, str]:
     return (setting.s1_model, setting.s2_model)
 
 
-def accuracy_vs_tokens(cells: list[Cell], out: Path, paper: bool = False) -> list[Path]:
+def accuracy_vs_tokens(cells: list[Cell], out: Path, paper: bool = False, table1_tau: float = 0.5) -> list[Path]:
     """One figure per dataset; a row per model pair (its System 2 budgets share the row)."""
     plt = _plt()
     labels = setting_labels(cells)
@@ -116,7 +116,7 @@ def accuracy_vs_tokens(cells: list[Cell], out: Path, paper: bool = False) -> lis
                                  setting, dataset)
                 if paper and key == "tok_paper":
                     for c in mine:
-                        p = paper_mod.table1_cell(c.setting, c.method, dataset)
+                        p = paper_mod.table1_cell(c.setting, c.method, dataset, table1_tau)
                         if p is not None:
                             ax.scatter(p.tok, p.acc, marker=_MARKERS[c.method.kind], facecolors="none",
                                        edgecolors=_COLORS[c.method.kind], s=70, label=f"{c.method.label} (paper)")
@@ -251,7 +251,7 @@ def budget_sweep(cells: list[Cell], out: Path) -> list[Path]:
     return _save(fig, out, "figure2_budget")
 
 
-def all_plots(cells: list[Cell], out: Path, paper: bool = False) -> list[Path]:
+def all_plots(cells: list[Cell], out: Path, paper: bool = False, table1_tau: float = 0.5) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
-    return [*accuracy_vs_tokens(cells, out, paper), *stage_costs(cells, out), *s2_share_vs_tau(cells, out, paper),
+    return [*accuracy_vs_tokens(cells, out, paper, table1_tau), *stage_costs(cells, out), *s2_share_vs_tau(cells, out, paper),
             *budget_sweep(cells, out)]

@@ -134,12 +134,12 @@ def table1(cells: list[Cell], paper: bool = False, table1_tau: float = 0.5) -> T
             avg += " [incl. incomplete]"
         table.rows.append(Row([labels[setting], method.label, *shown, avg], group=labels[setting]))
         if paper:
-            ref = [paper_mod.table1_cell(setting, method, d) for d in datasets]
+            ref = [paper_mod.table1_cell(setting, method, d, table1_tau) for d in datasets]
             if any(ref):
                 for d, p in zip(datasets, ref):
                     if d in records:
                         records[d].update(paper_accuracy=p and p.acc, paper_tok=p and p.tok, paper_tpi=p and p.tpi)
-                avg_ref = paper_mod.table1_avg(setting, method)
+                avg_ref = paper_mod.table1_avg(setting, method, table1_tau)
                 table.rows.append(_paper_row(
                     ref, lambda p: f"{p.acc:.2f} / {tokens(p.tok)}" + (f" [{tokens(p.tpi)}]" if p.tpi else ""),
                     labels[setting], ("–" if avg_ref is None else f"{avg_ref:.2f}",)))

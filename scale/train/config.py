@@ -70,5 +70,10 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> TrainConfig:
+        model = raw.get("model")
+        if not isinstance(model, str) or not model.strip():
+            # No default: a shipped one (a random test model) would train a useless router.
+            raise ConfigError(f"train_difficulty: model is required (the base model to fine-tune, e.g. "
+                              f"model=Qwen/Qwen3-0.6B), got {model!r}")
         nested = {"lora": LoraSettings, "train": TrainSettings, "threshold": ThresholdSettings}
         return check_nested(cls, raw, nested, "train_difficulty", "train config")

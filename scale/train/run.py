@@ -1,6 +1,6 @@
 """Train the difficulty classifier: traces -> LoRA sequence classifier -> adapter + difficulty.json.
 
-    accelerate launch scripts/train_difficulty.py traces=runs/traces output_dir=runs/difficulty/adapter
+    accelerate launch scripts/train_difficulty.py model=Qwen/Qwen3-0.6B traces=runs/traces output_dir=runs/difficulty/adapter
 
 Phases: check the output folder (nothing overwritten silently; ``resume=true`` continues
 from the last checkpoint), load and tokenise the traces, build base + LoRA, train with the

@@ -8,7 +8,10 @@ Labels (``--label``):
 
 - ``measured`` (probe runs, ``method.probe=true``): every step was solved by System 1 and
   by System 2 from the same context; the label the probe recorded is used (see
-  :data:`MEASURED`). Steps without a label (System 2 gave no answer) are left out.
+  :data:`MEASURED`). Steps without a label (System 2 gave no answer, or the two answers
+  were not both boxed) are left out, and so is the last step of a run that pinned it
+  (``method.last_step_score``): routing never scores a pinned step, so the classifier
+  should neither train nor pick its threshold on one.
 - ``prompted`` (ordinary SCALE runs): the prompted score, distilled: hard when it is above
   ``tau``. Pinned, fallback and unparsed scores are not the scorer's opinion: left out.
 
@@ -37,9 +40,26 @@ MEASURED = ("The last step is judged against the gold first: 0 (easy) when Syste
             "1 (hard) when it is wrong and System 2's right. Otherwise 1 (hard) when System 1's answer to the "
             "step is not equivalent to System 2's answer to the same step from the same context (the grader's "
             "equivalence, scale.grading.Grader.equivalent), or System 1 gave no answer where System 2 did; "
-            "0 (easy) when they agree. Steps where System 2 gave no answer (and the gold did not decide) carry "
-            "no label and are left out. Context: the earlier steps as System 2 answered them (probe runs, "
-            "method.probe=true).")
+            "0 (easy) when they agree. Answers are compared only when both were read from a \\boxed{} (an "
+            "answer phrase or a last expression is a guess, and two guesses that differ are not a hard step). "
+            "Steps where System 2 gave no answer or the answers were not both boxed (and the gold did not "
+            "decide) carry no label and are left out; so is the last step of a run that pinned it "
+            "(method.last_step_score), which routing never scores. Context: the earlier steps as System 2 "
+            "answered them (probe runs, method.probe=true).")
+# Why rows were left out (the card explains each count).
+LEFT_OUT = {
+    "error_record": "the attempt failed (an error record): no steps",
+    "no_steps_in_trace": "not a SCALE trace",
+    "outline_fallback": "the outline fell back to one step (the whole problem): not a sub-problem",
+    "no_probe_label": "a step without a probe (not a probe run)",
+    "last_step_pinned": "the last step: pinned at routing time (method.last_step_score), so never scored",
+    "unlabelled_s2_no_answer": "System 2 gave no answer to compare with",
+    "unlabelled_not_both_boxed": "the two answers were not both boxed (a guessed answer is no evidence)",
+    "answer_rule_unrecorded": "an older probe run that did not record how each answer was read: re-run the probe",
+    "score_fixed": "a pinned score (the last step), not the scorer's opinion",
+    "score_fallback": "the one-step fallback's score, not the scorer's opinion",
+    "score_failed": "an unparsed score",
+}
 PROMPTED = ("1 (hard) when the paper's prompted System 1 score of the step is above {tau} (the prompted "
             "scorer distilled); 0 otherwise. Pinned (last step), fallback and unparsed scores are left out.")
 SPLITS = ("train", "validation", "test")
@@ -74,8 +94,12 @@ def system_models(config: dict[str, Any]) -> dict[str, str | None]:
     return out
 
 
-def step_rows(record: Record, run: str, label: str, tau: float, skipped: Counter[str]) -> list[dict[str, Any]]:
-    """The rows of one finished attempt (none for error records or non-SCALE traces)."""
+def step_rows(record: Record, run: str, label: str, tau: float, skipped: Counter[str],
+              last_pinned: bool = False) -> list[dict[str, Any]]:
+    """The rows of one finished attempt (none for error records or non-SCALE traces).
+
+    ``last_pinned``: the run pinned its last step's score, so routing never scores that step;
+    measured labels leave it out (prompted ones do anyway: its score is not the scorer's)."""
     if record.error is not None:
         skipped["error_record"] += 1
         return []
@@ -93,9 +117,16 @@ def step_rows(record: Record, run: str, label: str, tau: float, skipped: Counter
             if probe is None:
                 skipped["no_probe_label"] += 1
                 continue
+            if last_pinned and i == len(steps) - 1:
+                skipped["last_step_pinned"] += 1
+                continue
             y = probe.get("label")
             if y not in (0, 1):
-                skipped["unlabelled_step"] += 1
+                skipped[f"unlabelled_{probe.get('why') or 'step'}"] += 1
+                continue
+            if probe.get("why") in ("s1_differs", "agree") and not all(
+                    isinstance(probe.get(m), dict) and "how" in probe[m] for m in ("s1", "s2")):
+                skipped["answer_rule_unrecorded"] += 1  # labelled before answers had to be boxed
                 continue
         else:
             if s.get("score_how") in NO_SCORE or s.get("score") is None:
@@ -149,9 +180,10 @@ def build(run_dirs: Iterable[str | Path], label: str = "measured", tau: float = 
         config = run.read_config()
         collected = run.collect()
         before = len(rows)
-        for record in collected.records.values():
-            rows.extend(step_rows(record, run.path.name, label, tau, skipped))
         method = config.get("method") or {}
+        last_pinned = method.get("last_step_score") is not None
+        for record in collected.records.values():
+            rows.extend(step_rows(record, run.path.name, label, tau, skipped, last_pinned))
         models = system_models(config)
         sources.append({"run_dir": str(run.path), "method": method.get("name"), "probe": bool(method.get("probe")),
                         "data": (config.get("data") or {}).get("name"), "s1_model": models["s1"],
@@ -202,7 +234,8 @@ def card_text(built: Built, command: str) -> str:
         share = b["hard"] / b["rows"] if b["rows"] else float("nan")
         lines.append(f"| {name} | {b['rows']} | {b['hard']} | {b['easy']} | {share:.3f} | {b['problems']} |")
     lines += ["", "## Left out", ""]
-    lines += [f"- {k}: {v}" for k, v in sorted(built.skipped.items())] or ["- nothing"]
+    lines += [f"- {k}: {v}" + (f" ({LEFT_OUT[k]})" if k in LEFT_OUT else "")
+              for k, v in sorted(built.skipped.items())] or ["- nothing"]
     lines += ["", "## Columns", "",
               "`problem`, `previous_steps`, `previous_answers` (the earlier steps' answers carried as "
               "context), `step`, `label` (1 = hard), `prompted_score` and `prompted_how` (the prompted "

@@ -119,7 +119,8 @@ def test_an_output_path_that_is_a_file_is_refused_before_anything_loads(probe_ru
     proc = subprocess.run(eval_command("experiment=debug", f"run_dir={file}"), capture_output=True, text=True,
                           timeout=300, check=False, env=eval_env())
     assert one_line_error(proc) == f"error: run_dir={file}: is a file, not a folder"
-    train = script("train_difficulty.py", f"traces={tmp_path}", f"output_dir={file}", "report_to=none")
+    train = script("train_difficulty.py", "model=tiny-qwen3", f"traces={tmp_path}", f"output_dir={file}",
+                   "report_to=none")
     assert one_line_error(train) == f"error: output_dir={file}: is a file, not a folder"
     sft = script("sft_on_traces.py", f"traces=[{probe_run}]", f"output_dir={file}", "report_to=none")
     assert one_line_error(sft) == f"error: output_dir={file}: is a file, not a folder"

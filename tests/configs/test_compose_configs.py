@@ -308,8 +308,17 @@ def test_table1_cells_run_what_their_names_say(setup):
                 assert (c["router"]["name"], c["router"]["tau"]) == ("threshold", 0.5)
             else:  # on a thinking model the paper's baselines run on System 2
                 assert c["method"]["system"] == "s2"
+            assert c["prompts"]["name"] == "authors_shape"  # the authors' message shapes (issue 19 item 2)
             if method == "majority":  # one vote over 8 samples per problem, as in the paper
                 assert (c["method"]["k"], c["n_samples"]) == (8, 1)
+                # ... over its CoT cell's 8 samples (issue 19 item 6), wherever the cells write
+                cot = resolve(compose_eval([f"experiment=table1/{setup}_cot_{data}"]))
+                assert c["method"]["from_run"] == cot["run_dir"] and cot["n_samples"] == 8
+                moved = [f"experiment=table1/{{}}_{data}", "table1.root=/scratch/t1"]
+                vote = resolve(compose_eval([moved[0].format(f"{setup}_majority"), moved[1]]))
+                assert vote["method"]["from_run"] == resolve(compose_eval([moved[0].format(f"{setup}_cot"),
+                                                                           moved[1]]))["run_dir"]
+                assert vote["method"]["from_run"] == f"/scratch/t1/{setup}_cot_{data}"
             else:
                 assert c["n_samples"] == 8
 

@@ -154,7 +154,7 @@ def test_pre_split_rows_keep_condition_and_final_question(tmp_path):
     assert p.question == "Tom has 3 apples and buys 4. How many now?"
     assert p.condition == "Tom has 3 apples and buys 4."
     assert p.final_question == "How many now?"
-    assert p.meta == {"id": 1, "problem": rows[0]["problem"]}
+    assert p.meta == {"id": 1}
     g = _jsonl(tmp_path / "split2.jsonl", [rows[1]])
     (q,) = load_benchmark(path=g)
     assert q.question == "A box holds 5. There are 2 boxes. How many in all?"
@@ -162,6 +162,25 @@ def test_pre_split_rows_keep_condition_and_final_question(tmp_path):
         "A box holds 5. There are 2 boxes.",
         "How many in all?",
     )
+
+
+def test_a_pre_split_rows_own_problem_text_is_the_problem(tmp_path):
+    # The authors' stages before solving (decompose, select, score) and CoT read `problem` as
+    # written, not the condition and question joined: a rewrite that differs must not leak in.
+    row = {
+        "id": 1,
+        "problem": "Tom holds 3 apples, then buys 4 more. How many apples now?",
+        "conditions": "Tom has 3 apples and buys 4.",
+        "question": "How many now?",
+        "answer": 7,
+    }
+    (p,) = load_benchmark(path=_jsonl(tmp_path / "t.jsonl", [row]))
+    assert p.question == row["problem"]
+    assert (p.condition, p.final_question) == (row["conditions"], row["question"])
+    assert "problem" not in p.meta
+    empty = dict(row, id=2, conditions="")  # no givens: an ordinary row, its problem text
+    (q,) = load_benchmark(path=_jsonl(tmp_path / "u.jsonl", [empty]))
+    assert (q.question, q.condition, q.final_question) == (row["problem"], None, None)
 
 
 def test_condition_without_a_final_question_is_not_used(tmp_path):

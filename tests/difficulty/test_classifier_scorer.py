@@ -103,6 +103,28 @@ def test_scale_routed_by_the_classifier_generates_no_scoring_tokens(adapter):
         assert s["mode"] == ("s2" if s["score"] > tau else "s1")
 
 
+def test_classifier_route_sends_the_last_step_to_system2_above_any_threshold(tmp_path):
+    """Issue 19 item 8: an adapter whose own tau (0.95) is above the pinned 0.9 would route the
+    step that answers the question to System 1; classifier_route sends it to System 2 by rule."""
+    high = make_adapter(tmp_path / "adapter", tau=0.95)
+    c = compose("experiment=classifier_route", f"difficulty.adapter={high}")
+    assert (c["method"]["last_step_s2"], c["method"]["last_step_score"], c["router"]["tau"]) == (True, 0.9, None)
+    outline = json.dumps({f"step{i + 1}": s for i, s in enumerate(STEPS)})
+    eng = ScriptedEngine([Rule(stage="decompose", reply=outline), Rule(stage="select", reply="Outline 1"),
+                          Rule(stage="solve", reply="so \\boxed{7}")])
+    problem = Problem(id="p", question="Tom has 3 apples and buys 4 more. How many apples now?", answer="7")
+    modes = {}
+    for last_s2 in (True, False):
+        method = build({**c["method"], "n_outlines": 1, "last_step_s2": last_s2}, "method")
+        assert method.router.tau == pytest.approx(0.95)
+        ctx = Context(systems=scripted_systems(eng), seed=0, n_attempts=1)
+        method.prepare([problem], 1, ctx)
+        steps = asyncio.run(method.run(problem, 0, ctx)).trace["steps"]
+        assert steps[-1]["score"] == 0.9 and all(s["mode"] == "s1" for s in steps[:-1] if s["score"] <= 0.95)
+        modes[last_s2] = steps[-1]["mode"]
+    assert modes == {True: "s2", False: "s1"}  # without the rule, the pin at 0.9 loses to tau 0.95
+
+
 def test_bad_adapter_folders_fail_in_one_line(adapter, tmp_path):
     with pytest.raises(AdapterError, match=r"no such folder"):
         scorer(tmp_path / "nowhere")

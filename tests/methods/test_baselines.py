@@ -216,3 +216,50 @@ def test_baselines_on_smollm2_demo(smollm2_dir, grader):
             assert all(c["response_tokens"] <= 64 for c in rec.ledger)
             assert rec.trace["n_rounds"] == len(steps)
             assert rec.trace["boxed"] == ("max_rounds" not in rec.failures)
+
+
+# -- MajVote over a CoT run (issue 19 item 6) ----------------------------------------------------
+
+
+@pytest.mark.tiny
+def test_majority_from_run_votes_over_a_real_cot_runs_samples_without_generating(tmp_path, monkeypatch):
+    """method.from_run: a real CoT run (tiny Qwen3, engine=hf) then MajVote over its records.
+    Attempt s votes over CoT samples s*k .. s*k+k-1; its ledger is theirs (Tok = k x CoT) and no
+    model is loaded (build_systems gets no system to load)."""
+    from scale.rundir import RunDir
+    from scale.runner.run import run_eval
+    from scale.testing.config import compose
+    from tests.helpers.shard_env import clear_shard_env
+
+    clear_shard_env(monkeypatch)
+    small = ["systems=tiny_qwen3", "engine=hf", "data=demo", "data.limit=2", "runner.progress=false"]
+    cot_dir, vote_dir = tmp_path / "cot", tmp_path / "vote"
+    run_eval(compose(*small, "method=cot_s2", "n_samples=4", f"run_dir={cot_dir}"))
+    cot = RunDir(cot_dir).collect().records
+    cfg = compose(*small, "method=majority", "method.k=2", "n_samples=2", f"method.from_run={cot_dir}",
+                  f"run_dir={vote_dir}")
+    assert build_method("majority", f"method.from_run={cot_dir}").uses_systems == set()
+    run_eval(cfg)
+    votes = RunDir(vote_dir).collect().records
+    assert len(votes) == 4
+    for (pid, s), rec in votes.items():
+        mine = [cot[(pid, s * 2 + i)] for i in range(2)]
+        assert rec.trace["cot_samples"] == [s * 2, s * 2 + 1]
+        assert rec.trace["answers"] == [None if r.error else r.answer for r in mine]
+        assert rec.ledger == [c for r in mine for c in r.ledger]  # the CoT calls, none new
+        assert rec.cost["tok_paper"] == sum(r.cost["tok_paper"] for r in mine)
+        answered = [a for a in rec.trace["answers"] if a is not None]
+        assert rec.answer == (answered[0] if answered else None) or rec.answer in answered
+    # Refused in one line: too few samples, another method's run, a run of other data.
+    with pytest.raises(ConfigError, match=r"ran n_samples=4; voting over method.k x n_samples = 8 samples"):
+        run_eval(compose(*small, "method=majority", "method.k=4", "n_samples=2", f"method.from_run={cot_dir}",
+                         f"run_dir={tmp_path / 'v2'}"))
+    with pytest.raises(ConfigError, match=r"is a run of method 'majority' on 's2'; MajVote votes over a CoT run"):
+        run_eval(compose(*small, "method=majority", "n_samples=1", "method.k=1", f"method.from_run={vote_dir}",
+                         f"run_dir={tmp_path / 'v3'}"))
+    from scale.errors import DataError
+
+    with pytest.raises(DataError, match=r"has no record of problem 'gsm8k-"):
+        run_eval(compose("systems=tiny_qwen3", "engine=hf", "data=gsm8k", "data.limit=1", "method=majority",
+                         "method.k=2", "n_samples=1", f"method.from_run={cot_dir}", f"run_dir={tmp_path / 'v4'}",
+                         "runner.progress=false"))

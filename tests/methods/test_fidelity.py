@@ -94,6 +94,29 @@ def test_the_datas_condition_and_final_question_are_used():
     assert attempt.trace["steps"][-1]["step"] == "How many balls are there?"
 
 
+def test_a_pre_split_rows_problem_text_feeds_every_stage_but_solving(tmp_path):
+    """Issue 19 item 1: decompose, select, score and CoT see the row's own `problem`, as the
+    authors' code does; only the solve prompts use its condition (and the final question)."""
+    statement = "Seven red balls and five blue balls sit in a box. Count all the balls in the box."
+    row = {"id": 1, "problem": statement, "conditions": "A box holds 7 red and 5 blue balls.",
+           "question": "How many balls are there?", "answer": "12"}
+    path = tmp_path / "split.jsonl"
+    path.write_text(json.dumps(row) + "\n", encoding="utf-8")
+    (problem,) = load_benchmark(path=path)
+    eng = generic_engine()
+    (attempt,) = run_all(build_method("scale", n_outlines=2), [problem], scripted_systems(eng))
+    for stage in ("decompose", "select", "score"):
+        assert eng.sent(stage) and all(statement in prompt_text(r) for r in eng.sent(stage)), stage
+        assert not any(row["conditions"] in prompt_text(r) for r in eng.sent(stage)), stage
+    for r in eng.sent("solve"):
+        assert row["conditions"] in prompt_text(r) and statement not in prompt_text(r)
+    assert attempt.trace["steps"][-1]["step"] == row["question"]
+    cot = generic_engine()
+    run_all(build_method("cot_s2"), [problem], scripted_systems(cot))
+    (request,) = cot.sent("solve")
+    assert statement in prompt_text(request) and row["question"] not in prompt_text(request)
+
+
 def test_a_model_split_may_copy_a_question_that_opens_the_problem():
     """split=model: a verbatim copy is accepted wherever it sits, position 0 included."""
     problem = Problem(id="opens", question="What is 7 + 5? Tom asks it twice.", answer="12")
@@ -165,7 +188,7 @@ def test_a_prompt_that_fills_the_context_is_a_counted_failure():
         assert "context_overflow" in a.failures and a.answer is None, option
 
 
-def test_figure2_sweeps_system2s_budget_at_tau_05_with_system1_fixed():
+def test_figure2_sweeps_six_system2_budgets_on_three_sets_with_system1_fixed():
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
@@ -174,15 +197,23 @@ def test_figure2_sweeps_system2s_budget_at_tau_05_with_system1_fixed():
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
         sweep = hydra_compose("eval", ["experiment=figure2_budget_sweep"], return_hydra_config=True)
         params = dict(sweep.hydra.sweeper.params)
-    assert params == {"data": "aime24,aime25", "systems.s2.sampling.max_new_tokens": "4096,8192,16384,32768"}
-    for budget in (4096, 32768):
-        c = compose("experiment=figure2_budget_sweep", f"systems.s2.sampling.max_new_tokens={budget}")
-        assert (c["method"]["name"], c["router"]["name"], c["router"]["tau"], c["n_samples"]) == \
-            ("scale", "threshold", 0.5, 8)
-        assert c["systems"]["s1"]["sampling"]["max_new_tokens"] == 32768  # System 1 fixed
-        assert c["systems"]["s2"]["sampling"]["max_new_tokens"] == budget
-    # The Findings' reading of Figure 2 (tau 0.2) is one override away.
-    assert compose("experiment=figure2_budget_sweep", "router.tau=0.2")["router"]["tau"] == 0.2
+    # Issue 19 item 7: the paper's six budgets on its three sets (18 run dirs).
+    assert params == {"data": "aime24,aime25,amc23",
+                      "systems.s2.sampling.max_new_tokens": "4096,6144,8192,12288,16384,32768"}
+    run_dirs = set()
+    for data in params["data"].split(","):
+        for budget in map(int, params["systems.s2.sampling.max_new_tokens"].split(",")):
+            c = compose("experiment=figure2_budget_sweep", f"data={data}",
+                        f"systems.s2.sampling.max_new_tokens={budget}")
+            assert (c["method"]["name"], c["router"]["name"], c["router"]["tau"], c["n_samples"]) == \
+                ("scale", "threshold", 0.5, 8)
+            assert c["systems"]["s1"]["sampling"]["max_new_tokens"] == 32768  # System 1 fixed
+            assert c["systems"]["s2"]["sampling"]["max_new_tokens"] == budget and c["data"]["name"] == data
+            run_dirs.add(c["run_dir"])
+    assert len(run_dirs) == 18
+    # The Findings' reading of Figure 2 (tau 0.2) is one override away, in run dirs of its own.
+    c = compose("experiment=figure2_budget_sweep", "router.tau=0.2")
+    assert c["router"]["tau"] == 0.2 and c["run_dir"] == "runs/figure2/aime24-tau0.2-s2max32768"
 
 
 # --------------------------------------------------------------------------- 6: prompt shapes
@@ -371,6 +402,38 @@ def test_the_paper_configs_sample_k8_outlines_with_system1s_sampling():
                == (0.7, 0.8, 20, 1024) and not r.thinking for r in decompose)
 
 
+def test_the_routed_pairs_outlines_sample_with_qwen3s_non_thinking_settings():
+    """Issue 19 item 11: qwen3_0_6b_routed's System 1 answers greedily, but the outlines it samples
+    (T 0.7) keep to Qwen3's non-thinking top_p 0.8 / top_k 20, not the whole vocabulary."""
+    from scale.build import build
+    from scale.systems import System, Systems, system_config_from_dict
+
+    routed = compose("experiment=classifier_route")["systems"]
+    assert routed == compose("systems=qwen3_0_6b_routed")["systems"]
+    c = compose("systems=qwen3_0_6b_routed", "method=scale")
+    method = build({**c["method"], "n_outlines": 2}, "method")
+    eng = generic_engine()
+    s1, s2 = (System(system_config_from_dict(m, m, routed[m]), eng) for m in ("s1", "s2"))
+    assert s1.config.sampling.greedy
+    problem = Problem(id="p", question="Tom has 3 apples and buys 4 more. How many apples now?", answer="7")
+    run_all(method, [problem], Systems(s1, s2, {"main": eng}))
+    decompose = eng.sent("decompose")
+    assert len(decompose) == 2 and all(
+        (r.sampling.temperature, r.sampling.top_p, r.sampling.top_k) == (0.7, 0.8, 20) for r in decompose)
+    assert all(r.sampling.greedy for r in eng.sent("solve") if not r.thinking)  # S1's answers stay greedy
+
+
+def test_no_systems_file_says_budget_forcing_is_hf_only():
+    """Issue 19 item 15: budget forcing runs on both engines (tests/engine/test_openai_engine.py::
+    test_budget_forcing_over_transformers_serve), so no systems file may say otherwise."""
+    from scale.paths import CONFIG_DIR
+
+    files = sorted((CONFIG_DIR / "systems").glob("*.yaml"))
+    budgets = [f for f in files if "budget:" in f.read_text()]
+    assert budgets and not [f.name for f in budgets if "HF engine only" in f.read_text()]
+    assert all("engine=openai" in f.read_text() for f in budgets)
+
+
 def test_selection_is_one_greedy_system1_call_that_lists_every_candidate_and_the_criteria():
     """The Qwen3-32B pair as shipped: System 1 (thinking off) is asked once, at temperature 0 and
     64 new tokens, with every candidate labelled and the paper's criteria in the prompt."""
@@ -387,10 +450,62 @@ def test_selection_is_one_greedy_system1_call_that_lists_every_candidate_and_the
     assert (select.sampling.temperature, select.sampling.max_new_tokens) == (0.0, 64)
     assert select.sampling.greedy and not select.thinking
     assert select.template_kwargs == {"enable_thinking": False}  # System 1
-    text = prompt_text(select)
-    assert "logical correctness, clarity, completeness, relevance to the question, and simplicity" in text
-    assert all(f"Outline {i}:" in text for i in (1, 2, 3)) and problem.question in text
+    system, user = select.messages  # the authors' shape: the criteria in the system message
+    assert system["role"] == "system" and all(
+        word in system["content"] for word in ("logical correctness", "clarity", "completeness", "relevance",
+                                               "simplicity"))
+    assert all(f"version{i}: {{" in user["content"] for i in (1, 2, 3)) and problem.question in user["content"]
     assert attempt.trace["chosen"] == 0 and "select_parse" not in attempt.failures  # "Outline 1"
+
+
+PAPER_INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
+
+
+@pytest.mark.parametrize("setup", ["qwen3_32b", "qwq_32b"])
+def test_table1_cells_send_the_authors_message_shapes(setup):
+    """Issue 19 item 2: prompts=authors_shape (every Table 1 cell): outline rules, selection
+    criteria and the difficulty rubric are system messages and the problem the bare user turn,
+    as in the authors' code; solving and CoT send the instruction as a system message (Qwen3)
+    or fold it before the problem (QwQ/R1: no system message)."""
+    from scale.build import build
+    from scale.systems import System, Systems, system_config_from_dict
+
+    problem = Problem(id="p", question="Tom has 3 apples and buys 4 more. How many apples now?", answer="7")
+    c = compose(f"experiment=table1/{setup}_scale_aime24")
+    assert c["prompts"]["name"] == "authors_shape"
+    method = build({**c["method"], "n_outlines": 2}, "method")
+    eng = generic_engine()
+    s1, s2 = (System(system_config_from_dict(m, m, c["systems"][m]), eng) for m in ("s1", "s2"))
+    run_all(method, [problem], Systems(s1, s2, {"main": eng}))
+
+    def shape(request):
+        return [(m["role"], m["content"]) for m in request.messages]
+
+    for r in eng.sent("decompose"):
+        (role, rules), user = shape(r)
+        assert role == "system" and '{"step1": "...", "step2": "...", ...}' in rules
+        assert user == ("user", problem.question)  # the bare problem
+    for r in eng.sent("score"):
+        (role, rubric), (_, user) = shape(r)
+        assert role == "system" and "0.5" in rubric and "number" in rubric
+        assert user.startswith(f"Problem: {problem.question}\n") and "Next step: " in user
+    first_score = shape(eng.sent("score")[0])[1][1]
+    assert "Plan so far: \n" in first_score  # no earlier step: an empty context, as the authors'
+    for r in eng.sent("solve"):
+        messages = shape(r)
+        if r.sampling.temperature == 0.6 and setup == "qwq_32b":  # QwQ: no system message
+            ((role, text),) = messages
+            assert role == "user" and text.startswith(PAPER_INSTRUCTION + "\nConditions: ")
+        else:
+            assert messages[0] == ("system", PAPER_INSTRUCTION) and messages[1][1].startswith("Conditions: ")
+    cot = compose(f"experiment=table1/{setup}_cot_aime24")
+    eng = generic_engine()
+    s1, s2 = (System(system_config_from_dict(m, m, cot["systems"][m]), eng) for m in ("s1", "s2"))
+    run_all(build(cot["method"], "method"), [problem], Systems(s1, s2, {"main": eng}))
+    (request,) = eng.sent("solve")
+    expected = ([("user", PAPER_INSTRUCTION + "\n" + problem.question)] if setup == "qwq_32b"
+                else [("system", PAPER_INSTRUCTION), ("user", problem.question)])
+    assert shape(request) == expected
 
 
 def test_a_long_outline_keeps_its_last_step_and_is_counted():
@@ -434,10 +549,49 @@ def test_inftythink_summarises_an_unfinished_round_with_the_same_model():
 
 
 def test_inftythink_defaults_can_reach_the_papers_tpi():
+    """Issue 19 item 5: the last round is never summarised, so r rounds give Tpi at most
+    segment + summary x (r - 1) / r (not segment + summary); every paper cell is within reach."""
+    from scale.report.paper import paper_data
+
     m = compose("experiment=table1/qwq_32b_inftythink_aime25")["method"]
-    assert (m["max_rounds"], m["segment_tokens"], m["summary_tokens"]) == (8, 8192, 2048)
-    # Paper: Tpi up to 10,114 (QwQ AIME25) and Tok/Tpi of 5.6-7.3 rounds.
-    assert m["segment_tokens"] + m["summary_tokens"] >= 10114 and m["max_rounds"] >= 7.3
+    segment, summary, max_rounds = m["segment_tokens"], m["summary_tokens"], m["max_rounds"]
+    assert (max_rounds, segment, summary) == (8, 8192, 4096)
+
+    def reach(rounds: float) -> float:  # tokens per round when every call uses its whole budget
+        return (rounds * segment + (rounds - 1) * summary) / rounds
+
+    cells = [row["InftyThink"][d] for row in paper_data()["table1"].values() for d in ("aime24", "aime25", "amc23")]
+    assert max(tpi for _, _, tpi in cells) == 10114
+    for _acc, tok, tpi in cells:
+        rounds = tok / tpi  # the paper's Tok / Tpi
+        assert rounds <= max_rounds and reach(rounds) >= tpi, (tok, tpi)
+    assert reach(73473 / 10114) == pytest.approx(11724, abs=1)  # QwQ AIME25, the largest Tpi
+    assert 8192 + 2048 * (73473 / 10114 - 1) / (73473 / 10114) < 10114  # the old 2048 could not
+
+
+@pytest.mark.parametrize(("setup", "summary_mode", "template_kwargs"),
+                         [("qwen3_32b", "s1", {"enable_thinking": False}), ("qwq_32b", "s2", {})])
+def test_inftythink_summarises_a_hybrid_with_thinking_off(setup, summary_mode, template_kwargs):
+    """Issue 19 item 4: Qwen3-32B's summaries come from the same model with thinking off (its
+    systems file: summary_system s1), so a summary is written, not cut inside <think>; QwQ
+    (always thinking) summarises on its own System 2."""
+    from scale.build import build
+    from scale.systems import System, Systems, system_config_from_dict
+
+    c = compose(f"experiment=table1/{setup}_inftythink_aime24")
+    assert c["method"]["summary_system"] == ("s1" if setup == "qwen3_32b" else None)
+    method = build({**c["method"], "max_rounds": 2}, "method")
+    eng = ScriptedEngine([Rule(stage="summarize", reply="SUMMARY"),
+                          Rule(stage="solve", reply="", reasoning="a thought cut by the segment budget")])
+    s1, s2 = (System(system_config_from_dict(m, m, c["systems"][m]), eng) for m in ("s1", "s2"))
+    problem = Problem(id="p", question="What is 6 times 7?", answer="42")
+    (attempt,) = run_all(method, [problem], Systems(s1, s2, {"main": eng}))
+    (summarize,) = eng.sent("summarize")
+    assert dict(summarize.template_kwargs) == template_kwargs  # QwQ: no switch, it always thinks
+    assert summarize.sampling.max_new_tokens == 4096
+    assert [(c.stage, c.mode) for c in attempt.ledger.calls] == [
+        ("solve", "s2"), ("summarize", summary_mode), ("solve", "s2")]
+    assert attempt.trace["summary_system"] == summary_mode and "summary_missing" not in attempt.failures
 
 
 # --------------------------------------------------------------------------- metrics
@@ -477,3 +631,77 @@ def test_every_test_docs_fidelity_md_names_exists():
             assert last and re.search(rf"def {m[2]}\b", (REPO_ROOT / last).read_text()), f"no {last}::{m[2]}"
             cited += 1
     assert cited > 30
+
+
+def test_no_file_calls_tau_05_the_papers():
+    """Issue 19 item 12: the paper states no tau for Table 1; 0.5 is the authors' README default."""
+    from scale.paths import CONFIG_DIR, REPO_ROOT
+
+    threshold = (CONFIG_DIR / "router" / "threshold.yaml").read_text()
+    assert "README default" in threshold and compose("router=threshold")["router"]["tau"] == 0.5
+    for path in (CONFIG_DIR / "router" / "threshold.yaml", REPO_ROOT / "scale" / "routing.py"):
+        text = path.read_text()
+        assert "paper's default" not in text and "the paper, tau = 0.5" not in text, path
+
+
+# --------------------------------------------------------------------------- Table 3
+
+
+@pytest.mark.parametrize("engine", ["hf", "openai"])
+def test_table3_base_and_tuned_decode_as_the_authors_on_either_engine(engine):
+    """Issue 19 item 3: no system message, the instruction then the problem, T 0.6 with top_p and
+    top_k off, at most 32768 - prompt - 200 new tokens, repetition_penalty pinned at 1.0 on both
+    engines; base and tuned differ only in the adapter; SFT trains on the same prompt."""
+    from scale.engine.openai_engine import OpenAIEngine
+    from scale.systems import System, system_config_from_dict
+
+    base = compose("experiment=table3_base", f"engine={engine}")
+    tuned = compose("experiment=table3_tuned", f"engine={engine}")
+    assert base["prompts"]["name"] == "table3" and base["method"]["system"] == "s1"
+    assert base["prompts"] == compose(config_name="sft")["prompts"]  # the SFT examples' prompt
+    for c in (base, tuned):
+        s1 = system_config_from_dict("s1", "s1", c["systems"]["s1"])
+        assert (s1.sampling.temperature, s1.sampling.top_p, s1.sampling.top_k) == (0.6, 1.0, 0)
+        assert (s1.sampling.max_new_tokens, s1.context_length, s1.context_margin) == (32768, 32768, 200)
+        assert s1.system_message is False
+        assert c["systems"]["engines"]["main"]["generation_overrides"] == {"repetition_penalty": 1.0}
+    strip = {"table3", "name", "run_dir"}
+    assert {k: v for k, v in base.items() if k not in strip | {"systems"}} == \
+        {k: v for k, v in tuned.items() if k not in strip | {"systems"}}
+    assert {**base["systems"]["engines"]["main"], "adapter": "A"} == {**tuned["systems"]["engines"]["main"],
+                                                                      "adapter": "A"}
+    problem = Problem(id="p", question="What is 6 times 7?", answer="42")
+    method = build_method("cot_s1", "prompts=table3")
+    messages = method.prompts.chat("cot_system", "cot_user", question=problem.question)
+    request = System(system_config_from_dict("s1", "s1", base["systems"]["s1"]),
+                     OpenAIEngine("http://127.0.0.1:1/v1", "m")).request(messages, stage="solve")
+    assert [dict(m) for m in request.messages] == [
+        {"role": "user", "content": PAPER_INSTRUCTION + "\n" + problem.question}]
+    if engine == "openai":
+        from scale.systems import build_systems
+
+        eng = build_systems(base["systems"], {**base["engine"], "base_url": "http://127.0.0.1:1/v1"},
+                            only={"s1"}).engines["main"]
+        body = eng.body(request)
+        assert (body["temperature"], body["top_p"], body["repetition_penalty"]) == (0.6, 1.0, 1.0)
+        assert "top_k" not in body and body["messages"] == [dict(m) for m in request.messages]
+
+
+@pytest.mark.tiny
+def test_table3_loads_a_model_whose_generation_config_penalises_repetition(tiny_model_dir, tmp_path):
+    """Qwen2.5-Instruct's generation_config says repetition_penalty 1.05: engine=hf refuses such a
+    model unless told; table3_base pins 1.0 (as its requests say on engine=openai), so it loads."""
+    import shutil
+
+    from scale.systems import build_systems
+
+    model = shutil.copytree(tiny_model_dir, tmp_path / "penalised")
+    config = json.loads((model / "generation_config.json").read_text())
+    (model / "generation_config.json").write_text(json.dumps({**config, "repetition_penalty": 1.05}))
+    c = compose("experiment=table3_base", f"table3.model={model}", "engine=hf", "engine.device=cpu")
+    systems = build_systems(c["systems"], c["engine"], only={"s1"})
+    assert systems.engines["main"].model.generation_config.repetition_penalty == 1.0
+    asyncio.run(systems.aclose())
+    c["systems"]["engines"]["main"]["generation_overrides"] = None
+    with pytest.raises(ConfigError, match=r"its generation_config sets repetition_penalty=1.05"):
+        build_systems(c["systems"], c["engine"], only={"s1"})

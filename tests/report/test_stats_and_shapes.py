@@ -210,6 +210,16 @@ def test_paper_numbers_sit_beside_ours(shared_data, tmp_path):
     assert float(rows[0.2]["paper_accuracy"]) == 78.75 and float(rows[0.2]["s2_fraction"]) == 1.0
     assert float(rows[0.5]["s2_fraction"]) == 0.5  # step 1 scored 0.4 -> S1, the pinned last step -> S2
     assert "\\textit{paper}" in (out / "table1.tex").read_text()
+    # Issue 19 item 12: the paper states no tau for Table 1; its SCALE row goes to the one named.
+    out2 = tmp_path / "report-tau02"
+    make_report([str(tmp_path / "runs")], out2, paper=True, plots=False, table1_tau=0.2)
+    lines = (out2 / "table1.md").read_text().splitlines()
+    scale_row = next(i for i, line in enumerate(lines) if "SCALE τ=0.2" in line)
+    assert lines[scale_row + 1].startswith("|  | *paper* | *82.92 / 25,581 [3,550]* |")
+    assert not any("SCALE τ=0.5" in line for line in lines)
+    with (out2 / "table1.csv").open() as fh:
+        scale_rows = [r for r in csv.DictReader(fh) if r["method"].startswith("SCALE")]
+    assert [(float(r["router_param"]), float(r["paper_accuracy"])) for r in scale_rows] == [(0.2, 82.92)]
 
 
 def test_classifier_routed_scale_is_in_table1_and_compared():

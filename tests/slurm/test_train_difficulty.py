@@ -17,7 +17,7 @@ def test_two_cpu_processes_on_one_node(jobs, tmp_path):
     out = tmp_path / "adapter"
     job = jobs.sbatch("--gpus-per-node=0", "--cpus-per-task=2", "slurm/train_difficulty.sbatch",
                       "--procs-per-node", "2", "--",
-                      f"traces={traces}", f"output_dir={out}", "report_to=none", "train.epochs=1",
+                      "model=tiny-qwen3", f"traces={traces}", f"output_dir={out}", "report_to=none", "train.epochs=1",
                       "max_length=96", "train.lr=5e-3")
     state = jobs.wait(job, 900)
     log = jobs.log(job)

@@ -19,7 +19,7 @@ from scale.paths import CONFIG_DIR, REPO_ROOT
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "WANDB_MODE": "offline",
        "OMP_NUM_THREADS": "1"}
-TRAIN = ["train.epochs=1", "max_length=96", "train.lr=5e-3"]
+TRAIN = ["model=tiny-qwen3", "train.epochs=1", "max_length=96", "train.lr=5e-3"]
 
 
 def launch(flags: list[str], overrides: list[str]) -> subprocess.CompletedProcess:

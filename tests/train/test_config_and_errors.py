@@ -16,11 +16,11 @@ from scale.train.model import LoraSettings
 
 
 def test_shipped_config_composes_into_typed_settings():
-    cfg = TrainConfig.from_dict(compose(config_name="train_difficulty"))
+    cfg = TrainConfig.from_dict(compose("model=tiny-qwen3", config_name="train_difficulty"))
     assert cfg.model == "tiny-qwen3" and cfg.report_to == "wandb_offline" and not cfg.resume
     assert isinstance(cfg.lora, LoraSettings) and cfg.lora.target_modules == ("q_proj", "k_proj", "v_proj", "o_proj")
     assert cfg.lora.modules_to_save == ("score",) and cfg.train.class_weights == "balanced"
-    over = TrainConfig.from_dict(compose("train.bf16=true", "train.gradient_checkpointing=true", "report_to=wandb",
+    over = TrainConfig.from_dict(compose("model=m", "train.bf16=true", "train.gradient_checkpointing=true", "report_to=wandb",
                                          "resume=true", config_name="train_difficulty"))
     assert over.train.bf16 and over.train.gradient_checkpointing and over.report_to == "wandb" and over.resume
 
@@ -34,13 +34,26 @@ def test_shipped_config_composes_into_typed_settings():
 ])
 def test_bad_settings_are_named(override, message):
     with pytest.raises(ConfigError) as err:
-        TrainConfig.from_dict(compose(override, config_name="train_difficulty"))
+        TrainConfig.from_dict(compose("model=m", override, config_name="train_difficulty"))
     assert str(err.value) == message
+
+
+def test_the_base_model_is_required_with_one_line(tmp_path):
+    """Issue 19 item 13: no default base (a random test model would train a useless router)."""
+    with pytest.raises(ConfigError) as err:
+        TrainConfig.from_dict(compose(config_name="train_difficulty"))
+    assert str(err.value) == ("train_difficulty: model is required (the base model to fine-tune, "
+                              "e.g. model=Qwen/Qwen3-0.6B), got None")
+    proc = subprocess.run([sys.executable, "scripts/train_difficulty.py", f"traces={tmp_path}",
+                           f"output_dir={tmp_path / 'out'}", "report_to=none"], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == f"error: {err.value}"
 
 
 @pytest.mark.tiny
 def test_the_script_prints_one_line_for_a_missing_traces_folder(tmp_path):
-    proc = subprocess.run([sys.executable, "scripts/train_difficulty.py", f"traces={tmp_path / 'none'}",
+    proc = subprocess.run([sys.executable, "scripts/train_difficulty.py", "model=tiny-qwen3", f"traces={tmp_path / 'none'}",
                            f"output_dir={tmp_path / 'out'}", "report_to=none"], cwd=REPO_ROOT,
                           capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
@@ -100,7 +113,7 @@ def test_both_trainers_share_settings_checks_and_tracking(tmp_path, monkeypatch)
     from scale.train.common import LoraBase, TrainBase, report_to
 
     sft = SFTSettings.from_dict(compose(config_name="sft"))
-    clf = TrainConfig.from_dict(compose(config_name="train_difficulty"))
+    clf = TrainConfig.from_dict(compose("model=m", config_name="train_difficulty"))
     for cfg in (sft, clf):
         assert isinstance(cfg.lora, LoraBase) and isinstance(cfg.train, TrainBase)
     assert (sft.train.batch_size, sft.train.grad_accum, clf.train.batch_size) == (1, 8, 8)  # own defaults

@@ -50,6 +50,8 @@ def s2_reply(request) -> str:
 
 def s1_reply(request) -> str:
     k, i = box(request), current(request)
+    if i == 0 and k % 4 == 3:
+        return f"Tom starts with {k} apples, or {k + 1}"  # no box: a guess (last expression), unlabelled
     if i == 1 and k % 2:
         return "\\boxed{99}"  # differs from System 2: hard
     if i == 2 and (k % 3 == 1 or k % 6 == 5):
@@ -60,7 +62,8 @@ def s1_reply(request) -> str:
 def engines():
     common = [Rule(stage="decompose", reply=OUTLINE), Rule(stage="select", reply="Outline 1"),
               Rule(stage="score", pattern=r"Current step:\s*Find the start", reply="0.2"),
-              Rule(stage="score", pattern=r"Current step:\s*Find the doubled", reply="0.8")]
+              Rule(stage="score", pattern=r"Current step:\s*Find the doubled", reply="0.8"),
+              Rule(stage="score", pattern=r"Current step:\s*How many", reply="0.9")]  # last_step_score=null
     return ScriptedEngine([*common, Rule(stage="solve", reply=s1_reply)]), \
         ScriptedEngine([*common, Rule(stage="solve", reply=s2_reply)])
 
@@ -81,6 +84,8 @@ def probe_run(tmp_path_factory):
 
 
 def expected_label(k: int, i: int) -> int | None:
+    if i == 0:
+        return None if k % 4 == 3 else 0  # both boxed, or no label (the old rule said hard)
     if i == 1:
         return int(k % 2 == 1)
     if i == 2:
@@ -126,12 +131,27 @@ def test_the_last_step_is_labelled_from_the_gold_first(equivalent, s1, s2, s1_co
     assert label_of(equivalent, s1, s2, s1_correct, s2_correct, last) == expected
 
 
+@pytest.mark.parametrize(("s1_how", "s2_how", "last", "expected"), [
+    ("last_expression", "boxed", False, (None, "not_both_boxed")),  # differing guesses are not "hard"
+    ("boxed", "final_answer_phrase", False, (None, "not_both_boxed")),
+    ("boxed_last_of_n", "fbox", False, (1, "s1_differs")),  # boxes of any kind are compared
+    ("last_expression", "boxed", True, (0, "s1_correct")),  # the gold decides the last step first
+])
+def test_intermediate_steps_are_labelled_only_when_both_answers_are_boxed(s1_how, s2_how, last, expected):
+    from scale.methods.probe import label_of
+
+    gold = (True, False) if last else (None, None)
+    assert label_of(False, "14", "15", *gold, last, s1_how, s2_how) == expected
+
+
 def test_traces_from_probe_runs_split_by_problem_with_a_card(probe_run, tmp_path):
     run_dir, _, _ = probe_run
     built = tr.build([run_dir.path], val_fraction=0.25, test_fraction=0.25)
-    assert built.skipped == {"unlabelled_step": N // 6}
+    # Issue 19 items 9-10: the pinned last step (never scored when routing) and steps whose answers
+    # were not both boxed are left out, each counted.
+    assert built.skipped == {"last_step_pinned": N, "unlabelled_not_both_boxed": N // 4}
     rows = [r for split in built.splits.values() for r in split]
-    assert len(rows) == 3 * N - N // 6
+    assert len(rows) == 2 * N - N // 4 and {r["step_idx"] for r in rows} == {0, 1}
     for r in rows:
         k = int(r["problem_id"].split("box")[-1])
         assert r["label"] == expected_label(k, r["step_idx"])
@@ -144,7 +164,8 @@ def test_traces_from_probe_runs_split_by_problem_with_a_card(probe_run, tmp_path
     folder = tr.save(built, tmp_path / "traces", "python scripts/build_traces.py RUN --out traces")
     card = (folder / "README.md").read_text()
     assert "System 1's answer to the step is not equivalent" in card and "| train |" in card
-    assert "unlabelled_step: 2" in card
+    assert f"last_step_pinned: {N} (the last step: pinned at routing time" in card
+    assert f"unlabelled_not_both_boxed: {N // 4} (the two answers were not both boxed" in card
     # Which models measured the labels (the run's config: systems=smollm2, the default).
     smol = "smollm2-135m-instruct"
     assert (built.sources[0]["s1_model"], built.sources[0]["s2_model"]) == (smol, smol)
@@ -153,6 +174,30 @@ def test_traces_from_probe_runs_split_by_problem_with_a_card(probe_run, tmp_path
     assert sum(len(s) for s in loaded.splits.values()) == len(rows)
     assert loaded.meta["label"]["kind"] == "measured"
     assert loaded.meta["label"]["systems"] == {"s1": [smol], "s2": [smol]}
+
+
+def test_a_run_that_scores_its_last_step_keeps_it_and_old_probes_are_refused_per_step(tmp_path):
+    """last_step_score=null: routing scores the last step, so its (gold-judged) label stays; a
+    probe record without the answers' extraction rules (an older run) is not trusted."""
+    run_dir, _, _ = run(tmp_path, "scored", "method.probe=true", "method.last_step_score=null")
+    built = tr.build([run_dir.path], val_fraction=0.25, test_fraction=0.0)
+    assert built.skipped == {"unlabelled_s2_no_answer": N // 6, "unlabelled_not_both_boxed": N // 4}
+    rows = [r for split in built.splits.values() for r in split]
+    assert sorted((r["step_idx"], r["label"]) for r in rows if r["step_idx"] == 2) == sorted(
+        (2, expected_label(k, 2)) for k in range(N) if expected_label(k, 2) is not None)
+    records = run_dir.records.read_text().splitlines()
+    old = []
+    for line in records:
+        rec = json.loads(line)
+        for step in rec["trace"]["steps"]:
+            for side in ("s1", "s2"):
+                step["probe"][side].pop("how")
+        old.append(json.dumps(rec))
+    run_dir.records.write_text("\n".join(old) + "\n")
+    built = tr.build([run_dir.path], val_fraction=0.25, test_fraction=0.0)
+    agree_or_differ = N - N // 4 + N  # steps 0 and 1 labelled by comparing the two answers
+    assert built.skipped["answer_rule_unrecorded"] == agree_or_differ
+    assert {r["step_idx"] for split in built.splits.values() for r in split} == {2}  # gold-judged only
 
 
 def test_prompted_labels_distil_the_score_and_leave_out_the_pinned_step(tmp_path):
