@@ -184,7 +184,11 @@ def test_cli_dry_run_and_bad_option():
                            "--models", "qwen3_32b", "--datasets", "aime24"], cwd=REPO_ROOT, env=env,
                           capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
-    assert "table1/qwen3_32b_random_aime24" in proc.stdout and "GPU-hours: 5.5 for the 4 Table 1 cells" in proc.stdout
+    # Qwen3-32B's four AIME24 cells, read off slurm/README.md's table here (not through the plan)
+    rows = re.findall(r"^\| Qwen3-32B \w+ \| ([\d.]+) \|", (REPO_ROOT / "slurm" / "README.md").read_text(), re.M)
+    assert len(rows) == 4
+    expected = f"GPU-hours: {sum(float(r) for r in rows):.1f} for the 4 Table 1 cells"
+    assert "table1/qwen3_32b_random_aime24" in proc.stdout and expected in proc.stdout
     bad = subprocess.run([sys.executable, "-m", "scale.reproduce", "--dry-run", "--models", "qwen3_33b"],
                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
