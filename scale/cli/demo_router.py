@@ -111,7 +111,7 @@ def run(out: Path, overrides: list[str], console: Console) -> Path:
     _stage(console, 5, "report", f"scale-report {prompted} {learned} --out {report} --compare {prompted} {learned}")
     made = make_report([str(prompted), str(learned)], report, compare_runs=[(str(prompted), str(learned))])
     for table in made.tables:
-        console.print(table.markdown())
+        console.print(table.markdown(), markup=False)
     for warning in made.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
     return report
