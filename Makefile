@@ -11,7 +11,7 @@ export TOKENIZERS_PARALLELISM ?= false
 export WANDB_MODE ?= offline
 PYTEST_ARGS ?=
 
-.PHONY: help install demo test test-fast test-min lint format bench clean
+.PHONY: help install demo demo-router test test-fast test-min lint format bench clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -45,6 +45,9 @@ install: $(STAMP)  ## create/refresh .venv: CPU torch, the package (editable, de
 
 demo: $(STAMP)  ## run the pipeline on the demo set with the embedded SmolLM2 (writes runs/demo)
 	$(PY) -m scale.cli.demo
+
+demo-router: $(STAMP)  ## the learned router on the demo set: probe, traces, train, route, report (runs/demo-router)
+	$(PY) -m scale.cli.demo_router
 
 test: $(STAMP)  ## every test tier this machine can run; prints what was skipped and why
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import Any
 
 from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException
@@ -20,7 +21,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
-from scale.errors import ScaleError
+from scale.errors import ConfigError, ScaleError
 from scale.paths import CONFIG_DIR
 from scale.rundir import Record
 from scale.runner.run import run_eval
@@ -54,15 +55,23 @@ def render_record(rec: Record) -> Panel:
     return Panel(body, title=f"{rec.problem_id} (sample {rec.sample_idx})")
 
 
+def compose_eval(overrides: list[str]) -> dict[str, Any]:
+    """The resolved ``scale-eval OVERRIDES`` config; a bad override is a one-line ConfigError."""
+    try:
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
+            cfg = compose(config_name="eval", overrides=overrides)
+        return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+    except (HydraException, OmegaConfBaseException) as err:
+        raise ConfigError(str(err).splitlines()[0]) from None
+
+
 def main(argv: list[str] | None = None) -> int:
     overrides = ["experiment=demo", "run_dir=runs/demo", "overwrite=true", *(argv or sys.argv[1:])]
     console = Console()
     try:
-        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
-            cfg = compose(config_name="eval", overrides=overrides)
-        resolved = OmegaConf.to_container(cfg, resolve=True)
-    except (HydraException, OmegaConfBaseException) as err:  # a bad override: one line, no traceback
-        console.print(f"[red]error:[/] {str(err).splitlines()[0]}")
+        resolved = compose_eval(overrides)
+    except ConfigError as err:  # a bad override: one line, no traceback
+        console.print(f"[red]error:[/] {err}")
         return 2
     console.print(f"[bold]SCALE demo[/]: {resolved['systems']['engines']} on data={resolved['data']['name']}")
     start = time.perf_counter()

@@ -25,6 +25,7 @@ import json
 import math
 import re
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,11 +100,10 @@ _CANDIDATE_START = re.compile(r"""\{\s*(?:["']|step|\d+\s*:)|\[\s*["'{]""", re.I
 _MAX_CANDIDATES = 20
 
 
-def _balanced_end(text: str, start: int, string_aware: bool) -> int | None:
-    """Index just past the bracket matching ``text[start]``, or None if unbalanced."""
-    depth = 0
-    in_str = False
-    escaped = False
+def _scan(text: str, start: int = 0, strings: bool = True) -> Iterator[tuple[int, str, bool]]:
+    """Each character of ``text`` from ``start``: (index, char, inside a double-quoted JSON string,
+    its quotes and escapes included). ``strings=False`` reads every character as outside."""
+    in_str = escaped = False
     for i in range(start, len(text)):
         c = text[i]
         if in_str:
@@ -113,10 +113,21 @@ def _balanced_end(text: str, start: int, string_aware: bool) -> int | None:
                 escaped = True
             elif c == '"':
                 in_str = False
-            continue
-        if c == '"' and string_aware:
+            yield i, c, True
+        elif c == '"' and strings:
             in_str = True
-        elif c in "{[":
+            yield i, c, True
+        else:
+            yield i, c, False
+
+
+def _balanced_end(text: str, start: int, string_aware: bool) -> int | None:
+    """Index just past the bracket matching ``text[start]``, or None if unbalanced."""
+    depth = 0
+    for i, c, inside in _scan(text, start, string_aware):
+        if inside:
+            continue
+        if c in "{[":
             depth += 1
         elif c in "}]":
             depth -= 1
@@ -149,6 +160,7 @@ def _candidates(text: str) -> list[str]:
 # Already-doubled backslashes are matched first so that "\\\\frac" stays valid.
 _BAD_ESCAPE = re.compile(r'\\\\|\\(?!["/]|u[0-9a-fA-F]{4}|[bfrt](?![A-Za-z])|n(?![a-z]))')
 _BAD_PY_ESCAPE = re.compile(r"""\\\\|\\(?!["']|u[0-9a-fA-F]{4}|[bfrt](?![A-Za-z])|n(?![a-z]))""")
+_CLOSER_AHEAD = re.compile(r"\s*[}\]]")  # what makes a comma trailing
 # Signs that a strict parse turned LaTeX into control characters (\frac -> \x0c + "rac").
 _MANGLED = re.compile(r"[\x08\x0c]|[\t\r][A-Za-z]|\n(?:eq|u|ot|abla|e)(?![A-Za-z])")
 
@@ -160,30 +172,8 @@ def _escape_latex(text: str, pattern: re.Pattern[str]) -> str:
 
 def _remove_trailing_commas(text: str) -> str:
     """Drop commas before a closing bracket, outside double-quoted strings."""
-    out: list[str] = []
-    in_str = escaped = False
-    i, n = 0, len(text)
-    while i < n:
-        c = text[i]
-        if in_str:
-            if escaped:
-                escaped = False
-            elif c == "\\":
-                escaped = True
-            elif c == '"':
-                in_str = False
-        elif c == '"':
-            in_str = True
-        elif c == ",":
-            j = i + 1
-            while j < n and text[j].isspace():
-                j += 1
-            if j < n and text[j] in "}]":
-                i += 1
-                continue
-        out.append(c)
-        i += 1
-    return "".join(out)
+    return "".join(c for i, c, inside in _scan(text)
+                   if inside or c != "," or not _CLOSER_AHEAD.match(text, i + 1))
 
 
 def _is_mangled(value: Any) -> bool:
