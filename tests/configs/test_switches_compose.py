@@ -35,12 +35,7 @@ CASES = [pytest.param(e, g, id=f"{e}-{g}", marks=() if e in FAST else pytest.mar
 
 # Files owned by another branch while this one was written; each entry names the fix. Strict:
 # once the fix lands the case passes, and the entry must go.
-KNOWN = {
-    **{(f"table1/{s}_scale_{d}", "method"): "drop `method: carry:` (the systems file sets the same carry)"
-       for s in ("qwen3_32b", "qwq_32b", "r1_llama_70b", "r1_qwen_32b") for d in ("aime24", "aime25", "amc23")},
-    ("classifier_route", "difficulty"): "drop difficulty.adapter from experiment/classifier_route.yaml (specialize/classifier_route/ holds it)",
-    ("classifier_route", "router"): "drop router.tau from experiment/classifier_route.yaml (specialize/classifier_route/ holds it)",
-}
+KNOWN: dict[tuple[str, str], str] = {}  # (experiment, group) -> why it fails: strict xfail
 
 
 @pytest.fixture(scope="module", autouse=True)
