@@ -19,6 +19,7 @@ from scale.engine.hf_engine import HFEngine
 from scale.engine.hf_layout import cache_layout, check_placement
 from scale.engine.types import GenerationRequest, SamplingParams
 from scale.errors import ConfigError
+from tests.helpers.exact import tie_free_length
 from tests.helpers.tiny_models import build_tiny_model, copy_with_generation_config
 
 pytestmark = pytest.mark.tiny
@@ -38,7 +39,9 @@ def _decode_all(batch: DecodeBatch, rows: list[Row]) -> list[list[int]]:
 
 @pytest.mark.parametrize("model_type", ["deepseek_v3", "nemotron_h"])
 def test_iteration_runs_full_attention_models_exactly(models_dir, model_type):
-    """MLA (different key/value widths) and MLP-only layers: the iteration scheduler equals generate."""
+    """MLA (different key/value widths) and MLP-only layers: the iteration scheduler equals generate,
+    token for token up to the first near-tie (tests/helpers/exact.py): the two batch make-ups may
+    round differently in float32, and MoE matmuls have no float64 kernel on CPU."""
     engine = HFEngine(str(build_tiny_model(model_type, models_dir)), scheduler="iteration")
     tok = engine.tokenizer
     prompts = [tok(t, add_special_tokens=False)["input_ids"] for t in ["Short.", "A longer prompt " * 6, "Mid size one."]]
@@ -52,7 +55,10 @@ def test_iteration_runs_full_attention_models_exactly(models_dir, model_type):
     while len(batch):
         got.update(batch.step())
     expected = generate_rows(engine.model, tok, rows)
-    assert [got[i].token_ids for i in range(3)] == [e.token_ids for e in expected]
+    for i, (row, e) in enumerate(zip(rows, expected)):
+        n = tie_free_length(engine.model, row.prompt_ids, e.token_ids)
+        assert n >= 3 and got[i].token_ids[:n] == e.token_ids[:n], (i, n)
+        assert n < len(e.token_ids) or got[i].token_ids == e.token_ids
     layout = engine.decode_batch.layout
     assert layout.model_type == model_type and layout.bytes_per_token > 0
     if model_type == "nemotron_h":
