@@ -88,6 +88,43 @@ def test_generation_config_processors_are_refused_or_overridden(tiny_model_dir, 
         HFEngine(path, generation_overrides={"bogus": 1})
 
 
+@pytest.mark.parametrize("scheduler", ["iteration", "static", "continuous"])
+def test_top_k_zero_samples_the_whole_vocabulary_whatever_generation_config_says(tiny_model_dir, tmp_path,
+                                                                                  scheduler, monkeypatch):
+    """``top_k: 0`` (the QwQ/R1 System 2 files) is off on engine=hf even on a model whose
+    generation_config sets ``top_k=1`` (which would make every draw greedy): the row the engine
+    samples with carries the whole vocabulary, and its tokens equal those drawn on the same
+    weights without that generation_config, and differ from greedy. Each request runs alone on
+    both engines (one batch make-up), so float32 tokens are comparable."""
+    from scale.engine import hf_continuous, hf_sampling
+
+    path = str(copy_with_generation_config(tiny_model_dir, tmp_path, top_k=1, do_sample=True))
+    top_ks: list[float] = []  # the top-k column of every row the sampler drew for
+    real = hf_sampling.sample_tokens
+
+    def spy(logits, table, *args, **kwargs):
+        top_ks.extend(table[:, 1].tolist())
+        return real(logits, table, *args, **kwargs)
+
+    for module in (hf_sampling, hf_continuous):  # the continuous manager's draw calls it too
+        monkeypatch.setattr(module, "sample_tokens", spy)
+    sampled = SamplingParams(max_new_tokens=8, temperature=1.0, top_k=0, seed=11)
+
+    def tokens(model: str, params: SamplingParams) -> str:
+        engine = HFEngine(model, scheduler=scheduler, cb_cache_tokens=8192)
+        try:
+            req = GenerationRequest(({"role": "user", "content": "Pick a word."},), params, {"enable_thinking": False})
+            return asyncio.run(engine.generate(req)).text
+        finally:
+            asyncio.run(engine.aclose())
+
+    got = tokens(path, sampled)
+    vocab = len(HFEngine(path, scheduler="static").tokenizer)
+    assert len(top_ks) >= 8 and min(top_ks) >= vocab, top_ks
+    assert got == tokens("tiny-qwen3", sampled)
+    assert got != tokens(path, SamplingParams(max_new_tokens=8))
+
+
 def test_device_map_auto_runs_or_is_refused_by_name(tiny_model_dir):
     """engine.device_map=auto (Accelerate): on one device the iteration scheduler runs it."""
     engine = HFEngine("tiny-qwen3", device_map="auto", scheduler="iteration")
