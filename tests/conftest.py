@@ -64,7 +64,9 @@ def _slurm_reason() -> str | None:
 
 
 def pytest_collection_modifyitems(config, items):
-    """`gpu` and `slurm` tests skip themselves, saying why, where CUDA / a cluster is absent."""
+    """`gpu` and `slurm` tests skip themselves, saying why, where CUDA / a cluster is absent.
+    With SCALE_REQUIRE_SLURM=1 (CI: .ci/run) a missing cluster fails the `slurm` tests instead,
+    so a CI machine that lost its Slurm tier cannot stay green."""
     wants_gpu = any(item.get_closest_marker("gpu") for item in items)
     wants_slurm = any(item.get_closest_marker("slurm") for item in items)
     gpu_reason = slurm_reason = None
@@ -78,4 +80,18 @@ def pytest_collection_modifyitems(config, items):
         if gpu_reason and item.get_closest_marker("gpu"):
             item.add_marker(pytest.mark.skip(reason=gpu_reason))
         if slurm_reason and item.get_closest_marker("slurm"):
-            item.add_marker(pytest.mark.skip(reason=slurm_reason))
+            if os.environ.get("SCALE_REQUIRE_SLURM") == "1":
+                item.stash[_SLURM_MISSING] = slurm_reason
+            else:
+                item.add_marker(pytest.mark.skip(reason=slurm_reason))
+
+
+_SLURM_MISSING = pytest.StashKey[str]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """Fails (before any fixture starts a cluster) a `slurm` test that must run but cannot."""
+    missing = item.stash.get(_SLURM_MISSING, None)
+    if missing:
+        pytest.fail(f"SCALE_REQUIRE_SLURM=1, but {missing}", pytrace=False)

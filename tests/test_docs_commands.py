@@ -4,7 +4,10 @@ Commands come from fenced code blocks and inline code spans. Evaluation commands
 (``scale-eval``, ``python -m scale.cli.eval``, ``scale-demo``) and bare overrides
 (``router.tau=0.3``) are composed through Hydra against the shipped configs, as the CLI
 composes them, and their method/router/scorer are built; ``make`` targets are dry-run;
-console scripts and ``scripts/*.py`` are run with ``--help``; ``sbatch slurm/X.sbatch`` and
+console scripts and argparse ``scripts/*.py`` have their documented flags parsed by their own
+parser (stopped right after parsing: a misspelt flag fails), and Hydra scripts have their
+overrides composed against the script's own config (a misspelt key fails); ``accelerate
+launch`` flags go through accelerate's parser; ``sbatch slurm/X.sbatch`` and
 ``bash slurm/X.sh`` lines get ``bash -n`` and ``--help``, and the overrides after their ``--``
 are composed. A command of a kind this file does not know fails the test, so new docs get
 checked too; so does a span that looks like an override (``key=value``) whose key is no config
@@ -13,11 +16,18 @@ group or key, unless it is listed in NOT_OVERRIDES (prose) or SHORT_FORMS.
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import importlib
+import io
 import re
+import runpy
 import shlex
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from hydra import compose, initialize_config_dir
@@ -218,6 +228,73 @@ def _check_slurm(doc: str, text: str) -> None:
     _build_parts(_compose("eval", [*extra, *after]), text)
 
 
+class _Parsed(Exception):
+    def __init__(self, namespace: argparse.Namespace) -> None:
+        super().__init__("parsed")
+        self.namespace = namespace
+
+
+def _parse_only(doc: str, text: str, run: Callable[[], object]) -> argparse.Namespace:
+    """Run a command's entry point until its own argparse parser has parsed the arguments,
+    and stop there: a flag the parser does not know fails with argparse's message."""
+    real = argparse.ArgumentParser.parse_args
+
+    def parse(self, args=None, namespace=None):
+        raise _Parsed(real(self, args, namespace))
+
+    err = io.StringIO()
+    with mock.patch.object(argparse.ArgumentParser, "parse_args", parse), contextlib.redirect_stderr(err):
+        try:
+            run()
+        except _Parsed as parsed:
+            return parsed.namespace
+        except SystemExit as exit_:
+            pytest.fail(f"{doc}: `{text}`: its parser refused it (exit {exit_.code}): {err.getvalue()[-500:]}")
+    pytest.fail(f"{doc}: `{text}`: the command returned without parsing its arguments")
+
+
+def _check_script(doc: str, text: str) -> None:
+    """``[accelerate launch FLAGS] [python] scripts/X.py ARGS``: accelerate's flags through its own
+    parser; a Hydra script's overrides composed against its config; an argparse script's flags
+    parsed by its parser."""
+    words = shlex.split(text)
+    i = next(i for i, w in enumerate(words) if w.startswith("scripts/") and w.endswith(".py"))
+    script, args = words[i], words[i + 1:]
+    assert (REPO_ROOT / script).is_file(), f"{doc}: `{text}`: no {script}"
+    if words[:2] == ["accelerate", "launch"]:
+        from accelerate.commands.launch import launch_command_parser
+
+        flags = words[2:i]
+        parsed = _parse_only(doc, text, lambda: launch_command_parser().parse_args([*flags, script, *args]))
+        if parsed.config_file:
+            assert (REPO_ROOT / parsed.config_file).is_file(), f"{doc}: `{text}`: no {parsed.config_file}"
+    source = (REPO_ROOT / script).read_text(encoding="utf-8")
+    hydra_config = re.search(r"@hydra\.main\(.*config_name=\"(\w+)\"", source)
+    if hydra_config:
+        _compose(hydra_config[1], args)
+        return
+    assert "argparse" in source, f"{doc}: `{text}`: {script} is neither a Hydra nor an argparse script"
+
+    def run_script() -> None:
+        with mock.patch.object(sys, "argv", [script, *args]):
+            runpy.run_path(str(REPO_ROOT / script), run_name="__main__")
+
+    _parse_only(doc, text, run_script)
+
+
+def _check_cli(doc: str, text: str) -> None:
+    """A console script: its documented flags parsed by its own parser (a bare name: --help)."""
+    words = shlex.split(text)
+    prog = 3 if words[0] == "python" else 1
+    module = "scale.cli." + (words[2].split(".")[-1] if words[0] == "python" else words[0].split("-", 1)[1])
+    if len(words) == prog:  # the command named in prose
+        proc = _run([sys.executable, "-m", module, "--help"])
+        assert proc.returncode == 0, f"{doc}: `{text}`: {proc.stderr[-500:]}"
+        return
+    main = importlib.import_module(module).main
+    _parse_only(doc, text, lambda: main(words[prog:]))
+
+
 def test_docs_mention_commands():
     kinds = {_kind(t) for _, t in ITEMS}
     assert {"eval", "make", "override"} <= kinds, kinds
@@ -240,17 +317,11 @@ def test_documented_command_runs_or_composes(doc, text):
         proc = _run(["make", "-n", target.split("=")[0]] if "=" not in target else ["make", "-n", *text.split()[1:]])
         assert proc.returncode == 0, f"{doc}: `{text}`: {proc.stderr[-500:]}"
     elif kind == "help":
-        words = shlex.split(text)
-        module = "scale.cli." + (words[2].split(".")[-1] if words[0] == "python" else words[0].split("-", 1)[1])
-        proc = _run([sys.executable, "-m", module, "--help"])
-        assert proc.returncode == 0, f"{doc}: `{text}`: {proc.stderr[-500:]}"
+        _check_cli(doc, text)
     elif kind == "slurm":
         _check_slurm(doc, text)
     elif kind == "script":
-        script = next(w for w in shlex.split(text) if w.startswith("scripts/") and w.endswith(".py"))
-        assert (REPO_ROOT / script).is_file(), f"{doc}: `{text}`: no {script}"
-        proc = _run([sys.executable, script, "--help"])
-        assert proc.returncode == 0, f"{doc}: `{text}`: {proc.stderr[-500:]}"
+        _check_script(doc, text)
     else:
         pytest.fail(f"{doc}: `{text}` is a command this test does not know how to check; teach it")
 
@@ -264,3 +335,18 @@ def test_a_span_with_an_unknown_key_is_checked_not_skipped():
     assert _kind("no_such_group.x=1") == "unknown_override"
     assert _kind("router.tau=0.3") == "override" and _kind("scheduler=static") == "override"
     assert all(_kind(t) is None for t in NOT_OVERRIDES)
+
+
+@pytest.mark.parametrize(("text", "why"), [
+    ("python scripts/train_difficulty.py traces=runs/traces train.bf61=true", "train.bf61"),
+    ("accelerate launch scripts/sft_on_traces.py base=m traces=[x] output_dir=y trian.bf16=true", "trian"),
+    ("accelerate launch --num_proceses 2 scripts/train_difficulty.py traces=runs/traces", "num_proceses"),
+    ("python scripts/build_traces.py runs/probe --outt runs/traces", "--outt"),
+    ("scale-report runs/table3 --out reports/table3 --tunned a=b", "--tunned"),
+    ("scale-finalize RUN_DIR --bogus", "--bogus"),
+])
+def test_a_misspelt_key_or_flag_in_a_documented_command_fails(text, why):
+    """The checks above can fail: a misspelt override or flag is caught, naming it."""
+    check = _check_cli if _kind(text) == "help" else _check_script
+    with pytest.raises((pytest.fail.Exception, HydraException, OmegaConfBaseException), match=re.escape(why)):
+        check("doc.md", text)

@@ -3,9 +3,11 @@
 Every row keeps its own settings (temperature, top-k, top-p; temperature 0 = greedy).
 The uniform number behind a sampled row's draw is a counter-based hash of the row's
 seed and the position of the token being drawn (:func:`uniform`), not the state of a
-random generator. So a seeded row draws the same tokens alone, in any batch, after a
+random generator. So a seeded row draws the same uniform numbers alone, in any batch, after a
 pre-emption restart and under every scheduler (iteration, static and continuous share
-:func:`sample_tokens`), and nothing random is carried between steps.
+:func:`sample_tokens`), and nothing random is carried between steps. The tokens repeat only
+where the logits do: another batch make-up can round a near-tie the other way in float32
+(docs/determinism.md).
 
 Order as in transformers: temperature, then top-k, then top-p over the top-k
 distribution. Sampled rows draw by inverse CDF: over the whole vocabulary in vocabulary

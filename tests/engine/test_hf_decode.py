@@ -3,7 +3,10 @@
     pytest tests/engine/test_hf_decode.py
 
 Rows join a running batch and leave it after their last token; every row's tokens equal
-the same request decoded alone and transformers' own ``generate``.
+the same request decoded alone and transformers' own ``generate``. Those comparisons set
+batches of different make-ups side by side, so their engines run in float64
+(tests/helpers/exact.py): rounding cannot flip a token there, and equal tokens prove the
+scheduler's logic (joins, evictions, pre-emption restarts, admission) changes none.
 """
 
 from __future__ import annotations
@@ -20,13 +23,14 @@ from scale.engine.types import GenerationRequest, SamplingParams
 from scale.errors import ConfigError, EngineError
 from tests.helpers.engine_requests import long_then_late
 from tests.helpers.engine_requests import user_request as _req
+from tests.helpers.exact import EXACT_DTYPE
 
 pytestmark = pytest.mark.tiny
 
 
 @pytest.fixture(scope="module")
 def engine(tiny_model_dir):
-    return HFEngine("tiny-qwen3", max_batch_size=8, scheduler="iteration")
+    return HFEngine("tiny-qwen3", dtype=EXACT_DTYPE, max_batch_size=8, scheduler="iteration")
 
 
 def _alone(engine, req):
@@ -110,7 +114,7 @@ def test_cancelled_caller_leaves_the_batch(engine):
 
 def test_finished_rows_resolve_when_freeing_their_cache_fails(tiny_model_dir, monkeypatch):
     """An out-of-memory error while a finished row's cache row is freed must not lose that row."""
-    engine = HFEngine("tiny-qwen3", max_batch_size=8, scheduler="iteration")
+    engine = HFEngine("tiny-qwen3", dtype=EXACT_DTYPE, max_batch_size=8, scheduler="iteration")
     # The short row finishes in a later round than the one that admitted it (no restart can hide it).
     reqs = [_req("Short.", 4), _req("A bit longer.", 6), _req("The longest of the three.", 9)]
     alone = [_alone(engine, r) for r in reqs]
@@ -164,7 +168,7 @@ def _flaky_forward(engine, monkeypatch, fail_at: set[int]):
 
 
 def test_out_of_memory_preempts_the_newest_row_and_capacity_returns(tiny_model_dir, monkeypatch):
-    engine = HFEngine("tiny-qwen3", max_batch_size=8, scheduler="iteration", prefix_cache_tokens=0,
+    engine = HFEngine("tiny-qwen3", dtype=EXACT_DTYPE, max_batch_size=8, scheduler="iteration", prefix_cache_tokens=0,
                       oom_quiet_steps=4)
     budget = engine.kv_budget
     budget.cap = budget.budget = budget.projected(8, 64)  # room for 8 rows of 64 tokens
@@ -198,7 +202,7 @@ def test_out_of_memory_preempts_the_newest_row_and_capacity_returns(tiny_model_d
 
 
 def test_rows_are_admitted_by_kv_memory(tiny_model_dir):
-    engine = HFEngine("tiny-qwen3", max_batch_size=8, scheduler="iteration", prefix_cache_tokens=0)
+    engine = HFEngine("tiny-qwen3", dtype=EXACT_DTYPE, max_batch_size=8, scheduler="iteration", prefix_cache_tokens=0)
     budget = engine.kv_budget
     budget.cap = budget.budget = budget.projected(2, 48)  # room for two rows of up to 48 tokens
     reqs = [_req(f"Admission by memory, request {i}.", 6) for i in range(4)]

@@ -14,6 +14,8 @@ from scale.engine.types import BudgetForcing, GenerationRequest, SamplingParams
 from scale.errors import ConfigError
 from scale.ledger import Ledger
 from scale.systems import System, SystemConfig
+from tests.helpers.engine_requests import fresh_stop
+from tests.helpers.exact import EXACT_DTYPE
 
 pytestmark = pytest.mark.tiny
 
@@ -26,6 +28,39 @@ def engine(request, tiny_model_dir):
     asyncio.run(engine.aclose())
 
 
+@pytest.fixture(scope="module", params=["iteration", "static", "continuous"])
+def exact_engine(request, tiny_model_dir):
+    """The same engine in float64, for tokens compared across batch make-ups (tests/helpers/exact.py)."""
+    engine = HFEngine("tiny-qwen3", dtype=EXACT_DTYPE, max_batch_size=8, scheduler=request.param,
+                      cb_cache_tokens=8192)
+    yield engine
+    asyncio.run(engine.aclose())
+
+
+@pytest.fixture
+def batch_sizes(monkeypatch):
+    """``sizes(engine)``: the rows of each decode step since the last call, under every scheduler
+    (the continuous manager batches inside transformers: its rows are read at the draw)."""
+    from scale.engine import hf_continuous
+
+    drawn: list[int] = []
+    real = hf_continuous._Draw.__call__
+
+    def spy(self, scores, tensor_arg):
+        drawn.append(scores.size(0))
+        return real(self, scores, tensor_arg)
+
+    monkeypatch.setattr(hf_continuous._Draw, "__call__", spy)
+
+    def sizes(engine) -> list[int]:
+        got = list(drawn if engine.scheduler == "continuous" else engine.batch_sizes)
+        drawn.clear()
+        engine.batch_sizes.clear()
+        return got
+
+    return sizes
+
+
 def _req(i: int, max_new: int = 12, thinking: bool = False, **kw) -> GenerationRequest:
     return GenerationRequest(
         ({"role": "user", "content": f"Question number {i}: what is {i} + {i}?"},),
@@ -34,19 +69,22 @@ def _req(i: int, max_new: int = 12, thinking: bool = False, **kw) -> GenerationR
     )
 
 
-def test_batched_greedy_equals_one_by_one(engine):
+def test_batched_greedy_equals_one_by_one(exact_engine, batch_sizes):
+    """Greedy rows batched together decode the tokens they decode alone, under each scheduler:
+    the batching logic (left padding, positions, masks, per-row budgets) changes no token. In
+    float64, so that rounding, which batching may change, cannot flip a token (exact.py)."""
+    engine = exact_engine
     reqs = [_req(i, max_new=4 + 3 * i, thinking=i % 2 == 0) for i in range(6)]
 
     async def run():
-        engine.batch_sizes.clear()
+        batch_sizes(engine)
         batched = await asyncio.gather(*(engine.generate(r) for r in reqs))
-        sizes = list(engine.batch_sizes)
+        sizes = batch_sizes(engine)
         single = [await engine.generate(r) for r in reqs]
         return batched, sizes, single
 
     batched, sizes, single = asyncio.run(run())
-    if engine.scheduler != "continuous":  # the manager batches inside transformers
-        assert max(sizes) > 1, f"requests were not batched: {sizes}"
+    assert max(sizes) > 1, f"requests were not batched: {sizes}"
     for b, s, r in zip(batched, single, reqs):
         assert (b.text, b.reasoning, b.response_tokens) == (s.text, s.reasoning, s.response_tokens)
         # Per-request budgets are honoured inside one batch.
@@ -92,16 +130,21 @@ def test_thinking_switch_changes_prompt(engine):
 
 
 def test_stop_strings_cut_the_row(engine):
-    free = asyncio.run(engine.generate(_req(5, max_new=20)))
-    words = free.text.split()
-    if len(words) < 2:
-        pytest.skip("random model produced no word boundary to stop on")
-    stop = words[1]
-    req = GenerationRequest(_req(5).messages, SamplingParams(max_new_tokens=20), {"enable_thinking": False},
+    """A stop string ends the row at the token that completes it. The stop is taken from the
+    row's own free run (its 3rd token completes it), so it exists whatever the random weights;
+    both runs decode the row alone, so fp32 tokens are equal."""
+    req = _req(5, max_new=20)
+
+    async def free_tokens():
+        return (await engine._submit(Row(engine.render(req), 20, (), req.sampling))).token_ids
+
+    free = asyncio.run(free_tokens())
+    stop = fresh_stop(engine.tokenizer, free, 3)
+    cut = GenerationRequest(req.messages, SamplingParams(max_new_tokens=20), {"enable_thinking": False},
                             stop=(stop,))
-    c = asyncio.run(engine.generate(req))
+    c = asyncio.run(engine.generate(cut))
     assert stop not in c.text and c.finish_reason == "stop"
-    assert c.response_tokens < free.response_tokens
+    assert c.response_tokens == 3 < len(free)
 
 
 def test_sampling_with_seed_is_reproducible(engine):
@@ -139,17 +182,23 @@ def test_split_reasoning(text, started, expected):
     assert split_reasoning(text, started_in_thought=started) == expected
 
 
-def test_seeded_sampling_is_batch_invariant(engine):
-    """A seeded row draws the same tokens alone and inside a mixed batch (per-row RNG)."""
+def test_seeded_sampling_is_batch_invariant(exact_engine, batch_sizes):
+    """A seeded row draws the same tokens alone and inside a mixed batch, under each scheduler:
+    its draws depend on its seed and positions only, not on the rows beside it (per-row RNG and
+    settings). The batch is checked to hold more than one row. In float64: float32 rounding
+    that depends on the batch can move a near-uniform draw to the next token (exact.py)."""
+    engine = exact_engine
     target = _req(4, max_new=10, temperature=0.8, top_p=0.9, top_k=50, seed=7)
     others = [_req(i, max_new=6 + i, temperature=1.0, seed=100 + i) for i in range(3)] + [_req(9, max_new=5)]
 
     async def run():
         alone = await engine.generate(target)
+        batch_sizes(engine)
         mixed = await asyncio.gather(engine.generate(target), *(engine.generate(r) for r in others))
-        return alone, mixed[0]
+        return alone, mixed[0], batch_sizes(engine)
 
-    alone, in_batch = asyncio.run(run())
+    alone, in_batch, sizes = asyncio.run(run())
+    assert max(sizes) > 1, f"requests were not batched: {sizes}"
     assert alone.text == in_batch.text and alone.response_tokens == in_batch.response_tokens
     other_seed = asyncio.run(engine.generate(_req(4, max_new=10, temperature=0.8, top_p=0.9, top_k=50, seed=8)))
     assert other_seed.text != alone.text

@@ -11,6 +11,7 @@ import torch
 from scale.engine.hf_batching import Row, generate_rows
 from scale.engine.hf_decode import DecodeBatch
 from scale.engine.hf_prefix import PrefixCache, common_prefix
+from tests.helpers.exact import EXACT_DTYPE
 
 
 def _kv(n: int, layers: int = 2) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -55,9 +56,13 @@ def test_lru_bound_and_superseded_prefixes():
 
 @pytest.mark.tiny
 def test_reused_prefixes_decode_exactly(tiny_model_dir):
+    """Rows that reuse a stored prompt's KV cache decode the tokens of a plain padded generate:
+    the prefix bookkeeping (which positions, which cache rows) changes no token. In float64
+    (tests/helpers/exact.py): a reused prefix is computed at another shape than a fresh
+    prefill, so in float32 its last bits, and a near-tied token, may differ."""
     from scale.models import load_model, load_tokenizer
 
-    tok, model = load_tokenizer("tiny-qwen3"), load_model("tiny-qwen3")
+    tok, model = load_tokenizer("tiny-qwen3"), load_model("tiny-qwen3", dtype=EXACT_DTYPE)
     head = tok("Problem: a train leaves at noon and travels sixty miles. " * 4, add_special_tokens=False)["input_ids"]
     tails = [tok(t, add_special_tokens=False)["input_ids"] for t in ["Step one?", "Step two, longer tail here?", "Go"]]
     first = [Row(head + t, 9) for t in tails] + [Row(head + tails[0], 6)]  # a shared head, one duplicate

@@ -1,4 +1,4 @@
-"""Every scheduler ends every row the same way, token for token (tier 2, tiny Qwen3, fp32).
+"""Every scheduler ends every row the same way, token for token (tier 2, tiny Qwen3, float64).
 
     pytest tests/engine/test_hf_schedulers.py
 
@@ -7,6 +7,10 @@ completed at every position (also on the last budgeted token, which is a stop, n
 budget), an extra end-of-turn id that ends rows early, and seeded sampled rows. The padded
 ``generate`` path (static), the iteration scheduler and transformers' continuous batching
 must return exactly what the free-running decode implies.
+
+The free run batches 4 rows, the schedulers ~45: in float64 (tests/helpers/exact.py), so that
+rounding, which the row count may change, cannot flip a token; equal tokens then prove each
+scheduler's stopping and per-row sampling logic.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from scale.engine.hf_continuous import ContinuousScheduler
 from scale.engine.hf_decode import DecodeBatch
 from scale.engine.types import SamplingParams
 from scale.models import load_model, load_tokenizer
+from tests.helpers.engine_requests import fresh_stop
+from tests.helpers.exact import EXACT_DTYPE
 
 pytestmark = pytest.mark.tiny
 
@@ -34,18 +40,9 @@ def _decode(model, tok, rows: list[Row]):
     return [out[i] for i in range(len(rows))]
 
 
-def _fresh_stop(tok, tokens: list[int], k: int) -> str:
-    """The shortest end of the text of ``tokens[:k]`` that the text of ``tokens[:k-1]`` does not hold."""
-    text, before = tok.decode(tokens[:k]), tok.decode(tokens[: k - 1])
-    for m in range(1, len(text) + 1):
-        if text[-m:] not in before:
-            return text[-m:]
-    return text
-
-
 @pytest.fixture(scope="module")
 def case(tiny_model_dir):
-    model, tok = load_model("tiny-qwen3"), load_tokenizer("tiny-qwen3")
+    model, tok = load_model("tiny-qwen3", dtype=EXACT_DTYPE), load_tokenizer("tiny-qwen3")
     prompts = [tok(tok.apply_chat_template([{"role": "user", "content": q}], add_generation_prompt=True,
                                            tokenize=False, enable_thinking=False), add_special_tokens=False)["input_ids"]
                for q in ["What is 2 + 2?", "Name three prime numbers, then stop.",
@@ -60,11 +57,11 @@ def case(tiny_model_dir):
     for k in range(1, LONGEST + 1):
         rows.append(Row(prompts[1], k))  # the budget, at every position
         tokens.append(free[1])
-        stop = _fresh_stop(tok, free[2], k)
+        stop = fresh_stop(tok, free[2], k)
         rows.append(Row(prompts[2], LONGEST, (stop, "never appears")))  # a stop string at every position
         rows.append(Row(prompts[2], k, (stop,)))  # ... completed on the last budgeted token
         tokens += [free[2], free[2]]
-    rows += [Row(prompts[0], LONGEST), Row(prompts[3], LONGEST, (_fresh_stop(tok, free[3], 9),), sampled),
+    rows += [Row(prompts[0], LONGEST), Row(prompts[3], LONGEST, (fresh_stop(tok, free[3], 9),), sampled),
              Row(prompts[3], 7, sampling=sampled)]
     tokens += [free[0], free[3], free[3]]
     eos = set(eos_ids(model, tok))

@@ -1,5 +1,5 @@
-"""Requests for the HF engine scheduler tests: one user turn, and a long request that later
-ones must overtake."""
+"""Requests for the HF engine scheduler tests: one user turn, a long request that later
+ones must overtake, and a stop string taken from a row's own tokens."""
 
 from __future__ import annotations
 
@@ -45,3 +45,13 @@ def answer_once(engine: Engine, request: GenerationRequest,
             await (close or engine.aclose)()
 
     return asyncio.run(ask())
+
+
+def fresh_stop(tok, tokens: list[int], k: int) -> str:
+    """The shortest end of the text of ``tokens[:k]`` that the text of ``tokens[:k-1]`` does not
+    hold: a stop string that a row decoding ``tokens`` completes exactly at its ``k``-th token."""
+    text, before = tok.decode(tokens[:k]), tok.decode(tokens[: k - 1])
+    for m in range(1, len(text) + 1):
+        if text[-m:] not in before:
+            return text[-m:]
+    return text

@@ -290,7 +290,8 @@ def test_table1_cells_use_the_authors_choice_per_model(setup, carry, top_k, fold
 
 def test_top_k_zero_is_off_on_the_hf_engine():
     """``top_k: 0`` (the QwQ/R1 System 2 files): not sent on engine=openai (the test above), the
-    whole vocabulary on engine=hf, whatever the model's generation_config says."""
+    whole vocabulary in the HF sampler's table. That an engine built on a model whose
+    generation_config sets top_k still samples with it: tests/engine/test_hf_layout.py."""
     from scale.engine.hf_sampling import sampling_table
     from scale.engine.types import SamplingParams
 

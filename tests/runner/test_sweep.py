@@ -195,7 +195,11 @@ def _cli(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
 
 @pytest.mark.tiny
 def test_cli_shared_sweep_equals_the_multirun(tmp_path):
-    common = ["experiment=debug", "data.limit=2", "runner.progress=false"]
+    """sweep=shared (one job, each plan computed once) writes the records the multirun writes,
+    token for token. The shared job batches both points' calls together, the multirun each
+    point's alone: in float64 (tests/helpers/exact.py), so rounding that depends on the batch
+    cannot flip a token, and equal records prove the sharing logic."""
+    common = ["experiment=debug", "data.limit=2", "runner.progress=false", "engine.dtype=float64"]
     shared = _cli(*common, "sweep=shared", "sweep.over=router.tau", "sweep.values=[0.3,0.95]",
                   f"run_dir={tmp_path}/shared/tau${{router.tau}}")
     assert shared.returncode == 0, shared.stderr[-3000:]

@@ -19,6 +19,7 @@ from scale.rundir import RunDir
 from scale.runner.run import run_eval
 from scale.testing.config import compose
 from tests.helpers.engine_requests import answer_once, user_request
+from tests.helpers.optimizer_steps import count_optimizer_steps
 from tests.helpers.shard_env import SHARD_ENV
 from tests.sft.conftest import EXPECTED
 
@@ -86,6 +87,27 @@ def test_a_few_steps_move_the_adapter_and_the_tuned_model_answers(scale_traces, 
     # A second run into the same folder is refused, naming what is there.
     again = subprocess.run(cmd, cwd=REPO_ROOT, env=_env(), capture_output=True, text=True, timeout=600, check=False)
     assert again.returncode == 2 and "already holds adapter_model.safetensors" in again.stderr
+
+
+@pytest.mark.tiny
+def test_resume_takes_only_the_steps_left(scale_traces, tmp_path, single_process):
+    """resume=true continues from the last checkpoint: 3 steps, then resumed to 5, takes 2
+    optimiser steps. A run that ignored the checkpoint would also end at step 5 (and echo
+    resumed_from), but take 5 steps."""
+    from scale.sft.config import SFTSettings
+    from scale.sft.train import train
+
+    def settings(*extra: str) -> SFTSettings:
+        return SFTSettings.from_dict(compose(f"traces=[{scale_traces}]", f"output_dir={tmp_path / 'sft'}",
+                                             *FEW_STEPS, *extra, config_name="sft"))
+
+    first = train(settings())
+    assert first is not None and first["steps"] == 3 and first["resumed_from"] is None
+    with count_optimizer_steps() as taken:
+        again = train(settings("train.max_steps=5", "resume=true"))
+    assert again is not None and again["steps"] == 5
+    assert str(again["resumed_from"]).endswith("checkpoint-3")
+    assert taken[0] == 2, f"{taken[0]} optimiser steps after resuming at step 3 of 5"
 
 
 @pytest.mark.slow

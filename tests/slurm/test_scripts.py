@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from scale.paths import REPO_ROOT
+from tests.helpers.serve_process import free_port
 
 SLURM_DIR = REPO_ROOT / "slurm"
 SCRIPTS = sorted([*SLURM_DIR.glob("*.sbatch"), SLURM_DIR / "submit_eval.sh", SLURM_DIR / "reproduce.sh"])
@@ -104,17 +105,20 @@ def test_serve_and_eval_names_a_missing_engine():
 
 
 def test_serve_and_eval_reports_a_server_that_dies_during_start_up():
-    proc = run("slurm/serve_and_eval.sbatch", "--systems", "tiny_qwen3", "--model", "tiny-qwen3", "--port", "18911",
+    """A free port, not a fixed one: a listener already there would answer the health check."""
+    port = str(free_port())
+    proc = run("slurm/serve_and_eval.sbatch", "--systems", "tiny_qwen3", "--model", "tiny-qwen3", "--port", port,
                env={"SERVER_CMD": 'echo "cannot load $MODEL on port $PORT"; exit 3'})
     assert proc.returncode == 2
     assert "server 'main' exited during start-up" in proc.stderr
-    assert "cannot load tiny-qwen3 on port 18911" in proc.stderr  # the log's tail
+    assert f"cannot load tiny-qwen3 on port {port}" in proc.stderr  # the log's tail
     assert re.search(r"elapsed \d+ s, exit 2", proc.stdout)
 
 
 def test_serve_and_eval_stops_a_server_that_never_gets_healthy():
+    """On a free port: a fixed one with a listener already there would turn "never healthy" green."""
     proc = run("slurm/serve_and_eval.sbatch", "--systems", "tiny_qwen3", "--model", "tiny-qwen3",
-               "--port", "18913", "--health-timeout", "3", env={"SERVER_CMD": "sleep 300"})
+               "--port", str(free_port()), "--health-timeout", "3", env={"SERVER_CMD": "sleep 300"})
     assert proc.returncode == 2
     assert "server 'main' not healthy after 3s" in proc.stderr
     pid = int(re.search(r"servers stopped \((\d+)\)", proc.stdout)[1])

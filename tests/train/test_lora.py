@@ -14,6 +14,7 @@ from scale.train.model import LoraSettings, add_lora, base_classifier, load_toke
 from scale.train.run import train
 from scale.train.template import Template
 from scale.train.trainer import weighted_trainer_class
+from tests.helpers.optimizer_steps import count_optimizer_steps
 
 pytestmark = pytest.mark.tiny
 
@@ -93,10 +94,14 @@ def test_save_then_reload_gives_identical_scores(trained, traces_dir):
 
 
 def test_resume_continues_from_the_last_checkpoint(trained, traces_dir):
+    """resume=true with one more epoch takes only that epoch's optimiser steps: a run that
+    ignored the checkpoint would reach the same global step and card, but take all of them."""
     before = trained.card.training["global_steps"]
-    again = train(config(traces_dir, trained.folder, resume=True, train={"epochs": 3}))
+    with count_optimizer_steps() as taken:
+        again = train(config(traces_dir, trained.folder, resume=True, train={"epochs": 3}))
     assert again.card.training["resumed_from"].endswith(f"checkpoint-{before}")
     assert again.card.training["global_steps"] == before * 3 // 2
+    assert taken[0] == before // 2, f"{taken[0]} optimiser steps after resuming at {before} of {before * 3 // 2}"
 
 
 def test_an_existing_adapter_is_not_overwritten_silently(trained, traces_dir):
