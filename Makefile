@@ -59,7 +59,7 @@ test-min: $(STAMP_MIN)  ## unit + tiny tiers and the engine/train/sft files on t
 	$(PY_MIN) -m pytest $(MIN_TIERS) $(MIN_PATHS) $(PYTEST_ARGS)
 
 lint: $(STAMP)  ## ruff
-	$(VENV)/bin/ruff check scale scripts tests
+	$(VENV)/bin/ruff check scale scripts tests benchmarks
 
 format: $(STAMP)  ## ruff format + import sort
 	$(VENV)/bin/ruff check --fix --select I scale scripts tests
