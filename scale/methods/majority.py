@@ -127,21 +127,9 @@ class Majority(Method):
         else:
             answer, response = answers[best[0]], completions[best[0]].text
         failures.extend(f for c in completions for f in finish_failures(c.finish_reason))
-        trace: dict[str, Any] = {
-            "system": self.system,
-            "k": self.k,
-            "seeds": seeds,
-            "greedy": greedy,
-            "answers": answers,
-            "groups": groups,
-            "group_sizes": [len(g) for g in groups],
-            "group_answers": [answers[g[0]] for g in groups],
-            "winner": None if best is None else groups.index(best),
-            "vote_share": len(best) / self.k if best is not None else 0.0,
-            "n_answered": sum(a is not None for a in answers),
-            "equivalence": "grader" if grader is not None else "exact",
-            "finish_reasons": [c.finish_reason for c in completions],
-        }
+        trace = {"system": self.system, "k": self.k, "seeds": seeds, "greedy": greedy,
+                 **self._vote(answers, groups, best, grader),
+                 "finish_reasons": [c.finish_reason for c in completions]}
         return Attempt(answer=answer, response=response, trace=trace, ledger=ledger,
                        failures=failures)
 
@@ -162,11 +150,14 @@ class Majority(Method):
         response = records[0 if best is None else best[0]].response
         failures += [f for c in ledger.calls for f in finish_failures(c.finish_reason)]  # as when sampling
         failures += ["cot_error"] * sum(r.error is not None for r in records)
-        trace: dict[str, Any] = {
-            "system": self.system,
-            "k": self.k,
-            "from_run": self.from_run,
-            "cot_samples": indices,
+        trace = {"system": self.system, "k": self.k, "from_run": self.from_run, "cot_samples": indices,
+                 **self._vote(answers, groups, best, grader)}
+        return Attempt(answer=answer, response=response, trace=trace, ledger=ledger, failures=failures)
+
+    def _vote(self, answers: list[str | None], groups: list[list[int]], best: list[int] | None,
+              grader: Any) -> dict[str, Any]:
+        """The trace fields of a vote, sampled or read from a CoT run alike."""
+        return {
             "answers": answers,
             "groups": groups,
             "group_sizes": [len(g) for g in groups],
@@ -176,7 +167,6 @@ class Majority(Method):
             "n_answered": sum(a is not None for a in answers),
             "equivalence": "grader" if grader is not None else "exact",
         }
-        return Attempt(answer=answer, response=response, trace=trace, ledger=ledger, failures=failures)
 
 
 def read_cot_run(path: str, problems: list[Problem], needed: int, system: str) -> dict[tuple[str, int], Any]:
