@@ -173,7 +173,7 @@ def routed_run(work: Path, adapter: Path, n: int, scorer: str, s1_tokens: int, s
     shutil.rmtree(out, ignore_errors=True)  # a timed stage: always run afresh
     # The same experiment either way; only the scorer differs (the prompted one as in experiment=demo).
     over = ([f"difficulty.adapter={adapter}"] if scorer == "classifier"
-            else ["difficulty=prompted", "~difficulty.adapter", "difficulty.max_new_tokens=6"])
+            else ["difficulty=prompted", "difficulty.max_new_tokens=6"])
     cfg = compose("experiment=classifier_route", *over, "systems=smollm2", "data=gsm8k", f"data.limit={n}",
                   f"name=routed-{scorer}", f"systems.s1.sampling.max_new_tokens={s1_tokens}",
                   f"systems.s2.sampling.max_new_tokens={s2_tokens}", *BUDGETS, f"run_dir={out}")

@@ -22,12 +22,11 @@ from scale.testing.config import compose
 
 pytestmark = pytest.mark.tiny
 
-NOT_SCALE = ("~method.n_outlines", "~method.outline_max_tokens", "~method.resample_rounds")
 RUNS = {
     "scale": (),
     "scale_tau07": ("router.tau=0.7",),
     "random": ("router=random", "router.fraction=0.5"),
-    "cot_s2": ("method=cot_s2", *NOT_SCALE),
+    "cot_s2": ("method=cot_s2",),
 }
 
 

@@ -142,8 +142,7 @@ def _engine(right: int) -> ScriptedEngine:
 
 
 def _cot(run_dir: Path, right: int, *overrides: str) -> None:
-    cfg = compose("experiment=debug", "method=cot_s2", "~method.n_outlines", "~method.outline_max_tokens",
-                  "~method.resample_rounds", "data.limit=6", f"run_dir={run_dir}", "runner.progress=false",
+    cfg = compose("experiment=debug", "method=cot_s2", "data.limit=6", f"run_dir={run_dir}", "runner.progress=false",
                   *overrides)
     run_eval(cfg, systems=scripted_systems(_engine(right)))
 
