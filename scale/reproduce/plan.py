@@ -72,7 +72,7 @@ REHEARSE_METHOD = {
     "scale": ("method.n_outlines=2", "method.outline_max_tokens=48", "method.resample_rounds=1"),
     "inftythink": ("method.max_rounds=2", "method.segment_tokens=32", "method.summary_tokens=16"),
     "majority": ("method.k=2",),
-    "cot": (),
+    "cot": ("n_samples=2",),  # two samples, so the paired MajVote cell (k=2) has them to vote over
 }
 REHEARSE_SBATCH = ("--gpus-per-node=0", "--cpus-per-task=1", "--time=00:30:00")
 REHEARSE_FIGURE2_BUDGETS = ("32", "48")  # System 2's max new tokens: the sweep's shape, at toy size
@@ -216,7 +216,9 @@ class _Builder:
     def toy(self, method: str | None) -> list[str]:
         if not self.o.rehearse:
             return []
-        return [*REHEARSE_COMMON, *(REHEARSE_METHOD[method] if method else ())]
+        extra = REHEARSE_METHOD[method] if method else ()
+        keys = {o.split("=", 1)[0] for o in extra}
+        return [*(o for o in REHEARSE_COMMON if o.split("=", 1)[0] not in keys), *extra]
 
     def served(self) -> list[str]:
         """Client overrides against a served model: at toy scale the tiny model's tokenizer
@@ -270,7 +272,6 @@ class _Builder:
                     after: tuple[str, ...] = ()
                     if method == "majority" and pair_majority:
                         # The paper's MajVote votes over the CoT cell's 8 samples (Tok = 8 x CoT).
-                        overrides = [o for o in overrides if not o.startswith("method.k=")]
                         overrides.append(f"method.from_run={self.run_dir('table1', f'{systems}_cot_{dataset}')}")
                         after = (f"table1/{systems}_cot_{dataset}",)
                     key = (f"{row} {METHOD_LABELS[method]}", dataset)
@@ -342,7 +343,10 @@ class _Builder:
                 base_dir = self.run_dir("table3", f"{label}-{dataset}-base")
                 self.serve(f"table3/{label}-{dataset}-base", "base", "table3", "qwen3_32b",
                            ["experiment=table3_base", f"table3.model={model}", f"table3.label={label}",
-                            f"data={dataset}", f"run_dir={base_dir}", *self.toy("cot")], [base_dir], model=model)
+                            f"data={dataset}", f"run_dir={base_dir}", *self.toy("cot"),
+                            # transformers serve refuses repetition_penalty (HTTP 422); vLLM takes it
+                            *(["systems.engines.main.generation_overrides=null"] if self.o.rehearse else [])],
+                           [base_dir], model=model)
                 tuned_dir = self.run_dir("table3", f"{label}-{dataset}-tuned")
                 shards = 2 if self.o.rehearse else TUNED_SHARDS
                 tuned_args = ["experiment=table3_tuned", f"table3.model={tiny or model}", f"table3.label={label}",

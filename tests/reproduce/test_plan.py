@@ -143,7 +143,10 @@ def test_every_rehearsal_job_composes(tmp_path):
                 systems = job.args[job.args.index("--systems") + 1]
                 overrides = [o for o in overrides if not o.startswith(("router.match_run=", "method.from_run="))]
                 cfg = _compose(overrides, systems, openai=True)
-                assert cfg.data.limit == 2 and cfg.n_samples == 1, job.name
+                cot = "_cot_" in job.name or job.name.endswith("-base")  # two samples: MajVote votes over them
+                assert cfg.data.limit == 2 and cfg.n_samples == (2 if cot else 1), job.name
+                if "_majority_" in job.name:  # k x n_samples of the paired CoT cell's samples
+                    assert cfg.method.k * cfg.n_samples == 2, job.name
                 assert cfg.engine.send_top_k is False
             elif job.kind == "tuned":
                 cfg = _compose(job.args[job.args.index("--") + 1:], None, openai=False)
