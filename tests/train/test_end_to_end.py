@@ -4,9 +4,9 @@ probe SCALE on gsm8k_train problems -> scripts/build_traces.py -> a few LoRA tra
 (tiny Qwen3 base) -> experiment=classifier_route on SmolLM2 -> a run dir whose ledger shows
 the classifier's scoring with zero generated tokens.
 
-System 1 and System 2 are both greedy on the same prompt here and differ only in budget
-(40 vs 64 tokens), so the labels are deterministic: a step is easy when System 1's shorter
-reply reaches the same answer, hard when its budget cuts it off first or it answers otherwise.
+Traces are built with ``--label prompted`` (the probe's own step scores, distilled): measured
+labels need both systems' step answers boxed (docs/classifier.md), and SmolLM2 at these budgets
+boxes too few for a training split; the measured rule has its own tests in test_probe_and_traces.py.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def test_probe_traces_train_route(shared_data, smollm2_dir, tmp_path):
 
     traces = tmp_path / "traces"
     proc = subprocess.run([sys.executable, "scripts/build_traces.py", str(probe_dir), "--out", str(traces),
-                           "--val-fraction", "0.2", "--test-fraction", "0"],
+                           "--label", "prompted", "--val-fraction", "0.2", "--test-fraction", "0"],
                           capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "Class balance" in (traces / "README.md").read_text()
@@ -55,7 +55,7 @@ def test_probe_traces_train_route(shared_data, smollm2_dir, tmp_path):
     done = train(TrainConfig.from_dict({"model": "tiny-qwen3", "traces": str(traces), "output_dir": str(adapter),
                                         "report_to": "none", "max_length": 256,
                                         "train": {"max_steps": 4, "batch_size": 4, "logging_steps": 1}}))
-    assert done.card.label["kind"] == "measured" and done.card.training["global_steps"] == 4
+    assert done.card.label["kind"] == "prompted" and done.card.training["global_steps"] == 4
 
     routed_dir = tmp_path / "routed"
     metrics = run_eval(compose("experiment=classifier_route", "systems=smollm2", "data=gsm8k", "data.limit=2", "name=routed",
