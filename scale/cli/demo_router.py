@@ -18,7 +18,7 @@ Five stages, each the tool a user would run, written under ``--out`` (default ru
 Extra arguments are Hydra overrides given to every ``scale-eval`` run (on top of
 ``experiment=demo``). Budgets are ``experiment=demo``'s (K=2 outlines of <= 96 tokens, <= 4 steps,
 System 1 <= 64 and System 2 <= 128 new tokens) and training is TRAIN below, so the whole
-pipeline takes about 10 minutes on 2 CPU cores (585 CPU-seconds; benchmarks/RESULTS.md). The figures are a toy's: ten word problems, a
+pipeline takes about 5 minutes on 2 idle CPU cores (benchmarks/RESULTS.md). The figures are a toy's: ten word problems, a
 135M model, a classifier trained and evaluated on the same ten problems.
 """
 
