@@ -138,14 +138,6 @@ def systems_models(systems: str) -> dict[str, str]:
 
 
 @functools.cache
-def majority_from_run() -> bool:
-    """Whether method=majority can vote over a CoT run's records (``from_run``): then the
-    MajVote cell waits for its CoT cell and reads it, as the paper pairs them."""
-    node = OmegaConf.load(CONFIG_DIR / "method" / "majority.yaml")
-    return "from_run" in node
-
-
-@functools.cache
 def sweep_params(experiment: str) -> dict[str, list[str]]:
     """The experiment's ``hydra.sweeper.params``, each value split (``data: aime24,aime25``)."""
     from hydra import compose, initialize_config_dir
@@ -260,7 +252,6 @@ class _Builder:
     # -- Table 1 and its random controls -------------------------------------------------------
     def table1(self) -> None:
         hours = gpu_hour_table()
-        pair_majority = majority_from_run()
         for systems in self.o.models:
             row = paper_row(systems)
             for dataset in self.o.datasets:
@@ -270,7 +261,7 @@ class _Builder:
                     run_dir = self.run_dir("table1", cell)
                     overrides = [f"experiment=table1/{cell}", f"run_dir={run_dir}", *self.toy(method)]
                     after: tuple[str, ...] = ()
-                    if method == "majority" and pair_majority:
+                    if method == "majority":
                         # The paper's MajVote votes over the CoT cell's 8 samples (Tok = 8 x CoT).
                         overrides.append(f"method.from_run={self.run_dir('table1', f'{systems}_cot_{dataset}')}")
                         after = (f"table1/{systems}_cot_{dataset}",)

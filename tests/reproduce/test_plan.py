@@ -20,7 +20,6 @@ from scale.reproduce.plan import (
     Options,
     build_plan,
     gpu_hour_table,
-    majority_from_run,
 )
 from scale.reproduce.run import describe, resume_skips
 
@@ -70,14 +69,12 @@ def test_whole_plan_shape():
     assert len(ports) == len(set(ports))
 
 
-def test_majority_cell_pairs_with_its_cot_cell_when_the_method_can():
+def test_majority_cell_pairs_with_its_cot_cell():
+    """The paper's MajVote votes over the CoT cell's samples: it waits for that cell and reads it."""
     names = by_name(build_plan(Options(only=("table1",), models=("qwq_32b",), datasets=("amc23",))))
     majority = names["table1/qwq_32b_majority_amc23"]
-    if majority_from_run():  # method=majority majority.from_run: vote over the CoT cell's records
-        assert majority.after_ok == ["table1/qwq_32b_cot_amc23"]
-        assert "method.from_run=runs/table1/qwq_32b_cot_amc23" in majority.args
-    else:
-        assert majority.after_ok == [] and not any("from_run" in a for a in majority.args)
+    assert majority.after_ok == ["table1/qwq_32b_cot_amc23"]
+    assert "method.from_run=runs/table1/qwq_32b_cot_amc23" in majority.args
 
 
 def test_dry_run_total_equals_the_readme_table():
