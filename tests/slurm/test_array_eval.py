@@ -2,9 +2,10 @@
 
 Both tests compare the merged run with a single-process run of the same work (tiny Qwen3,
 fp32 on CPU, greedy), record for record and token for token, so a lost, doubled or altered
-attempt fails them. Greedy because shards batch different calls together than one process
-does, and a seeded draw from the random model's flat distribution can flip on fp32 rounding
-that depends on the batch; argmax does not.
+attempt fails them. Every call runs alone on both sides (``runner.max_concurrency=1``, no prefix
+cache): shards would otherwise batch other calls together than one process does, and fp32
+rounding that depends on the batch can flip a near-tied token of the random model, greedy or
+sampled, on some CPUs (docs/determinism.md). Same batch make-up, so the tokens must be equal.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from tests.slurm.conftest import eval_env
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 # 3 problems x 2 samples, SCALE with greedy outlines
-WORK = ["experiment=debug", "n_samples=2", "method.outline_temperature=0.0", "runner.progress=false"]
+WORK = ["experiment=debug", "n_samples=2", "method.outline_temperature=0.0", "runner.progress=false",
+        "runner.max_concurrency=1", "engine.prefix_cache_tokens=0"]
 N_ATTEMPTS = 6
 SAME_METRICS = ("n_attempts", "expected_attempts", "complete", "accuracy", "tok_paper", "tok_total",
                 "prompt_tokens", "tpi", "steps_per_attempt", "s2_fraction", "failures", "n_errors")
@@ -75,7 +77,7 @@ def test_array_of_two_shards_then_finalize_equals_single_process(jobs, reference
 def test_cancelled_task_resubmitted_resumes_nothing_lost_or_doubled(jobs, reference, tmp_path):
     run_dir = tmp_path / "run"
     # One attempt at a time, so task 1 is cancelled with part of its shard recorded.
-    work = [*WORK, "runner.max_concurrency=1"]
+    work = WORK  # one attempt at a time already: the cancel lands between records
     array, final, _ = jobs.submit_eval(run_dir, 2, *work)
     shard1 = RunDir(run_dir).shard_file(1, 2)
     jobs.wait_for("task 1's first record", lambda: len(read_records(shard1)) >= 1)
