@@ -17,12 +17,13 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from scale.checks import Positive, check_args
 from scale.data.problem import Problem
 from scale.engine.types import Completion
 from scale.errors import ConfigError, DataError
 from scale.grading.extract import extract_answer
 from scale.ledger import Call, Ledger
-from scale.methods.base import Attempt, Context, Method, check_system, finish_failures
+from scale.methods.base import Attempt, Context, Method, Mode, finish_failures
 from scale.prompts import Prompts
 
 log = logging.getLogger(__name__)
@@ -70,12 +71,11 @@ def winning_group(groups: list[list[int]]) -> list[int] | None:
 class Majority(Method):
     name = "majority"
 
-    def __init__(self, k: int = 8, system: str = "s2", prompts: Mapping[str, Any] | Prompts | None = None,
+    @check_args("method")
+    def __init__(self, k: Positive = 8, system: Mode = "s2", prompts: Mapping[str, Any] | Prompts | None = None,
                  from_run: str | None = None) -> None:
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ConfigError(f"method.k must be an integer >= 1, got {k!r}")
         self.k = k
-        self.system = check_system(system)
+        self.system = system
         self.prompts = Prompts.from_config(prompts, "method.prompts")
         self._warned_greedy = False
         if from_run is not None and not (isinstance(from_run, str) and from_run.strip()):
