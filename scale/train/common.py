@@ -109,6 +109,21 @@ class RunBase:
         check_output_dir(self.output_dir, "output_dir")  # before any model is loaded
 
 
+def shared_args(cfg: RunBase, t: TrainBase, out: Path) -> dict[str, Any]:
+    """The ``TrainingArguments`` both trainers take alike from the shared keys."""
+    import torch
+
+    return dict(
+        output_dir=str(out / CHECKPOINTS), num_train_epochs=t.epochs, max_steps=t.max_steps,
+        per_device_train_batch_size=t.batch_size, gradient_accumulation_steps=t.grad_accum,
+        learning_rate=t.lr, weight_decay=t.weight_decay, warmup_steps=t.warmup_ratio,  # a float < 1: a share of the steps
+        logging_steps=t.logging_steps, save_total_limit=t.save_total_limit, bf16=t.bf16,
+        gradient_checkpointing=t.gradient_checkpointing,  # by the installed name (RENAMED); non-reentrant by default
+        use_cpu=not torch.cuda.is_available(),  # CPU ranks join one gloo group (else each trains alone)
+        seed=cfg.seed, data_seed=cfg.seed, run_name=cfg.run_name or out.name,
+    )
+
+
 def report_to(kind: str, wandb_project: str, out: Path) -> list[str]:
     """Trainer's ``report_to``: ``wandb_offline`` (files under ``out/wandb``) / ``wandb`` / ``tensorboard`` / ``none``."""
     if kind == "none":
