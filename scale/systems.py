@@ -19,10 +19,10 @@ import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 from scale.build import build, check_dataclass, check_kwargs
-from scale.checks import NonNegative, Positive, check_fields
+from scale.checks import NonNegative, OneOf, Positive, check_fields
 from scale.engine.types import BudgetForcing, Completion, Engine, GenerationRequest, SamplingParams
 from scale.errors import ConfigError
 from scale.ledger import Call, Ledger
@@ -33,7 +33,7 @@ MODES = ("s1", "s2")
 @dataclass(frozen=True)
 class SystemConfig:
     name: str
-    mode: str
+    mode: Annotated[str, OneOf(MODES)]
     engine: str
     sampling: SamplingParams = field(default_factory=SamplingParams)
     template_kwargs: dict[str, Any] = field(default_factory=dict)
@@ -49,8 +49,6 @@ class SystemConfig:
     system_message: bool = True
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ConfigError(f"system {self.name!r}: mode must be one of {MODES}, got {self.mode!r}")
         check_fields(self, f"systems.{self.mode}")
 
 
