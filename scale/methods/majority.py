@@ -115,10 +115,7 @@ class Majority(Method):
             ledger.calls.extend(sub.calls)
 
         answers = [extract_answer(c.text).answer for c in completions]
-        grader = ctx.grader
-        equivalent: Equivalent = grader.equivalent if grader is not None else exact_equivalent
-        groups = await asyncio.to_thread(group_answers, answers, equivalent)
-        best = winning_group(groups)
+        best, vote = await self._vote(answers, ctx.grader)
 
         failures: list[str] = []
         if best is None:
@@ -128,8 +125,7 @@ class Majority(Method):
             answer, response = answers[best[0]], completions[best[0]].text
         failures.extend(f for c in completions for f in finish_failures(c.finish_reason))
         trace = {"system": self.system, "k": self.k, "seeds": seeds, "greedy": greedy,
-                 **self._vote(answers, groups, best, grader),
-                 "finish_reasons": [c.finish_reason for c in completions]}
+                 **vote, "finish_reasons": [c.finish_reason for c in completions]}
         return Attempt(answer=answer, response=response, trace=trace, ledger=ledger,
                        failures=failures)
 
@@ -141,23 +137,22 @@ class Majority(Method):
         ledger = Ledger()
         for r in records:
             ledger.calls.extend(Call(**c) for c in r.ledger)
-        grader = ctx.grader
-        equivalent: Equivalent = grader.equivalent if grader is not None else exact_equivalent
-        groups = await asyncio.to_thread(group_answers, answers, equivalent)
-        best = winning_group(groups)
+        best, vote = await self._vote(answers, ctx.grader)
         failures = [] if best is not None else ["no_answer"]
         answer = None if best is None else answers[best[0]]
         response = records[0 if best is None else best[0]].response
         failures += [f for c in ledger.calls for f in finish_failures(c.finish_reason)]  # as when sampling
         failures += ["cot_error"] * sum(r.error is not None for r in records)
-        trace = {"system": self.system, "k": self.k, "from_run": self.from_run, "cot_samples": indices,
-                 **self._vote(answers, groups, best, grader)}
+        trace = {"system": self.system, "k": self.k, "from_run": self.from_run, "cot_samples": indices, **vote}
         return Attempt(answer=answer, response=response, trace=trace, ledger=ledger, failures=failures)
 
-    def _vote(self, answers: list[str | None], groups: list[list[int]], best: list[int] | None,
-              grader: Any) -> dict[str, Any]:
-        """The trace fields of a vote, sampled or read from a CoT run alike."""
-        return {
+    async def _vote(self, answers: list[str | None], grader: Any) -> tuple[list[int] | None, dict[str, Any]]:
+        """The winning group of ``answers`` (None: no answer) and the vote's trace fields,
+        sampled or read from a CoT run alike."""
+        equivalent: Equivalent = grader.equivalent if grader is not None else exact_equivalent
+        groups = await asyncio.to_thread(group_answers, answers, equivalent)
+        best = winning_group(groups)
+        return best, {
             "answers": answers,
             "groups": groups,
             "group_sizes": [len(g) for g in groups],
