@@ -1,16 +1,13 @@
-"""Range and choice rules declared on a field's (or argument's) type, checked in one place.
+"""Range and choice rules declared on a field's (or an argument's) type, checked in one place.
 
     top_p: Annotated[float, Range(gt=0, le=1)] = 1.0
-    max_new_tokens: Positive = 512  # Annotated[int, Range(ge=1)]
+    max_new_tokens: Positive = 512  # Annotated[int, Range(ge=1)]; `Positive | None` lets null pass
     scheduler: Annotated[str, OneOf(SCHEDULERS)] = "auto"
 
-A dataclass's ``__post_init__`` calls ``check_fields(self, "sampling")``; a class's
-constructor takes ``@check_args("engine")``. A bad value fails with one line naming the
-key and the value (``sampling.top_p must be in (0, 1], got 1.5``). ``None`` passes where
-the type allows it (``Positive | None``). A subclass that redeclares a field (a new
-default) keeps its base's rules. Rules that tie fields together stay code in
-``__post_init__``; the types themselves are checked where a config is read
-(:mod:`scale.build`, which sees through ``Annotated``).
+A dataclass's ``__post_init__`` calls ``check_fields(self, "sampling")``, a constructor takes
+``@check_args("engine")``: a bad value fails in one line naming key and value (``sampling.top_p
+must be in (0, 1], got 1.5``). A subclass that redeclares a field keeps its base's rules. Rules
+that tie fields together stay code; types are checked where a config is read (:mod:`scale.build`).
 """
 
 from __future__ import annotations
@@ -20,7 +17,7 @@ import inspect
 import numbers
 import types
 import typing
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
@@ -55,11 +52,11 @@ class Range:
         return next(f"{op} {bound}" for op, bound in ops if bound is not None)
 
 
+@dataclass(frozen=True)
 class OneOf:
     """One of a fixed set of values: ``OneOf(("rule", "model"))``."""
 
-    def __init__(self, choices: Iterable[Any]) -> None:
-        self.choices = tuple(choices)
+    choices: tuple[Any, ...]
 
     def holds(self, value: Any) -> bool:
         return value in self.choices
@@ -68,7 +65,6 @@ class OneOf:
         return f"one of {self.choices}"
 
 
-Rule = Range | OneOf
 Positive = Annotated[int, Range(ge=1)]  # counts, sizes, budgets
 NonNegative = Annotated[int, Range(ge=0)]
 ZeroToOne = Annotated[float, Range(ge=0, le=1)]  # scores, thresholds, fractions
@@ -76,14 +72,14 @@ ZeroToOne = Annotated[float, Range(ge=0, le=1)]  # scores, thresholds, fractions
 
 @dataclass(frozen=True)
 class _Spec:
-    base: Any  # the annotated type, without None
-    rules: tuple[Rule, ...]
-    nullable: bool
+    base: Any  # the annotated type
+    rules: tuple[Range | OneOf, ...]
+    nullable: bool  # ``Annotated[...] | None``
 
     def check(self, where: str, value: Any) -> None:
         if value is None and self.nullable:
             return
-        # an int is a count: 1.5 tokens is as wrong as 0 (numpy's ints count as ints, bools do not)
+        # an int is a count: 1.5 tokens is as wrong as 0 (numpy's ints count, bools do not)
         integral = isinstance(value, numbers.Integral) and not isinstance(value, bool)
         for rule in self.rules:
             wrong_type = self.base is int and isinstance(rule, Range) and not integral
@@ -93,53 +89,37 @@ class _Spec:
                 raise ConfigError(f"{where} must be {kind}{rule}{null}, got {value!r}")
 
 
-def _spec(hint: Any) -> _Spec | None:
-    """The rules in ``Annotated[T, rule...]``, ``Annotated[T, ...] | None`` or ``Annotated[T | None, ...]``."""
-    nullable = False
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        args = typing.get_args(hint)
-        nullable = type(None) in args
-        hint = next((a for a in args if typing.get_origin(a) is Annotated), None)
-    if typing.get_origin(hint) is not Annotated:
-        return None
-    base, *meta = typing.get_args(hint)
-    rules = tuple(m for m in meta if isinstance(m, (Range, OneOf)))
-    if typing.get_origin(base) in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(base) if a is not type(None)]
-        nullable = nullable or len(args) < len(typing.get_args(base))
-        base = args[0] if len(args) == 1 else base
-    return _Spec(base, rules, nullable) if rules else None
-
-
 @functools.cache
 def _specs(owner: Any) -> dict[str, _Spec]:
     """The checked names of a class (its fields, bases first) or a function (its arguments)."""
     found: dict[str, _Spec] = {}
-    for scope in reversed(owner.__mro__) if isinstance(owner, type) else (owner,):
-        if scope is object:
-            continue
+    for scope in reversed(owner.__mro__[:-1]) if isinstance(owner, type) else (owner,):
         for name, hint in typing.get_type_hints(scope, include_extras=True).items():
-            spec = _spec(hint)
-            if spec is not None:  # a redeclared field without rules keeps its base's
-                found[name] = spec
+            args = typing.get_args(hint)
+            nullable = (
+                typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in args
+            )
+            if nullable:
+                hint = next((a for a in args if typing.get_origin(a) is Annotated), None)
+            if typing.get_origin(hint) is Annotated:
+                base, *rules = typing.get_args(hint)
+                found[name] = _Spec(
+                    base, tuple(r for r in rules if isinstance(r, (Range, OneOf))), nullable
+                )
     return found
-
-
-def _key(prefix: str, name: str) -> str:
-    return f"{prefix}.{name}" if prefix else name
 
 
 def check_fields(obj: Any, prefix: str) -> None:
     """Check every field of ``obj`` that declares rules; keys read ``prefix.field``."""
     for name, spec in _specs(type(obj)).items():
-        spec.check(_key(prefix, name), getattr(obj, name))
+        spec.check(f"{prefix}.{name}" if prefix else name, getattr(obj, name))
 
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def check_args(prefix: str) -> Callable[[F], F]:
-    """Decorate a constructor (or any function): its arguments that declare rules are
+    """Decorate a constructor (or any function): the arguments that declare rules are
     checked before it runs; keys read ``prefix.argument``."""
 
     def decorate(fn: F) -> F:
@@ -150,7 +130,7 @@ def check_args(prefix: str) -> Callable[[F], F]:
             bound = signature.bind(*args, **kwargs)
             bound.apply_defaults()
             for name, spec in _specs(fn).items():
-                spec.check(_key(prefix, name), bound.arguments[name])
+                spec.check(f"{prefix}.{name}", bound.arguments[name])
             return fn(*args, **kwargs)
 
         return typing.cast(F, checked)
