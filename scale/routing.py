@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from scale.checks import ZeroToOne, check_args
 from scale.difficulty.base import FIXED_HOWS, DifficultyScorer, StepScore
 from scale.errors import ConfigError, DataError
 
@@ -75,9 +76,8 @@ class Router:
 class ThresholdRouter(Router):
     name = "threshold"
 
-    def __init__(self, tau: float | None = 0.5) -> None:
-        if tau is not None and not 0 <= tau <= 1:
-            raise ConfigError(f"router.tau must be in [0, 1] or null, got {tau}")
+    @check_args("router")
+    def __init__(self, tau: ZeroToOne | None = 0.5) -> None:
         self._tau = tau
 
     @property
@@ -107,8 +107,6 @@ class _BarrierRouter(Router):
     dataset_wide = True
 
     def __init__(self, q: float | None) -> None:
-        if q is not None and not 0 <= q <= 1:
-            raise ConfigError(f"router fraction must be in [0, 1], got {q}")
         self.q = q
         self._expected: int | None = None
         self._scores: dict[str, list[StepScore]] = {}
@@ -156,7 +154,8 @@ class _BarrierRouter(Router):
 class FractionRouter(_BarrierRouter):
     name = "fraction"
 
-    def __init__(self, q: float) -> None:
+    @check_args("router")
+    def __init__(self, q: ZeroToOne) -> None:
         super().__init__(q)
 
     def rank_key(self, key: str, step: int, score: float) -> tuple:
@@ -212,7 +211,8 @@ class RandomRouter(_BarrierRouter):
 
     name = "random"
 
-    def __init__(self, fraction: float | None = None, match_run: str | None = None, seed: int = 0) -> None:
+    @check_args("router")
+    def __init__(self, fraction: ZeroToOne | None = None, match_run: str | None = None, seed: int = 0) -> None:
         if match_run:
             if not Path(match_run).is_dir():
                 raise ConfigError(f"router.match_run: no run directory {match_run}")

@@ -19,9 +19,10 @@ import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 from scale.build import build, check_dataclass, check_kwargs
+from scale.checks import NonNegative, OneOf, Positive, check_fields
 from scale.engine.types import BudgetForcing, Completion, Engine, GenerationRequest, SamplingParams
 from scale.errors import ConfigError
 from scale.ledger import Call, Ledger
@@ -32,7 +33,7 @@ MODES = ("s1", "s2")
 @dataclass(frozen=True)
 class SystemConfig:
     name: str
-    mode: str
+    mode: Annotated[str, OneOf(MODES)]
     engine: str
     sampling: SamplingParams = field(default_factory=SamplingParams)
     template_kwargs: dict[str, Any] = field(default_factory=dict)
@@ -41,19 +42,14 @@ class SystemConfig:
     stop: tuple[str, ...] = ()
     # The model's window, prompt included (Qwen3 40960, QwQ 32768, R1 distills 16384):
     # every call is capped at context_length - prompt tokens - context_margin new tokens.
-    context_length: int | None = None
-    context_margin: int = 0
+    context_length: Positive | None = None
+    context_margin: NonNegative = 0
     # False: the model gets no system message (DeepSeek-R1 distills' model card; the SCALE
     # authors send QwQ and R1 none): any system text opens the first user turn instead.
     system_message: bool = True
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ConfigError(f"system {self.name!r}: mode must be one of {MODES}, got {self.mode!r}")
-        if self.context_length is not None and self.context_length < 1:
-            raise ConfigError(f"systems.{self.mode}.context_length must be >= 1, got {self.context_length}")
-        if self.context_margin < 0:
-            raise ConfigError(f"systems.{self.mode}.context_margin must be >= 0, got {self.context_margin}")
+        check_fields(self, f"systems.{self.mode}")
 
 
 class System:

@@ -22,8 +22,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from typing import Any
+from typing import Annotated, Any
 
+from scale.checks import Positive, Range, check_args
 from scale.difficulty.base import DifficultyScorer, StepScore
 from scale.errors import ConfigError
 from scale.ledger import Call, Ledger
@@ -38,14 +39,12 @@ log = logging.getLogger(__name__)
 class ClassifierScorer(DifficultyScorer):
     name = "classifier"
 
+    @check_args("difficulty")
     def __init__(self, adapter: str | None = None, base_model: str | None = None, device: str = "auto",
-                 dtype: str = "auto", max_batch_size: int = 64, batch_wait_s: float = 0.005) -> None:
+                 dtype: str = "auto", max_batch_size: Positive = 64,
+                 batch_wait_s: Annotated[float, Range(ge=0)] = 0.005) -> None:
         if not adapter:
             raise ConfigError("difficulty=classifier needs difficulty.adapter=PATH (a trained adapter folder)")
-        if max_batch_size < 1:
-            raise ConfigError(f"difficulty.max_batch_size must be >= 1, got {max_batch_size}")
-        if batch_wait_s < 0:
-            raise ConfigError(f"difficulty.batch_wait_s must be >= 0, got {batch_wait_s}")
         self.adapter = adapter
         self.card = read_card(adapter)
         check_base(self.card, adapter, base_model)

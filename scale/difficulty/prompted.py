@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
+from scale.checks import NonNegative, OneOf, Positive, ZeroToOne, check_args
 from scale.difficulty.base import DifficultyScorer, StepScore
-from scale.errors import ConfigError
 from scale.ledger import Ledger
 from scale.parsing import ParsedScore, parse_score
 from scale.prompts import Prompts
@@ -26,19 +26,10 @@ SAMPLING = ("s1", "greedy")
 class PromptedScorer(DifficultyScorer):
     name = "prompted"
 
-    def __init__(self, max_new_tokens: int = 64, on_failure: float = 1.0, sampling: str = "s1",
-                 resample: int = 4, threshold: float = 0.5,
-                 prompts: Mapping[str, Any] | Prompts | None = None) -> None:
-        if max_new_tokens < 1:
-            raise ConfigError(f"difficulty.max_new_tokens must be >= 1, got {max_new_tokens}")
-        if not 0 <= on_failure <= 1:
-            raise ConfigError(f"difficulty.on_failure must be in [0, 1], got {on_failure}")
-        if sampling not in SAMPLING:
-            raise ConfigError(f"difficulty.sampling must be one of {SAMPLING}, got {sampling!r}")
-        if resample < 0:
-            raise ConfigError(f"difficulty.resample must be >= 0, got {resample}")
-        if not 0 <= threshold <= 1:
-            raise ConfigError(f"difficulty.threshold must be in [0, 1], got {threshold}")
+    @check_args("difficulty")
+    def __init__(self, max_new_tokens: Positive = 64, on_failure: ZeroToOne = 1.0,
+                 sampling: Annotated[str, OneOf(SAMPLING)] = "s1", resample: NonNegative = 4,
+                 threshold: ZeroToOne = 0.5, prompts: Mapping[str, Any] | Prompts | None = None) -> None:
         self.max_new_tokens = max_new_tokens
         self.on_failure = on_failure
         self.sampling = sampling

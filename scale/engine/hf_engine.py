@@ -33,9 +33,11 @@ import math
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Annotated
 
 import torch
 
+from scale.checks import NonNegative, OneOf, Positive, Range, check_args
 from scale.engine.hf_batching import Row, RowResult, generate_rows
 from scale.engine.hf_decode import DecodeBatch
 from scale.engine.hf_iteration import empty_cache, iteration_loop, release, too_big
@@ -56,6 +58,7 @@ from scale.models import load_model, load_tokenizer
 log = logging.getLogger(__name__)
 
 SCHEDULERS = ("auto", "iteration", "static", "continuous")
+Share = Annotated[float, Range(gt=0, le=1)]  # of the GPU memory
 
 
 @dataclass
@@ -77,30 +80,15 @@ def _group_key(row: Row) -> tuple:
 class HFEngine(Engine):
     """Batched ``transformers`` generation for one loaded model."""
 
+    @check_args("engine")
     def __init__(self, model: str, dtype: str = "auto", device: str = "auto",
-                 max_batch_size: int = 16, batch_wait_s: float = 0.01,
-                 scheduler: str = "auto", attn_implementation: str | None = None,
-                 cb_max_memory_percent: float = 0.3, prefix_cache_tokens: int = 16384,
-                 device_map: str | dict | None = None, kv_memory_fraction: float = 0.85,
-                 oom_quiet_steps: int = 200, generation_overrides: dict | None = None,
-                 cb_cache_tokens: int | None = None, adapter: str | None = None,
-                 name: str | None = None, cb_max_batch_tokens: int = 2048) -> None:
-        if max_batch_size < 1:
-            raise ConfigError(f"engine.max_batch_size must be >= 1, got {max_batch_size}")
-        if prefix_cache_tokens < 0:
-            raise ConfigError(f"engine.prefix_cache_tokens must be >= 0, got {prefix_cache_tokens}")
-        if scheduler not in SCHEDULERS:
-            raise ConfigError(f"engine.scheduler must be one of {list(SCHEDULERS)}, got {scheduler!r}")
-        if not 0 < cb_max_memory_percent <= 1:
-            raise ConfigError(f"engine.cb_max_memory_percent must be in (0, 1], got {cb_max_memory_percent}")
-        if not 0 < kv_memory_fraction <= 1:
-            raise ConfigError(f"engine.kv_memory_fraction must be in (0, 1], got {kv_memory_fraction}")
-        if cb_cache_tokens is not None and cb_cache_tokens < 1:
-            raise ConfigError(f"engine.cb_cache_tokens must be >= 1 or null, got {cb_cache_tokens}")
-        if cb_max_batch_tokens < 1:
-            raise ConfigError(f"engine.cb_max_batch_tokens must be >= 1, got {cb_max_batch_tokens}")
-        if oom_quiet_steps < 1:
-            raise ConfigError(f"engine.oom_quiet_steps must be >= 1, got {oom_quiet_steps}")
+                 max_batch_size: Positive = 16, batch_wait_s: float = 0.01,
+                 scheduler: Annotated[str, OneOf(SCHEDULERS)] = "auto", attn_implementation: str | None = None,
+                 cb_max_memory_percent: Share = 0.3, prefix_cache_tokens: NonNegative = 16384,
+                 device_map: str | dict | None = None, kv_memory_fraction: Share = 0.85,
+                 oom_quiet_steps: Positive = 200, generation_overrides: dict | None = None,
+                 cb_cache_tokens: Positive | None = None, adapter: str | None = None,
+                 name: str | None = None, cb_max_batch_tokens: Positive = 2048) -> None:
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.name = name or model

@@ -4,30 +4,23 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
-from scale.errors import ConfigError
+from scale.checks import NonNegative, Positive, Range, check_fields
 
 
 @dataclass(frozen=True)
 class SamplingParams:
     """Decoding settings; ``temperature == 0`` means greedy."""
 
-    temperature: float = 0.0
-    top_p: float = 1.0
-    top_k: int = 0  # 0 = off
-    max_new_tokens: int = 512
+    temperature: Annotated[float, Range(ge=0)] = 0.0
+    top_p: Annotated[float, Range(gt=0, le=1)] = 1.0
+    top_k: NonNegative = 0  # 0 = off
+    max_new_tokens: Positive = 512
     seed: int | None = None
 
     def __post_init__(self) -> None:
-        if self.temperature < 0:
-            raise ConfigError(f"sampling.temperature must be >= 0, got {self.temperature}")
-        if not 0 < self.top_p <= 1:
-            raise ConfigError(f"sampling.top_p must be in (0, 1], got {self.top_p}")
-        if self.top_k < 0:
-            raise ConfigError(f"sampling.top_k must be >= 0, got {self.top_k}")
-        if self.max_new_tokens < 1:
-            raise ConfigError(f"sampling.max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        check_fields(self, "sampling")
 
     @property
     def greedy(self) -> bool:
@@ -42,16 +35,12 @@ class BudgetForcing:
     appended and ``answer_tokens`` more tokens to finish.
     """
 
-    thinking_tokens: int
-    answer_tokens: int = 512
+    thinking_tokens: Positive
+    answer_tokens: Positive = 512
     close_text: str = "\n</think>\n\n"
 
     def __post_init__(self) -> None:
-        if self.thinking_tokens < 1 or self.answer_tokens < 1:
-            raise ConfigError(
-                f"budget forcing needs positive budgets, got thinking_tokens="
-                f"{self.thinking_tokens}, answer_tokens={self.answer_tokens}"
-            )
+        check_fields(self, "budget")
 
 
 NO_WINDOW = 1 << 62  # GenerationRequest.room without a context window

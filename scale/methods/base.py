@@ -11,13 +11,13 @@ from __future__ import annotations
 import abc
 import zlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
+from scale.checks import OneOf
 from scale.data.problem import Problem
-from scale.errors import ConfigError
 from scale.grading.extract import extract_answer
 from scale.ledger import Ledger
-from scale.systems import Systems
+from scale.systems import MODES, Systems
 
 
 @dataclass
@@ -71,11 +71,7 @@ class Method(abc.ABC):
     async def run(self, problem: Problem, sample_idx: int, ctx: Context) -> Attempt: ...
 
 
-def check_system(system: str) -> str:
-    """A method's ``system`` setting: 's1' or 's2', else a ConfigError naming the value."""
-    if system not in ("s1", "s2"):
-        raise ConfigError(f"method.system must be 's1' or 's2', got {system!r}")
-    return system
+Mode = Annotated[str, OneOf(MODES)]  # a method's ``system`` setting: 's1' or 's2'
 
 
 def finish_failures(finish_reason: str, truncated: str | None = "truncated") -> list[str]:

@@ -5,17 +5,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from scale.checks import check_args
 from scale.data.problem import Problem
 from scale.ledger import Ledger
-from scale.methods.base import Attempt, Context, Method, answer_of, check_system, finish_failures
+from scale.methods.base import Attempt, Context, Method, Mode, answer_of, finish_failures
 from scale.prompts import Prompts
 
 
 class CoT(Method):
     name = "cot"
 
-    def __init__(self, system: str = "s2", prompts: Mapping[str, Any] | Prompts | None = None) -> None:
-        self.system = check_system(system)
+    @check_args("method")
+    def __init__(self, system: Mode = "s2", prompts: Mapping[str, Any] | Prompts | None = None) -> None:
+        self.system = system
         self.prompts = Prompts.from_config(prompts, "method.prompts")
 
     async def run(self, problem: Problem, sample_idx: int, ctx: Context) -> Attempt:

@@ -24,11 +24,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from scale.checks import Positive, check_args
 from scale.data.problem import Problem
-from scale.errors import ConfigError
 from scale.grading.extract import extract_answer
 from scale.ledger import Ledger
-from scale.methods.base import Attempt, Context, Method, check_system, finish_failures
+from scale.methods.base import Attempt, Context, Method, Mode, finish_failures
 from scale.prompts import Prompts
 
 _BOXED_KINDS = frozenset({"boxed", "boxed_last_of_n", "fbox"})
@@ -65,18 +65,15 @@ def _short(text: str, n: int = TRACE_SUMMARY_CHARS) -> str:
 class InftyThink(Method):
     name = "inftythink"
 
-    def __init__(self, max_rounds: int = 8, segment_tokens: int = 8192, summary_tokens: int = 4096,
-                 system: str = "s2", summary_system: str | None = None, summary_chars: int = 8000,
+    @check_args("method")
+    def __init__(self, max_rounds: Positive = 8, segment_tokens: Positive = 8192, summary_tokens: Positive = 4096,
+                 system: Mode = "s2", summary_system: Mode | None = None, summary_chars: Positive = 8000,
                  prompts: Mapping[str, Any] | Prompts | None = None) -> None:
-        for key, value in (("max_rounds", max_rounds), ("segment_tokens", segment_tokens),
-                           ("summary_tokens", summary_tokens), ("summary_chars", summary_chars)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"method.{key} must be an integer >= 1, got {value!r}")
         self.max_rounds = max_rounds
         self.segment_tokens = segment_tokens
         self.summary_tokens = summary_tokens
-        self.system = check_system(system)
-        self.summary_system = check_system(summary_system or system)
+        self.system = system
+        self.summary_system = summary_system or system
         self.summary_chars = summary_chars
         self.prompts = Prompts.from_config(prompts, "method.prompts")
 

@@ -17,12 +17,13 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from scale.checks import Positive, check_args
 from scale.data.problem import Problem
 from scale.engine.types import Completion
 from scale.errors import ConfigError, DataError
 from scale.grading.extract import extract_answer
 from scale.ledger import Call, Ledger
-from scale.methods.base import Attempt, Context, Method, check_system, finish_failures
+from scale.methods.base import Attempt, Context, Method, Mode, finish_failures
 from scale.prompts import Prompts
 
 log = logging.getLogger(__name__)
@@ -70,12 +71,11 @@ def winning_group(groups: list[list[int]]) -> list[int] | None:
 class Majority(Method):
     name = "majority"
 
-    def __init__(self, k: int = 8, system: str = "s2", prompts: Mapping[str, Any] | Prompts | None = None,
+    @check_args("method")
+    def __init__(self, k: Positive = 8, system: Mode = "s2", prompts: Mapping[str, Any] | Prompts | None = None,
                  from_run: str | None = None) -> None:
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ConfigError(f"method.k must be an integer >= 1, got {k!r}")
         self.k = k
-        self.system = check_system(system)
+        self.system = system
         self.prompts = Prompts.from_config(prompts, "method.prompts")
         self._warned_greedy = False
         if from_run is not None and not (isinstance(from_run, str) and from_run.strip()):
@@ -115,10 +115,7 @@ class Majority(Method):
             ledger.calls.extend(sub.calls)
 
         answers = [extract_answer(c.text).answer for c in completions]
-        grader = ctx.grader
-        equivalent: Equivalent = grader.equivalent if grader is not None else exact_equivalent
-        groups = await asyncio.to_thread(group_answers, answers, equivalent)
-        best = winning_group(groups)
+        best, vote = await self._vote(answers, ctx.grader)
 
         failures: list[str] = []
         if best is None:
@@ -128,8 +125,7 @@ class Majority(Method):
             answer, response = answers[best[0]], completions[best[0]].text
         failures.extend(f for c in completions for f in finish_failures(c.finish_reason))
         trace = {"system": self.system, "k": self.k, "seeds": seeds, "greedy": greedy,
-                 **self._vote(answers, groups, best, grader),
-                 "finish_reasons": [c.finish_reason for c in completions]}
+                 **vote, "finish_reasons": [c.finish_reason for c in completions]}
         return Attempt(answer=answer, response=response, trace=trace, ledger=ledger,
                        failures=failures)
 
@@ -141,23 +137,22 @@ class Majority(Method):
         ledger = Ledger()
         for r in records:
             ledger.calls.extend(Call(**c) for c in r.ledger)
-        grader = ctx.grader
-        equivalent: Equivalent = grader.equivalent if grader is not None else exact_equivalent
-        groups = await asyncio.to_thread(group_answers, answers, equivalent)
-        best = winning_group(groups)
+        best, vote = await self._vote(answers, ctx.grader)
         failures = [] if best is not None else ["no_answer"]
         answer = None if best is None else answers[best[0]]
         response = records[0 if best is None else best[0]].response
         failures += [f for c in ledger.calls for f in finish_failures(c.finish_reason)]  # as when sampling
         failures += ["cot_error"] * sum(r.error is not None for r in records)
-        trace = {"system": self.system, "k": self.k, "from_run": self.from_run, "cot_samples": indices,
-                 **self._vote(answers, groups, best, grader)}
+        trace = {"system": self.system, "k": self.k, "from_run": self.from_run, "cot_samples": indices, **vote}
         return Attempt(answer=answer, response=response, trace=trace, ledger=ledger, failures=failures)
 
-    def _vote(self, answers: list[str | None], groups: list[list[int]], best: list[int] | None,
-              grader: Any) -> dict[str, Any]:
-        """The trace fields of a vote, sampled or read from a CoT run alike."""
-        return {
+    async def _vote(self, answers: list[str | None], grader: Any) -> tuple[list[int] | None, dict[str, Any]]:
+        """The winning group of ``answers`` (None: no answer) and the vote's trace fields,
+        sampled or read from a CoT run alike."""
+        equivalent: Equivalent = grader.equivalent if grader is not None else exact_equivalent
+        groups = await asyncio.to_thread(group_answers, answers, equivalent)
+        best = winning_group(groups)
+        return best, {
             "answers": answers,
             "groups": groups,
             "group_sizes": [len(g) for g in groups],

@@ -23,12 +23,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 from scale.build import build
+from scale.checks import NonNegative, OneOf, Positive, ZeroToOne, check_args
 from scale.data.problem import Problem
 from scale.difficulty import DifficultyScorer, StepScore
-from scale.errors import ConfigError
 from scale.grading.extract import extract_answer
 from scale.ledger import Ledger
 from scale.methods.base import Attempt, Context, Method, finish_failures
@@ -41,6 +41,7 @@ from scale.routing import Router, attempt_key
 DEFAULT_SCORER = {"_target_": "scale.difficulty.prompted.PromptedScorer", "name": "prompted"}
 DEFAULT_ROUTER = {"_target_": "scale.routing.ThresholdRouter", "name": "threshold", "tau": 0.5}
 CARRY = ("visible", "answer")
+SPLITS = ("rule", "model")
 SOLVE_SALT = 1000  # seed salt of step i's solve call: SOLVE_SALT + i (either system)
 SCORE_SALT = 500
 
@@ -87,27 +88,15 @@ class SolvedStep:
 class Scale(Method):
     name = "scale"
 
-    def __init__(self, n_outlines: int = 8, outline_temperature: float = 0.7,
-                 outline_max_tokens: int = 1024, resample_rounds: int = 2, max_steps: int = 12,
-                 select: bool = True, replace_last_step: bool = True, last_step_score: float | None = 0.9,
-                 last_step_s2: bool = False, carry: str = "visible", max_carry_chars: int | None = None, split: str = "rule",
+    @check_args("method")
+    def __init__(self, n_outlines: Positive = 8, outline_temperature: float = 0.7,
+                 outline_max_tokens: int = 1024, resample_rounds: NonNegative = 2, max_steps: Positive = 12,
+                 select: bool = True, replace_last_step: bool = True, last_step_score: ZeroToOne | None = 0.9,
+                 last_step_s2: bool = False, carry: Annotated[str, OneOf(CARRY)] = "visible",
+                 max_carry_chars: Positive | None = None, split: Annotated[str, OneOf(SPLITS)] = "rule",
                  difficulty: Mapping[str, Any] | DifficultyScorer | None = None,
                  router: Mapping[str, Any] | Router | None = None,
                  prompts: Mapping[str, Any] | Prompts | None = None, probe: bool = False) -> None:
-        if n_outlines < 1:
-            raise ConfigError(f"method.n_outlines must be >= 1, got {n_outlines}")
-        if split not in ("rule", "model"):
-            raise ConfigError(f"method.split must be 'rule' or 'model', got {split!r}")
-        if carry not in CARRY:
-            raise ConfigError(f"method.carry must be one of {CARRY}, got {carry!r}")
-        if resample_rounds < 0:
-            raise ConfigError(f"method.resample_rounds must be >= 0, got {resample_rounds}")
-        if max_steps < 1:
-            raise ConfigError(f"method.max_steps must be >= 1, got {max_steps}")
-        if max_carry_chars is not None and max_carry_chars < 1:
-            raise ConfigError(f"method.max_carry_chars must be >= 1 or null, got {max_carry_chars}")
-        if last_step_score is not None and not 0 <= last_step_score <= 1:
-            raise ConfigError(f"method.last_step_score must be in [0, 1] or null, got {last_step_score}")
         self.n_outlines = n_outlines
         self.outline_temperature = outline_temperature
         self.outline_max_tokens = outline_max_tokens

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 from scale.build import check_nested
+from scale.checks import Positive, check_fields
 from scale.errors import ConfigError
-from scale.outputs import check_output_dir
-from scale.train.common import LoraBase, TrainBase, check_report
+from scale.train.common import LoraBase, RunBase, TrainBase
 
 
 @dataclass(frozen=True)
@@ -21,19 +21,14 @@ class DataSettings:
     only_correct: bool = True
     skip_fallback: bool = True
     drop_failures: tuple[str, ...] = ("step_truncated", "context_overflow", "no_answer")
-    min_steps: int = 1
-    max_per_problem: int | None = None
-    max_tokens: int | None = None
+    min_steps: Positive = 1
+    max_per_problem: Positive | None = None
+    max_tokens: Positive | None = None
     step_format: str = "Step {index}: {step}\n{solution}"
     step_join: str = "\n\n"
 
     def __post_init__(self) -> None:
-        if self.min_steps < 1:
-            raise ConfigError(f"data.min_steps must be >= 1, got {self.min_steps}")
-        for key in ("max_per_problem", "max_tokens"):
-            value = getattr(self, key)
-            if value is not None and value < 1:
-                raise ConfigError(f"data.{key} must be >= 1 or null, got {value}")
+        check_fields(self, "data")
         for name in ("{step}", "{solution}"):
             if name not in self.step_format:
                 raise ConfigError(f"data.step_format must hold {name}, got {self.step_format!r}")
@@ -48,38 +43,32 @@ class LoraSettings(LoraBase):
 
 @dataclass(frozen=True)
 class TrainSettings(TrainBase):
-    """SFT's ``train.*``: the shared keys with SFT's defaults, and the longest example kept."""
+    """SFT's ``train.*``: the shared keys with SFT's defaults (and their checks), and the longest example kept."""
 
     batch_size: int = 1
     grad_accum: int = 8
     lr: float = 1e-4
     warmup_ratio: float = 0.03
-    max_length: int = 16384
-
-    positive: ClassVar[tuple[str, ...]] = (*TrainBase.positive, "max_length")
+    max_length: Positive = 16384
 
 
 @dataclass(frozen=True)
-class SFTSettings:
+class SFTSettings(RunBase):
+    """The top level: the base model, the traces and the groups above (``output_dir``,
+    ``resume``, ``report_to``... as :class:`~scale.train.common.RunBase`)."""
+
     base: str
     traces: tuple[str, ...]
-    output_dir: str
     prompts: Mapping[str, Any] | None = None
-    resume: bool = False
-    overwrite: bool = False
-    seed: int = 0
     data: DataSettings = field(default_factory=DataSettings)
     lora: LoraSettings = field(default_factory=LoraSettings)
     train: TrainSettings = field(default_factory=TrainSettings)
-    report_to: str = "wandb_offline"
     wandb_project: str = "scale-sft"
-    run_name: str | None = None
 
     def __post_init__(self) -> None:
         if not self.traces:
             raise ConfigError("traces: give at least one run dir (traces=[runs/a,runs/b])")
-        check_report(self.report_to)
-        check_output_dir(self.output_dir, "output_dir")  # before any model is loaded
+        super().__post_init__()
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> SFTSettings:

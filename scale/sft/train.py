@@ -21,11 +21,11 @@ from scale.prompts import Prompts
 from scale.sft.config import SFTSettings
 from scale.sft.data import build_examples, write_dataset
 from scale.train.common import (
-    CHECKPOINTS,
     check_output,
     check_world_size,
     clear_output,
     report_to,
+    shared_args,
     trainer_args,
 )
 
@@ -35,21 +35,15 @@ ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json")
 
 
 def _training_args(cfg: SFTSettings, out: Path) -> Any:
-    import torch
     from trl import SFTConfig
 
     t = cfg.train
     return trainer_args(
-        SFTConfig, output_dir=str(out / CHECKPOINTS), per_device_train_batch_size=t.batch_size,
-        gradient_accumulation_steps=t.grad_accum, learning_rate=t.lr, weight_decay=t.weight_decay,
-        num_train_epochs=t.epochs, max_steps=t.max_steps, warmup_steps=t.warmup_ratio,  # a float < 1: a share of the steps
-        lr_scheduler_type="cosine", logging_steps=t.logging_steps,
+        SFTConfig, **shared_args(cfg, t, out), lr_scheduler_type="cosine",
         save_strategy="epoch" if t.max_steps <= 0 else "steps",
-        save_steps=max(1, t.max_steps) if t.max_steps > 0 else 500, save_total_limit=t.save_total_limit,
-        bf16=t.bf16, gradient_checkpointing=t.gradient_checkpointing, max_length=t.max_length,  # by the installed name
-        completion_only_loss=True, packing=False, seed=cfg.seed, data_seed=cfg.seed,
-        use_cpu=not torch.cuda.is_available(),  # CPU ranks join one gloo group (else each trains alone)
-        report_to=report_to(cfg.report_to, cfg.wandb_project, out), run_name=cfg.run_name or out.name,
+        save_steps=max(1, t.max_steps) if t.max_steps > 0 else 500,
+        max_length=t.max_length, completion_only_loss=True, packing=False,
+        report_to=report_to(cfg.report_to, cfg.wandb_project, out),
     )
 
 

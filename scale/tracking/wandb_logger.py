@@ -15,11 +15,11 @@ import logging
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import wandb
 
-from scale.errors import ConfigError
+from scale.checks import OneOf, check_args
 from scale.rundir import Metrics, Record, RunDir
 
 log = logging.getLogger(__name__)
@@ -54,11 +54,10 @@ def attempt_row(r: Record) -> list[Any]:
 class WandbLogger:
     name = "wandb"
 
-    def __init__(self, project: str = "scale", entity: str | None = None, mode: str = "offline",
-                 group: str | None = None, tags: Sequence[str] = (), dir: str | None = None,
-                 plots: bool = True) -> None:
-        if mode not in MODES:
-            raise ConfigError(f"logger.mode must be one of {', '.join(MODES)}, got {mode!r}")
+    @check_args("logger")
+    def __init__(self, project: str = "scale", entity: str | None = None,
+                 mode: Annotated[str, OneOf(MODES)] = "offline", group: str | None = None,
+                 tags: Sequence[str] = (), dir: str | None = None, plots: bool = True) -> None:
         self.project, self.entity, self.mode, self.group = project, entity, mode, group
         self.tags, self.dir, self.plots = list(tags), dir, plots
 

@@ -16,9 +16,11 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any
 
+from scale.checks import OneOf, Positive, Range, check_fields
 from scale.errors import ConfigError
+from scale.outputs import check_output_dir
 
 log = logging.getLogger(__name__)
 
@@ -30,17 +32,13 @@ CHECKPOINTS = "checkpoints"
 class LoraBase:
     """``lora.*``: the adapter's rank, scaling, dropout and the modules it wraps."""
 
-    r: int = 16
-    alpha: int = 32
-    dropout: float = 0.05
+    r: Positive = 16
+    alpha: Positive = 32
+    dropout: Annotated[float, Range(ge=0, lt=1)] = 0.05
     target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
 
     def __post_init__(self) -> None:
-        for key in ("r", "alpha"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"lora.{key} must be >= 1, got {getattr(self, key)}")
-        if not 0 <= self.dropout < 1:
-            raise ConfigError(f"lora.dropout must be in [0, 1), got {self.dropout}")
+        check_fields(self, "lora")
         if not self.target_modules:
             raise ConfigError("lora.target_modules must name at least one module (e.g. q_proj)")
 
@@ -54,28 +52,20 @@ class TrainBase:
 
     epochs: float = 3.0
     max_steps: int = -1
-    batch_size: int = 8
-    grad_accum: int = 1
-    lr: float = 2e-4
+    batch_size: Positive = 8
+    grad_accum: Positive = 1
+    lr: Annotated[float, Range(gt=0)] = 2e-4
     weight_decay: float = 0.0
-    warmup_ratio: float = 0.05
+    warmup_ratio: Annotated[float, Range(ge=0, lt=1)] = 0.05
     bf16: bool = False
     gradient_checkpointing: bool = False
-    logging_steps: int = 10
-    save_total_limit: int = 2
-
-    positive: ClassVar[tuple[str, ...]] = ("batch_size", "grad_accum", "logging_steps", "save_total_limit")
+    logging_steps: Positive = 10
+    save_total_limit: Positive = 2
 
     def __post_init__(self) -> None:
-        for key in self.positive:
-            if getattr(self, key) < 1:
-                raise ConfigError(f"train.{key} must be >= 1, got {getattr(self, key)}")
+        check_fields(self, "train")
         if self.epochs <= 0 and self.max_steps <= 0:
             raise ConfigError("train.epochs or train.max_steps must be > 0")
-        if not 0 <= self.warmup_ratio < 1:
-            raise ConfigError(f"train.warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
-        if self.lr <= 0:
-            raise ConfigError(f"train.lr must be > 0, got {self.lr}")
 
 
 # Trainer fields transformers renamed: each key goes in under the first name the installed version has
@@ -100,9 +90,38 @@ def trainer_args(cls: Any, **settings: Any) -> Any:
     return cls(**kwargs)
 
 
-def check_report(report_to: str) -> None:
-    if report_to not in REPORTS:
-        raise ConfigError(f"report_to must be one of {REPORTS}, got {report_to!r}")
+@dataclass(frozen=True, kw_only=True)
+class RunBase:
+    """Top-level keys both trainers take: the output folder, resuming, seed and reporting.
+
+    Keyword-only, so that each trainer's own required keys (its model, its traces) come first.
+    """
+
+    output_dir: str
+    resume: bool = False
+    overwrite: bool = False
+    seed: int = 0
+    report_to: Annotated[str, OneOf(REPORTS)] = "wandb_offline"
+    run_name: str | None = None
+
+    def __post_init__(self) -> None:
+        check_fields(self, "")
+        check_output_dir(self.output_dir, "output_dir")  # before any model is loaded
+
+
+def shared_args(cfg: RunBase, t: TrainBase, out: Path) -> dict[str, Any]:
+    """The ``TrainingArguments`` both trainers take alike from the shared keys."""
+    import torch
+
+    return dict(
+        output_dir=str(out / CHECKPOINTS), num_train_epochs=t.epochs, max_steps=t.max_steps,
+        per_device_train_batch_size=t.batch_size, gradient_accumulation_steps=t.grad_accum,
+        learning_rate=t.lr, weight_decay=t.weight_decay, warmup_steps=t.warmup_ratio,  # a float < 1: a share of the steps
+        logging_steps=t.logging_steps, save_total_limit=t.save_total_limit, bf16=t.bf16,
+        gradient_checkpointing=t.gradient_checkpointing,  # by the installed name (RENAMED); non-reentrant by default
+        use_cpu=not torch.cuda.is_available(),  # CPU ranks join one gloo group (else each trains alone)
+        seed=cfg.seed, data_seed=cfg.seed, run_name=cfg.run_name or out.name,
+    )
 
 
 def report_to(kind: str, wandb_project: str, out: Path) -> list[str]:

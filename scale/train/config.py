@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Annotated, Any
 
 from scale.build import check_nested
+from scale.checks import OneOf, Positive, ZeroToOne, check_fields
 from scale.errors import ConfigError
-from scale.outputs import check_output_dir
-from scale.train.common import TrainBase, check_report
+from scale.train.common import RunBase, TrainBase
 from scale.train.metrics import RULES
 from scale.train.model import LoraSettings
 from scale.train.trainer import WEIGHTINGS
@@ -23,50 +23,33 @@ from scale.train.trainer import WEIGHTINGS
 class TrainSettings(TrainBase):
     """The classifier's ``train.*``: the shared keys (defaults as there) plus evaluation and class weights."""
 
-    eval_batch_size: int = 16
-    class_weights: str = "balanced"
+    eval_batch_size: Positive = 16
+    class_weights: Annotated[str, OneOf(WEIGHTINGS)] = "balanced"
     dataloader_workers: int = 0
-
-    positive: ClassVar[tuple[str, ...]] = (*TrainBase.positive, "eval_batch_size")
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.class_weights not in WEIGHTINGS:
-            raise ConfigError(f"train.class_weights must be one of {WEIGHTINGS}, got {self.class_weights!r}")
 
 
 @dataclass(frozen=True)
 class ThresholdSettings:
-    rule: str = "youden"
-    value: float = 0.5
+    rule: Annotated[str, OneOf(RULES)] = "youden"
+    value: ZeroToOne = 0.5
 
     def __post_init__(self) -> None:
-        if self.rule not in RULES:
-            raise ConfigError(f"threshold.rule must be one of {RULES}, got {self.rule!r}")
-        if not 0 <= self.value <= 1:
-            raise ConfigError(f"threshold.value must be in [0, 1], got {self.value}")
+        check_fields(self, "threshold")
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(RunBase):
+    """The top level: the model and traces, the template's settings and the groups above
+    (``output_dir``, ``resume``, ``report_to``... as :class:`~scale.train.common.RunBase`)."""
+
     model: str
     traces: str
-    output_dir: str
-    resume: bool = False
-    overwrite: bool = False
-    seed: int = 0
     max_length: int = 512
     answers: bool = False
     lora: LoraSettings = field(default_factory=LoraSettings)
     train: TrainSettings = field(default_factory=TrainSettings)
     threshold: ThresholdSettings = field(default_factory=ThresholdSettings)
-    report_to: str = "wandb_offline"
     wandb_project: str = "scale-difficulty"
-    run_name: str | None = None
-
-    def __post_init__(self) -> None:
-        check_report(self.report_to)
-        check_output_dir(self.output_dir, "output_dir")  # before any model is loaded
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> TrainConfig:

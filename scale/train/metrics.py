@@ -14,10 +14,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
 
-from scale.errors import ConfigError
+from scale.checks import OneOf, check_args
 
 RULES = ("youden", "f1", "fixed")
 
@@ -87,11 +88,10 @@ class Threshold:
     split: str = "validation"
 
 
-def choose_threshold(scores: Sequence[float], labels: Sequence[int], rule: str = "youden",
+@check_args("threshold")
+def choose_threshold(scores: Sequence[float], labels: Sequence[int], rule: Annotated[str, OneOf(RULES)] = "youden",
                      fixed: float = 0.5, split: str = "validation") -> Threshold:
     """The routing threshold ``tau`` (S2 when score > tau) chosen on held-out scores."""
-    if rule not in RULES:
-        raise ConfigError(f"threshold.rule must be one of {RULES}, got {rule!r}")
     if rule == "fixed":
         return Threshold(float(fixed), rule, f"fixed at {fixed} (threshold.rule=fixed)", split)
     p, y = _arrays(scores, labels)

@@ -24,11 +24,11 @@ from typing import Any
 from scale.train import metrics as m
 from scale.train.artifact import CARD, DifficultyCard, finish_artifact
 from scale.train.common import (
-    CHECKPOINTS,
     check_output,
     check_world_size,
     clear_output,
     report_to,
+    shared_args,
     trainer_args,
 )
 from scale.train.config import TrainConfig
@@ -51,19 +51,10 @@ def _training_args(cfg: TrainConfig, out: Path, reports: list[str]) -> Any:
 
     t = cfg.train
     return trainer_args(
-        TrainingArguments,
-        output_dir=str(out / CHECKPOINTS), num_train_epochs=t.epochs, max_steps=t.max_steps,
-        per_device_train_batch_size=t.batch_size, per_device_eval_batch_size=t.eval_batch_size,
-        gradient_accumulation_steps=t.grad_accum, learning_rate=t.lr, weight_decay=t.weight_decay,
-        warmup_steps=t.warmup_ratio,  # a float < 1 is a share of the steps
-        eval_strategy="epoch", save_strategy="epoch",
-        logging_strategy="steps", logging_steps=t.logging_steps, save_total_limit=t.save_total_limit,
-        bf16=t.bf16, gradient_checkpointing=t.gradient_checkpointing,  # non-reentrant by default
+        TrainingArguments, **shared_args(cfg, t, out), per_device_eval_batch_size=t.eval_batch_size,
+        eval_strategy="epoch", save_strategy="epoch", logging_strategy="steps",
         dataloader_num_workers=t.dataloader_workers, dataloader_pin_memory=torch.cuda.is_available(),
-        use_cpu=not torch.cuda.is_available(),  # CPU ranks join one gloo group (else each trains alone)
-        remove_unused_columns=False, seed=cfg.seed, data_seed=cfg.seed,
-        report_to=reports, run_name=cfg.run_name or out.name,
-        ddp_find_unused_parameters=False,
+        remove_unused_columns=False, report_to=reports, ddp_find_unused_parameters=False,
     )
 
 

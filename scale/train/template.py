@@ -24,8 +24,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Annotated, Any
 
+from scale.checks import Range, check_fields
 from scale.errors import ConfigError
 
 TEMPLATE_NAME = "scale-step-v1"
@@ -48,13 +49,12 @@ class StepInput:
 class Template:
     """How a :class:`StepInput` becomes tokens (stored in ``difficulty.json``)."""
 
-    max_length: int = 512
+    max_length: Annotated[int, Range(ge=16)] = 512  # tokens
     answers: bool = False
     name: str = TEMPLATE_NAME
 
     def __post_init__(self) -> None:
-        if self.max_length < 16:
-            raise ConfigError(f"max_length must be >= 16 tokens, got {self.max_length}")
+        check_fields(self, "")
         if self.name != TEMPLATE_NAME:
             raise ConfigError(f"template {self.name!r} is unknown to this code (it knows {TEMPLATE_NAME!r})")
 

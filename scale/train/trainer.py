@@ -11,15 +11,13 @@ from typing import Any
 
 import numpy as np
 
-from scale.errors import ConfigError
 from scale.train import metrics as m
 
 WEIGHTINGS = ("balanced", "none")
 
 
 def class_weights(labels: Sequence[int], how: str) -> list[float] | None:
-    if how not in WEIGHTINGS:
-        raise ConfigError(f"train.class_weights must be one of {WEIGHTINGS}, got {how!r}")
+    """Per-class loss weights for ``how`` in WEIGHTINGS (``train.class_weights``, checked there)."""
     if how == "none":
         return None
     n = len(labels)

@@ -165,7 +165,7 @@ def test_bad_sampling_values_named(kwargs, word):
 
 
 def test_bad_budget():
-    with pytest.raises(ConfigError, match="thinking_tokens=-5"):
+    with pytest.raises(ConfigError, match=r"^budget.thinking_tokens must be >= 1, got -5$"):
         BudgetForcing(thinking_tokens=-5)
 
 
