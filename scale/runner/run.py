@@ -14,9 +14,9 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, get_type_hints
 
 from tqdm.auto import tqdm
 
@@ -42,6 +42,7 @@ IDENTITY_KEYS = ("data", "method", "difficulty", "router", "systems", "n_samples
 ENGINE_IDENTITY_KEYS = ("_target_", "adapter", "dtype", "generation_overrides")
 
 OnRecord = Callable[[Record], None]
+T = TypeVar("T")
 
 AUTO = "auto"
 CPU_CONCURRENCY = 16  # runner.max_concurrency=auto where no engine states a batch capacity (CPU)
@@ -66,10 +67,13 @@ def concurrency_for(setting: int | str, systems: Systems, uses: Iterable[str] = 
 
 @dataclass
 class RunSettings:
+    """The runner's settings. The defaults here are the only ones in code; ``configs/eval.yaml``
+    states the same values (Hydra needs its keys to accept overrides; a test keeps them equal)."""
+
     run_dir: Path
     n_samples: int = 1
     seed: int = 0
-    max_concurrency: int | str = "auto"  # attempts in flight: a number, or auto (concurrency_for)
+    max_concurrency: int | str = AUTO  # attempts in flight: a number, or auto (concurrency_for)
     progress: bool = True
     overwrite: bool = False
     retry_errors: bool = False  # rerun attempts whose record carries an error
@@ -87,26 +91,27 @@ class RunSettings:
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> RunSettings:
-        """Every value type-checked where it is read, naming the key."""
-        runner = cfg.get("runner") or {}
-        grading = cfg.get("grading") or {}
-
-        def get(node: dict[str, Any], key: str, where: str, kind: Any, default: Any) -> Any:
-            return check_value(where, node.get(key, default), kind)
-
+        """Every value type-checked where it is read, naming the key; a missing key takes the
+        field's default."""
         if "run_dir" not in cfg:
             raise ConfigError("run_dir: missing (where the run's files go)")
-        return cls(
-            run_dir=Path(check_value("run_dir", cfg["run_dir"], str)),
-            n_samples=get(cfg, "n_samples", "n_samples", int, 1),
-            seed=get(cfg, "seed", "seed", int, 0),
-            overwrite=get(cfg, "overwrite", "overwrite", bool, False),
-            max_concurrency=runner.get("max_concurrency", AUTO),  # checked in __post_init__
-            progress=get(runner, "progress", "runner.progress", bool, True),
-            retry_errors=get(runner, "retry_errors", "runner.retry_errors", bool, False),
-            max_error_fraction=get(runner, "max_error_fraction", "runner.max_error_fraction", float, 0.2),
-            grading_timeout_s=get(grading, "timeout_s", "grading.timeout_s", float, 5.0),
-        )
+        values: dict[str, Any] = {"run_dir": Path(check_value("run_dir", cfg["run_dir"], str))}
+        types, defaults = get_type_hints(cls), {f.name: f.default for f in fields(cls)}
+        for name, key in CONFIG_KEYS.items():
+            node, _, leaf = key.rpartition(".")
+            value = (cfg.get(node) or {} if node else cfg).get(leaf, defaults[name])
+            # max_concurrency (a number or auto) is checked in __post_init__
+            values[name] = value if name == "max_concurrency" else check_value(key, value, types[name])
+        return cls(**values)
+
+
+# Where each setting of RunSettings is read from the config (configs/eval.yaml).
+CONFIG_KEYS = {
+    "n_samples": "n_samples", "seed": "seed", "overwrite": "overwrite",
+    "max_concurrency": "runner.max_concurrency", "progress": "runner.progress",
+    "retry_errors": "runner.retry_errors", "max_error_fraction": "runner.max_error_fraction",
+    "grading_timeout_s": "grading.timeout_s",
+}
 
 
 class TooManyErrors(ScaleError):
@@ -197,43 +202,64 @@ def error_kind(err: BaseException) -> str:
     return type(err).__name__
 
 
-async def run_items(method: Method, items: list[tuple[Problem, int]], ctx: Context, grader: Grader,
-                    writer: RecordWriter, max_concurrency: int, progress: bool,
-                    on_record: OnRecord | None = None, max_error_fraction: float = 1.0) -> list[Record]:
-    """Run and record every item; failed attempts become error records (see module docstring)."""
-    sem = asyncio.Semaphore(max_concurrency)
-    bar = tqdm(total=len(items), desc=f"{method.name}", unit="attempt", disable=not progress)
-    out: list[Record] = []
-    budget = ErrorBudget(len(items), max_error_fraction)
+Item = tuple[Problem, int]
+
+
+async def attempt_loop(items: list[Item], produce: Callable[[Problem, int], Awaitable[T]],
+                       finish: Callable[[Problem, int, T, float], Awaitable[None]],
+                       fail: Callable[[Problem, int, BaseException, float], None], *, concurrency: int,
+                       progress: bool, desc: str) -> None:
+    """Every attempt, ``concurrency`` at a time in the given order, under the one error policy of
+    ``run`` and the shared sweep: a ``fatal`` exception in ``produce`` stops the run (none is left
+    running); any other fails this attempt only, recorded by ``fail``; else ``finish(problem,
+    sample_idx, result, start)`` grades and records it (an error there stops the run)."""
+    sem = asyncio.Semaphore(concurrency)
+    bar = tqdm(total=len(items), desc=desc, unit="attempt", disable=not progress)
 
     async def one(problem: Problem, sample_idx: int) -> None:
         async with sem:
             start = time.perf_counter()
-            attempt: Attempt | None = None
             try:
-                attempt = await method.run(problem, sample_idx, ctx)
+                result = await produce(problem, sample_idx)
             except Exception as err:
                 if fatal(err):
                     raise
                 log.warning("attempt %s/%d failed: %s: %s", problem.id, sample_idx, type(err).__name__, err)
-                rec = error_record(problem, sample_idx, method, err, time.perf_counter() - start)
-            if attempt is None:
-                method.abandon(problem, sample_idx)  # a dataset-wide router stops waiting for it
+                fail(problem, sample_idx, err, time.perf_counter() - start)
             else:
-                correct, reason = await grade_answer(grader, attempt.answer, problem.answer)
-                rec = to_record(problem, sample_idx, method, attempt, correct, reason,
-                                time.perf_counter() - start)
-            writer.write(rec)
-            out.append(rec)
+                await finish(problem, sample_idx, result, start)
             bar.update(1)
-            if on_record is not None:
-                on_record(rec)
-            budget.add(rec)
 
     try:
         await run_together(one(p, s) for p, s in items)
     finally:
         bar.close()
+
+
+async def run_items(method: Method, items: list[Item], ctx: Context, grader: Grader,
+                    writer: RecordWriter, max_concurrency: int, progress: bool,
+                    on_record: OnRecord | None = None, max_error_fraction: float = 1.0) -> list[Record]:
+    """Run and record every item; failed attempts become error records (see module docstring)."""
+    out: list[Record] = []
+    budget = ErrorBudget(len(items), max_error_fraction)
+
+    def record(rec: Record) -> None:
+        writer.write(rec)
+        out.append(rec)
+        if on_record is not None:
+            on_record(rec)
+        budget.add(rec)
+
+    async def finish(problem: Problem, sample_idx: int, attempt: Attempt, start: float) -> None:
+        correct, reason = await grade_answer(grader, attempt.answer, problem.answer)
+        record(to_record(problem, sample_idx, method, attempt, correct, reason, time.perf_counter() - start))
+
+    def fail(problem: Problem, sample_idx: int, err: BaseException, seconds: float) -> None:
+        method.abandon(problem, sample_idx)  # a dataset-wide router stops waiting for it
+        record(error_record(problem, sample_idx, method, err, seconds))
+
+    await attempt_loop(items, lambda p, s: method.run(p, s, ctx), finish, fail, concurrency=max_concurrency,
+                       progress=progress, desc=method.name)
     return out
 
 
