@@ -241,17 +241,20 @@ def _draw(rng: random.Random, mean: float, scale: float) -> int:
 
 
 def stage_of(prompt: str) -> str:
-    if "You plan solutions" in prompt or "sub-goals a student must reach" in prompt:
+    """The SCALE stage a prompt asks for, in the words of prompts=default or prompts=authors_shape
+    (the Table 1 cells' wording); anything else is a whole solution."""
+    if "You plan solutions" in prompt or "sub-goals a student must reach" in prompt or \
+            "plans solutions without carrying them out" in prompt:
         return "decompose"
-    if "candidate solution outlines" in prompt:
+    if "candidate solution outlines" in prompt or "candidate plans (outlines)" in prompt:
         return "select"
-    if "Rate how hard the current step is" in prompt:
+    if "Rate how hard the current step is" in prompt or "Rate how hard that next step is" in prompt:
         return "score"
     if "Summarize the reasoning so far" in prompt:
         return "summarize"
     if "Copy the final question" in prompt:
         return "split"
-    if "Process so far:" in prompt:
+    if "Process so far:" in prompt or "Current question:" in prompt:
         return "step"
     return "solve"
 
