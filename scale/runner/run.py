@@ -28,6 +28,7 @@ from scale.methods.base import Attempt, Context, Method
 from scale.rundir import Metrics, Record, RecordWriter, RunDir, write_json
 from scale.runner.env import environment
 from scale.runner.finalize import finalize_run, wait_for_shards
+from scale.runner.order import Item, StartOrder, known_chains
 from scale.runner.shard import Shard, current_shard
 from scale.secrets import redact, secrets_in
 from scale.systems import Systems, build_systems
@@ -202,44 +203,50 @@ def error_kind(err: BaseException) -> str:
     return type(err).__name__
 
 
-Item = tuple[Problem, int]
-
-
 async def attempt_loop(items: list[Item], produce: Callable[[Problem, int], Awaitable[T]],
-                       finish: Callable[[Problem, int, T, float], Awaitable[None]],
+                       finish: Callable[[Problem, int, T, float], Awaitable[list[dict[str, Any]] | None]],
                        fail: Callable[[Problem, int, BaseException, float], None], *, concurrency: int,
-                       progress: bool, desc: str) -> None:
-    """Every attempt, ``concurrency`` at a time in the given order, under the one error policy of
-    ``run`` and the shared sweep: a ``fatal`` exception in ``produce`` stops the run (none is left
-    running); any other fails this attempt only, recorded by ``fail``; else ``finish(problem,
-    sample_idx, result, start)`` grades and records it (an error there stops the run)."""
-    sem = asyncio.Semaphore(concurrency)
+                       progress: bool, desc: str, known: dict[str, int] | None = None) -> None:
+    """Every attempt, ``concurrency`` at a time, under the one error policy of ``run`` and the
+    shared sweep: a ``fatal`` exception in ``produce`` stops the run (none is left running); any
+    other fails this attempt only, recorded by ``fail``; else ``finish(problem, sample_idx,
+    result, start)`` grades and records it (an error there stops the run) and returns the
+    ledger that measures the problem's chain. Attempts start in the order of
+    :class:`scale.runner.order.StartOrder` (``known``: chains measured by an earlier pass)."""
+    order = StartOrder(items, known)
     bar = tqdm(total=len(items), desc=desc, unit="attempt", disable=not progress)
 
     async def one(problem: Problem, sample_idx: int) -> None:
-        async with sem:
-            start = time.perf_counter()
-            try:
-                result = await produce(problem, sample_idx)
-            except Exception as err:
-                if fatal(err):
-                    raise
-                log.warning("attempt %s/%d failed: %s: %s", problem.id, sample_idx, type(err).__name__, err)
-                fail(problem, sample_idx, err, time.perf_counter() - start)
-            else:
-                await finish(problem, sample_idx, result, start)
-            bar.update(1)
+        start = time.perf_counter()
+        try:
+            result = await produce(problem, sample_idx)
+        except Exception as err:
+            if fatal(err):
+                raise
+            log.warning("attempt %s/%d failed: %s: %s", problem.id, sample_idx, type(err).__name__, err)
+            fail(problem, sample_idx, err, time.perf_counter() - start)
+        else:
+            ledger = await finish(problem, sample_idx, result, start)
+            if ledger:
+                order.finished(problem.id, ledger)
+        bar.update(1)
+
+    async def worker() -> None:
+        while (item := order.next()) is not None:
+            await one(*item)
 
     try:
-        await run_together(one(p, s) for p, s in items)
+        await run_together(worker() for _ in range(min(concurrency, len(items))))
     finally:
         bar.close()
 
 
 async def run_items(method: Method, items: list[Item], ctx: Context, grader: Grader,
                     writer: RecordWriter, max_concurrency: int, progress: bool,
-                    on_record: OnRecord | None = None, max_error_fraction: float = 1.0) -> list[Record]:
-    """Run and record every item; failed attempts become error records (see module docstring)."""
+                    on_record: OnRecord | None = None, max_error_fraction: float = 1.0,
+                    known: dict[str, int] | None = None) -> list[Record]:
+    """Run and record every item; failed attempts become error records (see module docstring).
+    ``known``: the chains of problems measured before (a resumed run's records), for the order."""
     out: list[Record] = []
     budget = ErrorBudget(len(items), max_error_fraction)
 
@@ -250,16 +257,18 @@ async def run_items(method: Method, items: list[Item], ctx: Context, grader: Gra
             on_record(rec)
         budget.add(rec)
 
-    async def finish(problem: Problem, sample_idx: int, attempt: Attempt, start: float) -> None:
+    async def finish(problem: Problem, sample_idx: int, attempt: Attempt, start: float) -> list[dict[str, Any]]:
         correct, reason = await grade_answer(grader, attempt.answer, problem.answer)
-        record(to_record(problem, sample_idx, method, attempt, correct, reason, time.perf_counter() - start))
+        rec = to_record(problem, sample_idx, method, attempt, correct, reason, time.perf_counter() - start)
+        record(rec)
+        return rec.ledger
 
     def fail(problem: Problem, sample_idx: int, err: BaseException, seconds: float) -> None:
         method.abandon(problem, sample_idx)  # a dataset-wide router stops waiting for it
         record(error_record(problem, sample_idx, method, err, seconds))
 
     await attempt_loop(items, lambda p, s: method.run(p, s, ctx), finish, fail, concurrency=max_concurrency,
-                       progress=progress, desc=method.name)
+                       progress=progress, desc=method.name, known=known)
     return out
 
 
@@ -283,8 +292,8 @@ def build_method(cfg: dict[str, Any]) -> Method:
 
 
 def open_run_dir(cfg: dict[str, Any], settings: RunSettings, shard: Shard,
-                 method: Method) -> tuple[RunDir, set[tuple[str, int]]]:
-    """Ready ``settings.run_dir`` for this shard; returns it and the attempts already done.
+                 method: Method) -> tuple[RunDir, dict[tuple[str, int], Record]]:
+    """Ready ``settings.run_dir`` for this shard; returns it and the attempts already done (their records).
 
     Refuses another run's folder; with ``overwrite`` each shard clears its own file and reads
     nothing old (another shard may not have cleared its own yet), and rank 0 the shared files.
@@ -315,7 +324,7 @@ def open_run_dir(cfg: dict[str, Any], settings: RunSettings, shard: Shard,
         # Array tasks start in any order; whichever comes first leaves the config for finalize.
         run_dir.write_config(cfg)
     records = {} if settings.overwrite else run_dir.collect().records
-    done = {k for k, r in records.items() if not (settings.retry_errors and r.error is not None)}
+    done = {k: r for k, r in records.items() if not (settings.retry_errors and r.error is not None)}
     return run_dir, done
 
 
@@ -374,16 +383,16 @@ def run_eval(cfg: dict[str, Any], systems: Systems | None = None,
             Grader(timeout_s=settings.grading_timeout_s) as grader:
         ctx.grader = grader
         asyncio.run(_run_and_close(method, items, ctx, grader, writer, concurrency, settings,
-                                   own_systems, on_record))
+                                   own_systems, on_record, known_chains(done.values())))
     return close_shard(cfg, run_dir, shard, problems, settings.n_samples)
 
 
 async def _run_and_close(method: Method, items: list[tuple[Problem, int]], ctx: Context, grader: Grader,
                          writer: RecordWriter, concurrency: int, settings: RunSettings, own_systems: bool,
-                         on_record: OnRecord | None) -> None:
+                         on_record: OnRecord | None, known: dict[str, int]) -> None:
     try:
         await run_items(method, items, ctx, grader, writer, concurrency, settings.progress, on_record,
-                        settings.max_error_fraction)
+                        settings.max_error_fraction, known)
     finally:
         if own_systems:
             await ctx.systems.aclose()

@@ -39,6 +39,7 @@ from scale.ledger import Call, Ledger
 from scale.methods.base import Context
 from scale.methods.scale_method import Plan, Scale, SolvedStep
 from scale.rundir import Metrics, Record, RecordWriter, RunDir
+from scale.runner.order import known_chains
 from scale.runner.run import (
     ErrorBudget,
     Item,
@@ -168,7 +169,7 @@ class Point:
     cfg: dict[str, Any]
     method: Scale
     run_dir: RunDir
-    done: set[tuple[str, int]]
+    done: dict[tuple[str, int], Record]  # the records this point's run dir already holds
     budget: ErrorBudget  # over the attempts this point still needs
     writer: RecordWriter | None = None
 
@@ -254,7 +255,8 @@ async def _run_group(points: list[Point], items: list[Item], ctx: Context, grade
             write(p, error_record(problem, sample_idx, points[p].method, err, seconds))
             points[p].method.abandon(problem, sample_idx)  # its router stops waiting for it
 
-    async def finish(problem: Problem, sample_idx: int, planned: tuple[Plan, Ledger], start: float) -> None:
+    async def finish(problem: Problem, sample_idx: int, planned: tuple[Plan, Ledger],
+                     start: float) -> list[dict[str, Any]] | None:
         plan, plan_ledger = planned
         need = needing(problem, sample_idx)
         stats.attempts += 1
@@ -263,6 +265,7 @@ async def _run_group(points: list[Point], items: list[Item], ctx: Context, grade
         stats.point_steps += sum(len(r) for r in routes)
         branches = await solve_tree(planner, plan, dict(zip(need, routes)), ctx, stats)
         graded: dict[str | None, tuple[bool, str]] = {}
+        chain: list[dict[str, Any]] | None = None  # the first point's, for the start order
         for p in need:
             branch, method = branches[p], points[p].method
             seconds = time.perf_counter() - start
@@ -274,10 +277,17 @@ async def _run_group(points: list[Point], items: list[Item], ctx: Context, grade
             if attempt.answer not in graded:
                 graded[attempt.answer] = await grade_answer(grader, attempt.answer, problem.answer)
             correct, reason = graded[attempt.answer]
-            write(p, to_record(problem, sample_idx, method, attempt, correct, reason, seconds))
+            rec = to_record(problem, sample_idx, method, attempt, correct, reason, seconds)
+            write(p, rec)
+            chain = chain or rec.ledger
+        return chain
 
+    known: dict[str, int] = {}
+    for pt in points:
+        for pid, tokens in known_chains(pt.done.values()).items():
+            known[pid] = max(known.get(pid, 0), tokens)
     await attempt_loop(items, produce, finish, fail, concurrency=concurrency, progress=settings.progress,
-                       desc=f"sweep x{len(points)}")
+                       desc=f"sweep x{len(points)}", known=known)
 
 
 def _prepare(cfgs: list[dict[str, Any]], shard, settings: RunSettings,

@@ -54,6 +54,8 @@ from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from scale.runner.order import chain_groups  # one definition; the start order uses it too
+
 # --- profiles: per method, response tokens drawn per call kind (means; Table 1, Qwen3-32B, AIME24) ---
 # cot: Tok 7,409 per attempt (one System 2 call). majority: 8 x CoT (59,279 / 8). inftythink:
 # Tok 38,451 at Tpi 5,900 -> ~6.5 rounds, so a round ends with a boxed answer w.p. 1/6.5.
@@ -507,21 +509,6 @@ class SimProcess:
     def __exit__(self, *exc: object) -> None:
         self.proc.terminate()
         self.proc.wait(timeout=10)
-
-
-def chain_groups(ledger: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    """An attempt's calls as consecutive groups of one (stage, step): a group may have run in
-    parallel (K outlines, majority's samples, the step scores), groups one after another."""
-    def key(call: dict[str, Any]) -> tuple[Any, Any]:
-        return call["stage"], None if call["stage"] == "score" else call.get("step")
-
-    groups: list[list[dict[str, Any]]] = []
-    for call in ledger:
-        if groups and key(groups[-1][0]) == key(call):
-            groups[-1].append(call)
-        else:
-            groups.append([call])
-    return groups
 
 
 def chain_bound_s(cfg: SimConfig, ledger: list[dict[str, Any]]) -> float:
