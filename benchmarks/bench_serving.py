@@ -77,7 +77,8 @@ def run_cell(tmp: Path, name: str, n_problems: int, sim: dict[str, Any], overrid
     records = list(RunDir(run_dir).collect().records.values())
     lines = (run_dir / "records.jsonl").read_text().splitlines()
     keys = [(json.loads(x)["problem_id"], json.loads(x)["sample_idx"]) for x in lines]
-    http = stats["requests"] + sum(stats["faults"][k] for k in ("500", "429", "drop"))
+    # Every HTTP request the client made: completions (answered or faulted) and /tokenize calls.
+    http = stats["requests"] + stats["tokenize_requests"] + sum(stats["faults"][k] for k in ("500", "429", "drop"))
     sim_wall = stats["span_sim_s"]  # the simulated clock (real wall x time scale is also printed)
     bound_batch = batch_bound_s(cfg, stats["decode_tokens"], stats["prompt_tokens"])
     bound_chain = max(chain_bound_s(cfg, r.ledger) for r in records)
@@ -85,7 +86,7 @@ def run_cell(tmp: Path, name: str, n_problems: int, sim: dict[str, Any], overrid
     bound_kv = batch_bound_s(cfg, stats["decode_tokens"], stats["prompt_tokens"], b_kv)
     return {
         "cell": name, "attempts": len(records), "n_samples": composed["n_samples"], "recorded_once": len(keys) == len(set(keys)) == len(records),
-        "concurrency": composed["runner"]["max_concurrency"], "engine_max_concurrency":
+        "tokenize_requests": stats["tokenize_requests"], "concurrency": composed["runner"]["max_concurrency"], "engine_max_concurrency":
             composed["engine"]["max_concurrency"], "http_requests": http, "answered": stats["requests"],
         "faults": stats["faults"], "errors": metrics.n_errors, "never_served": stats["bodies_never_served"],
         "accuracy": metrics.accuracy, "tok_paper_mean": sum(r.cost.get("tok_paper", 0) for r in records) / len(records),

@@ -123,7 +123,8 @@ class Seq:
 
 @dataclass
 class Stats:
-    requests: int = 0  # answered with 200
+    requests: int = 0  # completions answered with 200
+    tokenize_requests: int = 0  # POST /tokenize (the client counts a prompt's tokens before each call)
     steps: int = 0
     seq_steps: int = 0  # sum over steps of the running batch size
     decode_tokens: int = 0
@@ -411,6 +412,7 @@ class SimServer:
         prompt = prompt_of(body)
         n_prompt = count_tokens(prompt)
         if path == "/tokenize":
+            self.stats.tokenize_requests += 1
             return 200, {"count": n_prompt, "max_model_len": self.cfg.context_window}, []
         return await self._complete(path, body, prompt, n_prompt)
 
