@@ -7,14 +7,15 @@
 Per method (SCALE, CoT, MajVote, InftyThink): its Table 1 cell as shipped
 (``experiment=table1/qwen3_32b_<method>_aime24``: 30 problems x 8 samples, MajVote one vote of 8,
 the paper's budgets: 32,768 new tokens in a 40,960 window; runner.max_concurrency=auto, the
-engine's 256 requests in flight) on synthetic problems, run by ``scale-eval``'s runner against
-``scale.testing.sim_server`` (a real HTTP server in its own process; cost model and
-lengths: its docstring). Printed: the mean batch the server ran, the wall time (simulated
-seconds = wall seconds x time scale) against two lower bounds — every token at the full
-batch, and the longest attempt's chain of sequential calls alone on the server — and the
-client's CPU seconds per HTTP request. ``--overhead N``: N tiny CoT attempts with 256 in
-flight (the client's CPU per request); ``--faults N``: N CoT attempts with 5% HTTP 500s and
-1% dropped connections (every attempt recorded once; errors = what got past the retries).
+engine's 256 requests in flight; MajVote samples its votes anew, method.from_run=null) on
+synthetic problems, run by ``scale-eval``'s runner against ``scale.testing.sim_server`` (a real
+HTTP server in its own process; cost model and lengths: its docstring). Printed: the mean
+batch the server ran, the wall time (simulated seconds = wall seconds x time scale) against
+two lower bounds — every token at the full batch, and the longest attempt's chain of
+sequential calls alone on the server — and the client's CPU seconds per HTTP request.
+``--overhead N``: N tiny CoT attempts with 256 in flight (the client's CPU per request);
+``--faults N``: N CoT attempts with 5% HTTP 500s and 1% dropped connections (every attempt
+recorded once; errors = what got past the retries).
 """
 
 from __future__ import annotations
@@ -46,7 +47,10 @@ from scale.testing.sim_server import (
 )
 
 # The Table 1 cells as shipped (Qwen3-32B, AIME24's settings), on synthetic problems.
-CELLS = {m: f"experiment=table1/qwen3_32b_{m}_aime24" for m in ("scale", "cot", "majority", "inftythink")}
+CELLS = {m: [f"experiment=table1/qwen3_32b_{m}_aime24"] for m in ("scale", "cot", "majority", "inftythink")}
+# The shipped MajVote cell votes over its CoT pair's records (method.from_run) and generates
+# nothing; here it samples its 8 votes anew, the serving load of a MajVote cell on its own.
+CELLS["majority"].append("method.from_run=null")
 
 
 def write_problems(path: Path, n: int) -> Path:
@@ -73,7 +77,8 @@ def run_cell(tmp: Path, name: str, n_problems: int, sim: dict[str, Any], overrid
     records = list(RunDir(run_dir).collect().records.values())
     lines = (run_dir / "records.jsonl").read_text().splitlines()
     keys = [(json.loads(x)["problem_id"], json.loads(x)["sample_idx"]) for x in lines]
-    http = stats["requests"] + sum(stats["faults"][k] for k in ("500", "429", "drop"))
+    # Every HTTP request the client made: completions (answered or faulted) and /tokenize calls.
+    http = stats["requests"] + stats["tokenize_requests"] + sum(stats["faults"][k] for k in ("500", "429", "drop"))
     sim_wall = stats["span_sim_s"]  # the simulated clock (real wall x time scale is also printed)
     bound_batch = batch_bound_s(cfg, stats["decode_tokens"], stats["prompt_tokens"])
     bound_chain = max(chain_bound_s(cfg, r.ledger) for r in records)
@@ -81,7 +86,7 @@ def run_cell(tmp: Path, name: str, n_problems: int, sim: dict[str, Any], overrid
     bound_kv = batch_bound_s(cfg, stats["decode_tokens"], stats["prompt_tokens"], b_kv)
     return {
         "cell": name, "attempts": len(records), "n_samples": composed["n_samples"], "recorded_once": len(keys) == len(set(keys)) == len(records),
-        "concurrency": composed["runner"]["max_concurrency"], "engine_max_concurrency":
+        "tokenize_requests": stats["tokenize_requests"], "concurrency": composed["runner"]["max_concurrency"], "engine_max_concurrency":
             composed["engine"]["max_concurrency"], "http_requests": http, "answered": stats["requests"],
         "faults": stats["faults"], "errors": metrics.n_errors, "never_served": stats["bodies_never_served"],
         "accuracy": metrics.accuracy, "tok_paper_mean": sum(r.cost.get("tok_paper", 0) for r in records) / len(records),
@@ -179,7 +184,7 @@ def main() -> None:
                  ["systems=qwen3_32b", "method=cot_s2"])
         for name in [m for m in args.methods.split(",") if m and m != "none"]:
             sim = dict(profile=name, time_scale=args.time_scale, max_batch=args.max_batch, kv_tokens=args.kv_tokens)
-            rows.append(run_cell(Path(tmp), name, args.problems, sim, [CELLS[name]]))
+            rows.append(run_cell(Path(tmp), name, args.problems, sim, CELLS[name]))
             print(json.dumps(rows[-1]), flush=True)
         # Client overhead: many short requests, 256 in flight, one POST per attempt (no /tokenize).
         quick = ["systems=qwen3_32b", "method=cot_s2", "systems.s2.context_length=null"]

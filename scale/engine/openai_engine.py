@@ -33,6 +33,7 @@ runs in two calls (:mod:`scale.engine.openai_forcing`).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -66,6 +67,12 @@ class _Retryable(Exception):
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed_url(url: str) -> httpx.URL:
+    """The URL parsed once: httpx parses a string URL again on every request (~0.1 ms)."""
+    return httpx.URL(url)
 
 
 def _one_line(text: str, limit: int = _MAX_ERROR_CHARS) -> str:
@@ -342,7 +349,7 @@ class OpenAIEngine(Engine):
         self.in_flight += 1
         self.max_in_flight_seen = max(self.max_in_flight_seen, self.in_flight)
         try:
-            response = await client.post(url, json=body)
+            response = await client.post(_parsed_url(url), json=body)
         except httpx.UnsupportedProtocol as err:  # not transient
             raise EngineError(f"POST {url}: {_one_line(err)}") from err
         except httpx.TimeoutException as err:

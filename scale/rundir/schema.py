@@ -9,6 +9,7 @@ documentation: ``docs/run_dir.md``.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,13 @@ def _check_version(raw: Mapping[str, Any], where: str) -> None:
             f"{where}: schema version {version!r}, but this code reads version {SCHEMA_VERSION} "
             "(rerun the evaluation with this version of scale, or use the version that wrote it)"
         )
+
+
+def _as_plain(obj: Any) -> Any:
+    """A dataclass nested in a record (as asdict converts it); anything else json cannot write."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return dataclasses.asdict(obj)
+    raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
 
 
 def _from_dict(cls: type, raw: Any, where: str) -> Any:
@@ -65,6 +73,13 @@ class Record:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        """This record as one line of ``records.jsonl``: the text of ``json.dumps(to_dict())``,
+        without asdict's deep copy of every nested list and dict (a third of a millisecond per
+        record, twice per record in a run)."""
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return json.dumps(values, ensure_ascii=False, default=_as_plain)
 
     @classmethod
     def from_dict(cls, raw: Any, where: str) -> Record:

@@ -14,9 +14,9 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, get_type_hints
 
 from tqdm.auto import tqdm
 
@@ -28,6 +28,7 @@ from scale.methods.base import Attempt, Context, Method
 from scale.rundir import Metrics, Record, RecordWriter, RunDir, write_json
 from scale.runner.env import environment
 from scale.runner.finalize import finalize_run, wait_for_shards
+from scale.runner.order import Item, StartOrder, known_chains
 from scale.runner.shard import Shard, current_shard
 from scale.secrets import redact, secrets_in
 from scale.systems import Systems, build_systems
@@ -42,6 +43,7 @@ IDENTITY_KEYS = ("data", "method", "difficulty", "router", "systems", "n_samples
 ENGINE_IDENTITY_KEYS = ("_target_", "adapter", "dtype", "generation_overrides")
 
 OnRecord = Callable[[Record], None]
+T = TypeVar("T")
 
 AUTO = "auto"
 CPU_CONCURRENCY = 16  # runner.max_concurrency=auto where no engine states a batch capacity (CPU)
@@ -66,10 +68,13 @@ def concurrency_for(setting: int | str, systems: Systems, uses: Iterable[str] = 
 
 @dataclass
 class RunSettings:
+    """The runner's settings. The defaults here are the only ones in code; ``configs/eval.yaml``
+    states the same values (Hydra needs its keys to accept overrides; a test keeps them equal)."""
+
     run_dir: Path
     n_samples: int = 1
     seed: int = 0
-    max_concurrency: int | str = "auto"  # attempts in flight: a number, or auto (concurrency_for)
+    max_concurrency: int | str = AUTO  # attempts in flight: a number, or auto (concurrency_for)
     progress: bool = True
     overwrite: bool = False
     retry_errors: bool = False  # rerun attempts whose record carries an error
@@ -87,26 +92,27 @@ class RunSettings:
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> RunSettings:
-        """Every value type-checked where it is read, naming the key."""
-        runner = cfg.get("runner") or {}
-        grading = cfg.get("grading") or {}
-
-        def get(node: dict[str, Any], key: str, where: str, kind: Any, default: Any) -> Any:
-            return check_value(where, node.get(key, default), kind)
-
+        """Every value type-checked where it is read, naming the key; a missing key takes the
+        field's default."""
         if "run_dir" not in cfg:
             raise ConfigError("run_dir: missing (where the run's files go)")
-        return cls(
-            run_dir=Path(check_value("run_dir", cfg["run_dir"], str)),
-            n_samples=get(cfg, "n_samples", "n_samples", int, 1),
-            seed=get(cfg, "seed", "seed", int, 0),
-            overwrite=get(cfg, "overwrite", "overwrite", bool, False),
-            max_concurrency=runner.get("max_concurrency", AUTO),  # checked in __post_init__
-            progress=get(runner, "progress", "runner.progress", bool, True),
-            retry_errors=get(runner, "retry_errors", "runner.retry_errors", bool, False),
-            max_error_fraction=get(runner, "max_error_fraction", "runner.max_error_fraction", float, 0.2),
-            grading_timeout_s=get(grading, "timeout_s", "grading.timeout_s", float, 5.0),
-        )
+        values: dict[str, Any] = {"run_dir": Path(check_value("run_dir", cfg["run_dir"], str))}
+        types, defaults = get_type_hints(cls), {f.name: f.default for f in fields(cls)}
+        for name, key in CONFIG_KEYS.items():
+            node, _, leaf = key.rpartition(".")
+            value = (cfg.get(node) or {} if node else cfg).get(leaf, defaults[name])
+            # max_concurrency (a number or auto) is checked in __post_init__
+            values[name] = value if name == "max_concurrency" else check_value(key, value, types[name])
+        return cls(**values)
+
+
+# Where each setting of RunSettings is read from the config (configs/eval.yaml).
+CONFIG_KEYS = {
+    "n_samples": "n_samples", "seed": "seed", "overwrite": "overwrite",
+    "max_concurrency": "runner.max_concurrency", "progress": "runner.progress",
+    "retry_errors": "runner.retry_errors", "max_error_fraction": "runner.max_error_fraction",
+    "grading_timeout_s": "grading.timeout_s",
+}
 
 
 class TooManyErrors(ScaleError):
@@ -197,43 +203,72 @@ def error_kind(err: BaseException) -> str:
     return type(err).__name__
 
 
-async def run_items(method: Method, items: list[tuple[Problem, int]], ctx: Context, grader: Grader,
+async def attempt_loop(items: list[Item], produce: Callable[[Problem, int], Awaitable[T]],
+                       finish: Callable[[Problem, int, T, float], Awaitable[list[dict[str, Any]] | None]],
+                       fail: Callable[[Problem, int, BaseException, float], None], *, concurrency: int,
+                       progress: bool, desc: str, known: dict[str, int] | None = None) -> None:
+    """Every attempt, ``concurrency`` at a time, under the one error policy of ``run`` and the
+    shared sweep: a ``fatal`` exception in ``produce`` stops the run (none is left running); any
+    other fails this attempt only, recorded by ``fail``; else ``finish(problem, sample_idx,
+    result, start)`` grades and records it (an error there stops the run) and returns the
+    ledger that measures the problem's chain. Attempts start in the order of
+    :class:`scale.runner.order.StartOrder` (``known``: chains measured by an earlier pass)."""
+    order = StartOrder(items, known)
+    bar = tqdm(total=len(items), desc=desc, unit="attempt", disable=not progress)
+
+    async def one(problem: Problem, sample_idx: int) -> None:
+        start = time.perf_counter()
+        try:
+            result = await produce(problem, sample_idx)
+        except Exception as err:
+            if fatal(err):
+                raise
+            log.warning("attempt %s/%d failed: %s: %s", problem.id, sample_idx, type(err).__name__, err)
+            fail(problem, sample_idx, err, time.perf_counter() - start)
+        else:
+            ledger = await finish(problem, sample_idx, result, start)
+            if ledger:
+                order.finished(problem.id, ledger)
+        bar.update(1)
+
+    async def worker() -> None:
+        while (item := order.next()) is not None:
+            await one(*item)
+
+    try:
+        await run_together(worker() for _ in range(min(concurrency, len(items))))
+    finally:
+        bar.close()
+
+
+async def run_items(method: Method, items: list[Item], ctx: Context, grader: Grader,
                     writer: RecordWriter, max_concurrency: int, progress: bool,
-                    on_record: OnRecord | None = None, max_error_fraction: float = 1.0) -> list[Record]:
-    """Run and record every item; failed attempts become error records (see module docstring)."""
-    sem = asyncio.Semaphore(max_concurrency)
-    bar = tqdm(total=len(items), desc=f"{method.name}", unit="attempt", disable=not progress)
+                    on_record: OnRecord | None = None, max_error_fraction: float = 1.0,
+                    known: dict[str, int] | None = None) -> list[Record]:
+    """Run and record every item; failed attempts become error records (see module docstring).
+    ``known``: the chains of problems measured before (a resumed run's records), for the order."""
     out: list[Record] = []
     budget = ErrorBudget(len(items), max_error_fraction)
 
-    async def one(problem: Problem, sample_idx: int) -> None:
-        async with sem:
-            start = time.perf_counter()
-            attempt: Attempt | None = None
-            try:
-                attempt = await method.run(problem, sample_idx, ctx)
-            except Exception as err:
-                if fatal(err):
-                    raise
-                log.warning("attempt %s/%d failed: %s: %s", problem.id, sample_idx, type(err).__name__, err)
-                rec = error_record(problem, sample_idx, method, err, time.perf_counter() - start)
-            if attempt is None:
-                method.abandon(problem, sample_idx)  # a dataset-wide router stops waiting for it
-            else:
-                correct, reason = await grade_answer(grader, attempt.answer, problem.answer)
-                rec = to_record(problem, sample_idx, method, attempt, correct, reason,
-                                time.perf_counter() - start)
-            writer.write(rec)
-            out.append(rec)
-            bar.update(1)
-            if on_record is not None:
-                on_record(rec)
-            budget.add(rec)
+    def record(rec: Record) -> None:
+        writer.write(rec)
+        out.append(rec)
+        if on_record is not None:
+            on_record(rec)
+        budget.add(rec)
 
-    try:
-        await run_together(one(p, s) for p, s in items)
-    finally:
-        bar.close()
+    async def finish(problem: Problem, sample_idx: int, attempt: Attempt, start: float) -> list[dict[str, Any]]:
+        correct, reason = await grade_answer(grader, attempt.answer, problem.answer)
+        rec = to_record(problem, sample_idx, method, attempt, correct, reason, time.perf_counter() - start)
+        record(rec)
+        return rec.ledger
+
+    def fail(problem: Problem, sample_idx: int, err: BaseException, seconds: float) -> None:
+        method.abandon(problem, sample_idx)  # a dataset-wide router stops waiting for it
+        record(error_record(problem, sample_idx, method, err, seconds))
+
+    await attempt_loop(items, lambda p, s: method.run(p, s, ctx), finish, fail, concurrency=max_concurrency,
+                       progress=progress, desc=method.name, known=known)
     return out
 
 
@@ -257,8 +292,8 @@ def build_method(cfg: dict[str, Any]) -> Method:
 
 
 def open_run_dir(cfg: dict[str, Any], settings: RunSettings, shard: Shard,
-                 method: Method) -> tuple[RunDir, set[tuple[str, int]]]:
-    """Ready ``settings.run_dir`` for this shard; returns it and the attempts already done.
+                 method: Method) -> tuple[RunDir, dict[tuple[str, int], Record]]:
+    """Ready ``settings.run_dir`` for this shard; returns it and the attempts already done (their records).
 
     Refuses another run's folder; with ``overwrite`` each shard clears its own file and reads
     nothing old (another shard may not have cleared its own yet), and rank 0 the shared files.
@@ -289,7 +324,7 @@ def open_run_dir(cfg: dict[str, Any], settings: RunSettings, shard: Shard,
         # Array tasks start in any order; whichever comes first leaves the config for finalize.
         run_dir.write_config(cfg)
     records = {} if settings.overwrite else run_dir.collect().records
-    done = {k for k, r in records.items() if not (settings.retry_errors and r.error is not None)}
+    done = {k: r for k, r in records.items() if not (settings.retry_errors and r.error is not None)}
     return run_dir, done
 
 
@@ -348,16 +383,16 @@ def run_eval(cfg: dict[str, Any], systems: Systems | None = None,
             Grader(timeout_s=settings.grading_timeout_s) as grader:
         ctx.grader = grader
         asyncio.run(_run_and_close(method, items, ctx, grader, writer, concurrency, settings,
-                                   own_systems, on_record))
+                                   own_systems, on_record, known_chains(done.values())))
     return close_shard(cfg, run_dir, shard, problems, settings.n_samples)
 
 
 async def _run_and_close(method: Method, items: list[tuple[Problem, int]], ctx: Context, grader: Grader,
                          writer: RecordWriter, concurrency: int, settings: RunSettings, own_systems: bool,
-                         on_record: OnRecord | None) -> None:
+                         on_record: OnRecord | None, known: dict[str, int]) -> None:
     try:
         await run_items(method, items, ctx, grader, writer, concurrency, settings.progress, on_record,
-                        settings.max_error_fraction)
+                        settings.max_error_fraction, known)
     finally:
         if own_systems:
             await ctx.systems.aclose()

@@ -32,8 +32,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from scale.data import Problem, load_from_config
 from scale.errors import ConfigError
 from scale.grading import Grader, grade_answer
@@ -41,16 +39,18 @@ from scale.ledger import Call, Ledger
 from scale.methods.base import Context
 from scale.methods.scale_method import Plan, Scale, SolvedStep
 from scale.rundir import Metrics, Record, RecordWriter, RunDir
+from scale.runner.order import known_chains
 from scale.runner.run import (
     ErrorBudget,
+    Item,
     RunSettings,
+    attempt_loop,
     build_method,
     close_shard,
     concurrency_for,
     error_record,
     fatal,
     open_run_dir,
-    run_together,
     to_record,
     work_items,
 )
@@ -169,7 +169,7 @@ class Point:
     cfg: dict[str, Any]
     method: Scale
     run_dir: RunDir
-    done: set[tuple[str, int]]
+    done: dict[tuple[str, int], Record]  # the records this point's run dir already holds
     budget: ErrorBudget  # over the attempts this point still needs
     writer: RecordWriter | None = None
 
@@ -226,12 +226,10 @@ async def solve_tree(method: Scale, plan: Plan, routes: dict[int, list[bool]], c
     return out
 
 
-async def _run_group(points: list[Point], items: list[tuple[Problem, int]], ctx: Context, grader: Grader,
+async def _run_group(points: list[Point], items: list[Item], ctx: Context, grader: Grader,
                      settings: RunSettings, stats: SweepStats, concurrency: int,
                      on_record: Callable[[Record], None] | None) -> None:
     planner = points[0].method
-    sem = asyncio.Semaphore(concurrency)
-    bar = tqdm(total=len(items), desc=f"sweep x{len(points)}", unit="attempt", disable=not settings.progress)
 
     def write(p: int, rec: Record) -> None:
         point = points[p]
@@ -242,48 +240,54 @@ async def _run_group(points: list[Point], items: list[tuple[Problem, int]], ctx:
             on_record(rec)
         point.budget.add(rec)
 
-    async def one(problem: Problem, sample_idx: int) -> None:
-        needing = [i for i, pt in enumerate(points) if (problem.id, sample_idx) not in pt.done]
-        async with sem:
-            start = time.perf_counter()
-            plan_ledger = Ledger()
-            try:
-                plan = await planner.plan(problem, sample_idx, ctx, plan_ledger)
-            except Exception as err:
-                if fatal(err):
-                    raise
-                log.warning("attempt %s/%d failed: %s: %s", problem.id, sample_idx, type(err).__name__, err)
-                stats.add_calls(plan_ledger.calls)
-                for p in needing:
-                    write(p, error_record(problem, sample_idx, points[p].method, err, time.perf_counter() - start))
-                    points[p].method.abandon(problem, sample_idx)  # its router stops waiting for it
-                bar.update(1)
-                return
-            stats.add_calls(plan_ledger.calls)
-            stats.attempts += 1
-            routes = await asyncio.gather(*(points[p].method.route(plan) for p in needing))
-            stats.route_vectors += len({tuple(r) for r in routes})
-            stats.point_steps += sum(len(r) for r in routes)
-            branches = await solve_tree(planner, plan, dict(zip(needing, routes)), ctx, stats)
-            graded: dict[str | None, tuple[bool, str]] = {}
-            for p in needing:
-                branch, method = branches[p], points[p].method
-                seconds = time.perf_counter() - start
-                if branch.error is not None:
-                    log.warning("attempt %s/%d failed: %s", problem.id, sample_idx, branch.error)
-                    write(p, error_record(problem, sample_idx, method, branch.error, seconds))
-                    continue
-                attempt = method.attempt(plan, branch.solved, Ledger([*plan_ledger.calls, *branch.calls]))
-                if attempt.answer not in graded:
-                    graded[attempt.answer] = await grade_answer(grader, attempt.answer, problem.answer)
-                correct, reason = graded[attempt.answer]
-                write(p, to_record(problem, sample_idx, method, attempt, correct, reason, seconds))
-            bar.update(1)
+    def needing(problem: Problem, sample_idx: int) -> list[int]:
+        return [i for i, pt in enumerate(points) if (problem.id, sample_idx) not in pt.done]
 
-    try:
-        await run_together(one(p, s) for p, s in items)
-    finally:
-        bar.close()
+    async def produce(problem: Problem, sample_idx: int) -> tuple[Plan, Ledger]:
+        plan_ledger = Ledger()
+        try:
+            return await planner.plan(problem, sample_idx, ctx, plan_ledger), plan_ledger
+        finally:
+            stats.add_calls(plan_ledger.calls)
+
+    def fail(problem: Problem, sample_idx: int, err: BaseException, seconds: float) -> None:
+        for p in needing(problem, sample_idx):
+            write(p, error_record(problem, sample_idx, points[p].method, err, seconds))
+            points[p].method.abandon(problem, sample_idx)  # its router stops waiting for it
+
+    async def finish(problem: Problem, sample_idx: int, planned: tuple[Plan, Ledger],
+                     start: float) -> list[dict[str, Any]] | None:
+        plan, plan_ledger = planned
+        need = needing(problem, sample_idx)
+        stats.attempts += 1
+        routes = await asyncio.gather(*(points[p].method.route(plan) for p in need))
+        stats.route_vectors += len({tuple(r) for r in routes})
+        stats.point_steps += sum(len(r) for r in routes)
+        branches = await solve_tree(planner, plan, dict(zip(need, routes)), ctx, stats)
+        graded: dict[str | None, tuple[bool, str]] = {}
+        chain: list[dict[str, Any]] | None = None  # the first point's, for the start order
+        for p in need:
+            branch, method = branches[p], points[p].method
+            seconds = time.perf_counter() - start
+            if branch.error is not None:
+                log.warning("attempt %s/%d failed: %s", problem.id, sample_idx, branch.error)
+                write(p, error_record(problem, sample_idx, method, branch.error, seconds))
+                continue
+            attempt = method.attempt(plan, branch.solved, Ledger([*plan_ledger.calls, *branch.calls]))
+            if attempt.answer not in graded:
+                graded[attempt.answer] = await grade_answer(grader, attempt.answer, problem.answer)
+            correct, reason = graded[attempt.answer]
+            rec = to_record(problem, sample_idx, method, attempt, correct, reason, seconds)
+            write(p, rec)
+            chain = chain or rec.ledger
+        return chain
+
+    known: dict[str, int] = {}
+    for pt in points:
+        for pid, tokens in known_chains(pt.done.values()).items():
+            known[pid] = max(known.get(pid, 0), tokens)
+    await attempt_loop(items, produce, finish, fail, concurrency=concurrency, progress=settings.progress,
+                       desc=f"sweep x{len(points)}", known=known)
 
 
 def _prepare(cfgs: list[dict[str, Any]], shard, settings: RunSettings,

@@ -54,6 +54,8 @@ from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from scale.runner.order import chain_groups  # one definition; the start order uses it too
+
 # --- profiles: per method, response tokens drawn per call kind (means; Table 1, Qwen3-32B, AIME24) ---
 # cot: Tok 7,409 per attempt (one System 2 call). majority: 8 x CoT (59,279 / 8). inftythink:
 # Tok 38,451 at Tpi 5,900 -> ~6.5 rounds, so a round ends with a boxed answer w.p. 1/6.5.
@@ -121,7 +123,8 @@ class Seq:
 
 @dataclass
 class Stats:
-    requests: int = 0  # answered with 200
+    requests: int = 0  # completions answered with 200
+    tokenize_requests: int = 0  # POST /tokenize (the client counts a prompt's tokens before each call)
     steps: int = 0
     seq_steps: int = 0  # sum over steps of the running batch size
     decode_tokens: int = 0
@@ -241,17 +244,20 @@ def _draw(rng: random.Random, mean: float, scale: float) -> int:
 
 
 def stage_of(prompt: str) -> str:
-    if "You plan solutions" in prompt or "sub-goals a student must reach" in prompt:
+    """The SCALE stage a prompt asks for, in the words of prompts=default or prompts=authors_shape
+    (the Table 1 cells' wording); anything else is a whole solution."""
+    if "You plan solutions" in prompt or "sub-goals a student must reach" in prompt or \
+            "plans solutions without carrying them out" in prompt:
         return "decompose"
-    if "candidate solution outlines" in prompt:
+    if "candidate solution outlines" in prompt or "candidate plans (outlines)" in prompt:
         return "select"
-    if "Rate how hard the current step is" in prompt:
+    if "Rate how hard the current step is" in prompt or "Rate how hard that next step is" in prompt:
         return "score"
     if "Summarize the reasoning so far" in prompt:
         return "summarize"
     if "Copy the final question" in prompt:
         return "split"
-    if "Process so far:" in prompt:
+    if "Process so far:" in prompt or "Current question:" in prompt:
         return "step"
     return "solve"
 
@@ -406,6 +412,7 @@ class SimServer:
         prompt = prompt_of(body)
         n_prompt = count_tokens(prompt)
         if path == "/tokenize":
+            self.stats.tokenize_requests += 1
             return 200, {"count": n_prompt, "max_model_len": self.cfg.context_window}, []
         return await self._complete(path, body, prompt, n_prompt)
 
@@ -504,21 +511,6 @@ class SimProcess:
     def __exit__(self, *exc: object) -> None:
         self.proc.terminate()
         self.proc.wait(timeout=10)
-
-
-def chain_groups(ledger: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    """An attempt's calls as consecutive groups of one (stage, step): a group may have run in
-    parallel (K outlines, majority's samples, the step scores), groups one after another."""
-    def key(call: dict[str, Any]) -> tuple[Any, Any]:
-        return call["stage"], None if call["stage"] == "score" else call.get("step")
-
-    groups: list[list[dict[str, Any]]] = []
-    for call in ledger:
-        if groups and key(groups[-1][0]) == key(call):
-            groups[-1].append(call)
-        else:
-            groups.append([call])
-    return groups
 
 
 def chain_bound_s(cfg: SimConfig, ledger: list[dict[str, Any]]) -> float:
