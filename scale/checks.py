@@ -109,10 +109,12 @@ def _specs(owner: Any) -> dict[str, _Spec]:
     return found
 
 
-def check_fields(obj: Any, prefix: str) -> None:
-    """Check every field of ``obj`` that declares rules; keys read ``prefix.field``."""
+def check_fields(obj: Any, prefix: str, keys: dict[str, str] | None = None) -> None:
+    """Check every field of ``obj`` that declares rules; keys read ``prefix.field``, or
+    ``keys[field]`` where a field is read from elsewhere in the config."""
     for name, spec in _specs(type(obj)).items():
-        spec.check(f"{prefix}.{name}" if prefix else name, getattr(obj, name))
+        key = (keys or {}).get(name) or (f"{prefix}.{name}" if prefix else name)
+        spec.check(key, getattr(obj, name))
 
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -139,3 +139,32 @@ def test_check_args_keeps_what_build_reads():
         build({**node, "size": -4}, "part")
     with pytest.raises(ConfigError, match=r"^knobs.score must be in \[0, 1\], got 3.0$"):
         check_dataclass(Knobs, {"score": 3}, "knobs")  # the int widened to a float, then checked
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"max_concurrency": 0}, "engine.max_concurrency must be >= 1, got 0"),
+        ({"timeout_s": 0}, "engine.timeout_s must be > 0, got 0"),
+        ({"max_retries": -1}, "engine.max_retries must be >= 0, got -1"),
+        ({"backoff_max_s": -1.0}, "engine.backoff_max_s must be >= 0, got -1.0"),
+        ({"budget_forcing": "x"}, "engine.budget_forcing must be one of ('auto', 'completions', "
+                                  "'continue_final_message'), got 'x'"),
+    ],
+)
+def test_openai_engine_declares_its_ranges(kwargs, message):
+    from scale.engine.openai_engine import OpenAIEngine
+
+    with pytest.raises(ConfigError) as err:
+        OpenAIEngine("http://127.0.0.1:9/v1", "m", **kwargs)
+    assert str(err.value) == message
+
+
+def test_run_settings_name_the_config_key():
+    """A runner setting's rule names the key the user sets (runner.*), not the field."""
+    from scale.runner.run import RunSettings
+
+    with pytest.raises(ConfigError, match=r"^runner\.max_error_fraction must be in \[0, 1\], got 2$"):
+        RunSettings.from_config({"run_dir": "r", "runner": {"max_error_fraction": 2}})
+    with pytest.raises(ConfigError, match=r"^n_samples must be >= 1, got 0$"):
+        RunSettings.from_config({"run_dir": "r", "n_samples": 0})

@@ -39,10 +39,11 @@ import logging
 import os
 import random
 import time
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 
+from scale.checks import NonNegative, OneOf, Positive, Range, check_args
 from scale.engine.openai_prompt import PromptTokenizer, is_context_error
 from scale.engine.reasoning import cut_at_stop, split_reasoning
 from scale.engine.types import Completion, Engine, GenerationRequest, context_overflow
@@ -50,6 +51,7 @@ from scale.errors import ConfigError, EngineError
 from scale.secrets import DEFAULT_KEY_ENV
 
 FORCING_MODES = ("auto", "completions", "continue_final_message")
+Seconds = Annotated[float, Range(ge=0)]
 
 log = logging.getLogger(__name__)
 
@@ -128,13 +130,14 @@ def _validate_base_url(base_url: str) -> str:
 class OpenAIEngine(Engine):
     """Chat completions from an OpenAI-compatible server, with bounded concurrency and retries."""
 
+    @check_args("engine")
     def __init__(self, base_url: str, model: str, api_key: str | None = None,
                  api_key_env: str | None = DEFAULT_KEY_ENV,
-                 max_concurrency: int = 16, timeout_s: float = 600.0, max_retries: int = 4,
-                 backoff_s: float = 0.5, backoff_max_s: float = 8.0,
+                 max_concurrency: Positive = 16, timeout_s: Annotated[float, Range(gt=0)] = 600.0,
+                 max_retries: NonNegative = 4, backoff_s: Seconds = 0.5, backoff_max_s: Seconds = 8.0,
                  extra_body: dict | None = None, name: str | None = None,
                  send_top_k: bool = True, tokenizer: str | None = None,
-                 budget_forcing: str = "auto", generation_overrides: dict | None = None) -> None:
+                 budget_forcing: Annotated[str, OneOf(FORCING_MODES)] = "auto", generation_overrides: dict | None = None) -> None:
         self.base_url = _validate_base_url(base_url)
         self.url = f"{self.base_url}/chat/completions"
         self.completions_url = f"{self.base_url}/completions"
@@ -142,24 +145,11 @@ class OpenAIEngine(Engine):
         self.tokenize_url = f"{root}/tokenize"
         if not isinstance(model, str) or not model:
             raise ConfigError(f"openai engine: model must be a non-empty string, got {model!r}")
-        if max_concurrency < 1:
-            raise ConfigError(f"openai engine: max_concurrency must be >= 1, got {max_concurrency}")
-        if timeout_s <= 0:
-            raise ConfigError(f"openai engine: timeout_s must be > 0, got {timeout_s}")
-        if max_retries < 0:
-            raise ConfigError(f"openai engine: max_retries must be >= 0, got {max_retries}")
-        if backoff_s < 0 or backoff_max_s < 0:
-            raise ConfigError(
-                f"openai engine: backoff_s and backoff_max_s must be >= 0, got {backoff_s}, {backoff_max_s}"
-            )
         if extra_body is not None and not isinstance(extra_body, dict):
             raise ConfigError(f"openai engine: extra_body must be a mapping, got {type(extra_body).__name__}")
         if generation_overrides is not None and not isinstance(generation_overrides, dict):
             raise ConfigError(f"openai engine: generation_overrides must be a mapping, "
                               f"got {type(generation_overrides).__name__}")
-        if budget_forcing not in FORCING_MODES:
-            raise ConfigError(f"openai engine: budget_forcing must be one of {list(FORCING_MODES)}, "
-                              f"got {budget_forcing!r}")
         if api_key_env is not None and (not isinstance(api_key_env, str) or not api_key_env.strip()):
             raise ConfigError(f"openai engine: api_key_env must name an environment variable, got {api_key_env!r}")
         self.name = name or model

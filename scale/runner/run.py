@@ -21,6 +21,7 @@ from typing import Any, TypeVar, get_type_hints
 from tqdm.auto import tqdm
 
 from scale.build import build, check_value
+from scale.checks import Positive, ZeroToOne, check_fields
 from scale.data import Problem, load_from_config
 from scale.errors import ConfigError, EngineError, ScaleError
 from scale.grading import Grader, grade_answer
@@ -72,23 +73,20 @@ class RunSettings:
     states the same values (Hydra needs its keys to accept overrides; a test keeps them equal)."""
 
     run_dir: Path
-    n_samples: int = 1
+    n_samples: Positive = 1
     seed: int = 0
     max_concurrency: int | str = AUTO  # attempts in flight: a number, or auto (concurrency_for)
     progress: bool = True
     overwrite: bool = False
     retry_errors: bool = False  # rerun attempts whose record carries an error
-    max_error_fraction: float = 0.2  # stop once more than this share of the attempts failed
+    max_error_fraction: ZeroToOne = 0.2  # stop once more than this share of the attempts failed
     grading_timeout_s: float = 5.0
 
     def __post_init__(self) -> None:
-        if self.n_samples < 1:
-            raise ConfigError(f"n_samples must be >= 1, got {self.n_samples}")
+        check_fields(self, "", CONFIG_KEYS)
         if self.max_concurrency != AUTO and (isinstance(self.max_concurrency, bool) or
                                              not isinstance(self.max_concurrency, int) or self.max_concurrency < 1):
             raise ConfigError(f"runner.max_concurrency must be an integer >= 1 or {AUTO}, got {self.max_concurrency!r}")
-        if not 0 <= self.max_error_fraction <= 1:
-            raise ConfigError(f"runner.max_error_fraction must be in [0, 1], got {self.max_error_fraction}")
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> RunSettings:
