@@ -164,7 +164,7 @@ def test_run_settings_name_the_config_key():
     """A runner setting's rule names the key the user sets (runner.*), not the field."""
     from scale.runner.run import RunSettings
 
-    with pytest.raises(ConfigError, match=r"^runner\.max_error_fraction must be in \[0, 1\], got 2$"):
+    with pytest.raises(ConfigError, match=r"^runner\.max_error_fraction must be in \[0, 1\], got 2.0$"):
         RunSettings.from_config({"run_dir": "r", "runner": {"max_error_fraction": 2}})
     with pytest.raises(ConfigError, match=r"^n_samples must be >= 1, got 0$"):
         RunSettings.from_config({"run_dir": "r", "n_samples": 0})
