@@ -102,38 +102,47 @@ def run_cell(tmp: Path, name: str, n_problems: int, sim: dict[str, Any], overrid
     }
 
 
-def engine_overhead(n: int, time_scale: float, pool_size: int | None = None) -> dict[str, Any]:
-    """The HTTP client alone: ``n`` requests through OpenAIEngine.generate, 256 in flight
-    (``pool_size``: connections per httpx pool, for the comparison; None: the engine's)."""
+def engine_overhead(n: int, time_scale: float, client: str = "engine") -> dict[str, Any]:
+    """The HTTP client alone: ``n`` requests, 256 in flight, through OpenAIEngine.generate
+    (``client="engine"``, aiohttp) or, side by side, the same bodies through a bare httpx
+    AsyncClient (``"httpx"``, the engine's client before: what the switch saved)."""
     import asyncio
 
-    import scale.engine.openai_engine as openai_engine
+    import httpx
+
     from scale.engine.openai_engine import OpenAIEngine
     from scale.engine.types import GenerationRequest, SamplingParams
 
-    shipped = openai_engine.POOL_SIZE
-    openai_engine.POOL_SIZE = pool_size or shipped
-
     with SimProcess(profile="cot", time_scale=time_scale, length_scale=0.1, max_batch=256) as server:
-        async def go() -> tuple[int, int]:
-            engine = OpenAIEngine(server.url, "sim", max_concurrency=256)
-            requests = [GenerationRequest(({"role": "user", "content": sim_question(i, "1")},),
-                                          SamplingParams(max_new_tokens=4096, seed=i)) for i in range(n)]
+        engine = OpenAIEngine(server.url, "sim", max_concurrency=256)
+        requests = [GenerationRequest(({"role": "user", "content": sim_question(i, "1")},),
+                                      SamplingParams(max_new_tokens=4096, seed=i)) for i in range(n)]
+
+        async def through_engine() -> tuple[int, int]:
             try:
                 await asyncio.gather(*(engine.generate(r) for r in requests))
             finally:
                 await engine.aclose()
             return engine.max_in_flight_seen, engine.attempts_total
 
+        async def through_httpx() -> tuple[int, int]:
+            gate, url = asyncio.Semaphore(256), httpx.URL(engine.url)
+            limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+            async with httpx.AsyncClient(limits=limits, timeout=600, trust_env=False) as http:
+                async def one(r: GenerationRequest) -> None:
+                    async with gate:
+                        (await http.post(url, json=engine.body(r))).raise_for_status()
+
+                await asyncio.gather(*(one(r) for r in requests))
+            return 256, n
+
         ru0 = resource.getrusage(resource.RUSAGE_SELF)
-        try:
-            in_flight, tries = asyncio.run(go())
-        finally:
-            openai_engine.POOL_SIZE = shipped
+        in_flight, tries = asyncio.run(through_engine() if client == "engine" else through_httpx())
         ru = resource.getrusage(resource.RUSAGE_SELF)
         stats = server.stats()
     user, system = ru.ru_utime - ru0.ru_utime, ru.ru_stime - ru0.ru_stime
-    return {"cell": f"engine-only, pools of {pool_size or shipped}", "requests": tries, "max_in_flight": in_flight, "max_running": stats["max_running"],
+    name = "engine-only (aiohttp)" if client == "engine" else "bare httpx, same bodies"
+    return {"cell": name, "requests": tries, "max_in_flight": in_flight, "max_running": stats["max_running"],
             "client_user_ms_per_request": 1000 * user / tries, "client_sys_ms_per_request": 1000 * system / tries,
             "client_cpu_ms_per_request": 1000 * (user + system) / tries}
 
@@ -167,7 +176,8 @@ def main() -> None:
     p.add_argument("--overhead", type=int, default=2048, help="tiny CoT attempts for the CPU/request figure (0: skip)")
     p.add_argument("--faults", type=int, default=10_000, help="CoT attempts under faults (0: skip)")
     p.add_argument("--engine-overhead", type=int, default=2048, help="requests through the engine alone (0: skip)")
-    p.add_argument("--pool-sizes", default="", help="e.g. 16,256,16,256: the engine alone per httpx pool size")
+    p.add_argument("--clients", default="engine,httpx", help="the HTTP-client-alone figures, side by side: "
+                   "engine (the OpenAIEngine, aiohttp), httpx (bare httpx, same bodies); e.g. engine,httpx,engine,httpx")
     p.add_argument("--gpu-hours", action="store_true", help="print slurm/README.md's GPU-hour table (no server) and exit")
     p.add_argument("--json-out", type=Path)
     args = p.parse_args()
@@ -194,8 +204,8 @@ def main() -> None:
             rows.append(run_cell(Path(tmp), "overhead", args.overhead, sim, quick))
             print(json.dumps(rows[-1]), flush=True)
         if args.engine_overhead:
-            for size in [int(x) for x in args.pool_sizes.split(",") if x] or [None]:
-                extra.append(engine_overhead(args.engine_overhead, args.time_scale, size))
+            for client in [c for c in args.clients.split(",") if c]:
+                extra.append(engine_overhead(args.engine_overhead, args.time_scale, client))
                 print(json.dumps(extra[-1]), flush=True)
         if args.faults:
             sim = dict(profile="cot", time_scale=args.time_scale, length_scale=0.01, max_batch=256, p_500=0.05,

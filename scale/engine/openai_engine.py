@@ -1,8 +1,10 @@
 """Engine for an OpenAI-compatible server (vLLM, SGLang, ``transformers serve``).
 
-Plain ``httpx`` against ``POST {base_url}/chat/completions`` (non-streaming):
+Plain ``aiohttp`` against ``POST {base_url}/chat/completions`` (non-streaming):
 
-* an ``asyncio.Semaphore(max_concurrency)`` bounds the HTTP requests in flight;
+* an ``asyncio.Semaphore(max_concurrency)`` bounds the HTTP requests in flight, over one
+  keep-alive connection pool of that size (aiohttp, not httpx: at 256 requests in flight
+  httpx costs the client ~2 ms of CPU per request, aiohttp ~0.2 ms; benchmarks/RESULTS.md);
 * HTTP 429, 5xx, connection errors, timeouts and broken/empty JSON bodies are retried
   with capped exponential backoff and jitter, up to ``max_retries`` retries
   (``1 + max_retries`` attempts); any other 4xx fails at once;
@@ -38,10 +40,12 @@ import json
 import logging
 import os
 import random
+import ssl
 import time
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
-import httpx
+import aiohttp
 
 from scale.checks import NonNegative, OneOf, Positive, Range, check_args
 from scale.engine.openai_prompt import PromptTokenizer, is_context_error
@@ -56,7 +60,7 @@ Seconds = Annotated[float, Range(ge=0)]
 log = logging.getLogger(__name__)
 
 _MAX_ERROR_CHARS = 300
-POOL_SIZE = 16  # connections per httpx client
+_JSON = {"Content-Type": "application/json"}
 
 
 class ContextOverflow(Exception):
@@ -71,23 +75,17 @@ class _Retryable(Exception):
         self.retry_after = retry_after
 
 
-@functools.lru_cache(maxsize=64)
-def _parsed_url(url: str) -> httpx.URL:
-    """The URL parsed once: httpx parses a string URL again on every request (~0.1 ms)."""
-    return httpx.URL(url)
-
-
 def _one_line(text: str, limit: int = _MAX_ERROR_CHARS) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _server_message(response: httpx.Response) -> str:
+def _server_message(raw: bytes, reason: str | None) -> str:
     """The error text a server put in its body (OpenAI, vLLM, FastAPI shapes), one line."""
     try:
-        data = response.json()
+        data = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
-        return _one_line(response.text or response.reason_phrase or "(empty body)")
+        return _one_line(raw.decode("utf-8", "replace") or reason or "(empty body)")
     if isinstance(data, dict):
         err = data.get("error", data.get("detail", data.get("message")))
         if isinstance(err, dict):
@@ -97,8 +95,7 @@ def _server_message(response: httpx.Response) -> str:
     return _one_line(json.dumps(data))
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
+def _retry_after(value: str | None) -> float | None:
     try:
         return max(0.0, float(value)) if value is not None else None
     except ValueError:
@@ -117,10 +114,11 @@ def _validate_base_url(base_url: str) -> str:
         raise ConfigError(f"openai engine: base_url must be an http(s) URL, got {base_url!r}")
     url = base_url.strip().rstrip("/")
     try:
-        parsed = httpx.URL(url)
-    except (httpx.InvalidURL, TypeError, ValueError) as err:
+        parsed = urlsplit(url)
+        parsed.port  # noqa: B018 (raises on a port that is not a number)
+    except ValueError as err:
         raise ConfigError(f"openai engine: invalid base_url {base_url!r}: {err}") from err
-    if parsed.scheme not in ("http", "https") or not parsed.host:
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise ConfigError(
             f"openai engine: base_url must look like http(s)://host:port/v1, got {base_url!r}"
         )
@@ -174,48 +172,37 @@ class OpenAIEngine(Engine):
         self.in_flight = 0
         self.max_in_flight_seen = 0
         self.attempts_total = 0
-        # Several small connection pools, not one big one: httpcore scans its whole pool for every
-        # request, which costs milliseconds of CPU per request at 256 connections.
-        self._clients: list[httpx.AsyncClient] = []
-        self._client_load: list[int] = []  # requests in flight per client
-        self._client_size: list[int] = []  # connections per client
+        self._session: aiohttp.ClientSession | None = None
         self._semaphore: asyncio.Semaphore | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- plumbing ---------------------------------------------------------------------
-    def _ensure_client(self) -> tuple[list[httpx.AsyncClient], asyncio.Semaphore]:
-        """Clients and semaphore bound to the running loop (rebuilt if the loop changed)."""
+    def _ensure_client(self) -> tuple[aiohttp.ClientSession, asyncio.Semaphore]:
+        """Session and semaphore bound to the running loop (rebuilt if the loop changed)."""
         loop = asyncio.get_running_loop()
-        if not self._clients or self._loop is not loop or self._clients[0].is_closed:
-            headers = {"Content-Type": "application/json"}
-            if self.api_key:
-                headers["Authorization"] = f"Bearer {self.api_key}"
-            sizes = [min(POOL_SIZE, self.max_concurrency - i) for i in range(0, self.max_concurrency, POOL_SIZE)]
-            ssl_context = httpx.create_ssl_context()  # one for all pools: loading the CA store is slow
-            self._clients = [httpx.AsyncClient(
-                headers=headers, verify=ssl_context,
-                timeout=httpx.Timeout(self.timeout_s, connect=min(self.timeout_s, 30.0)),
-                limits=httpx.Limits(max_connections=n, max_keepalive_connections=n),
-                trust_env=False,
-            ) for n in sizes]
-            self._client_load = [0] * len(sizes)
-            self._client_size = sizes
+        if self._session is None or self._loop is not loop or self._session.closed:
+            headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+            connector = aiohttp.TCPConnector(limit=self.max_concurrency, ssl=_ssl_context())
+            # sock_read as httpx's read timeout: a non-streamed reply sends nothing until it is done.
+            timeout = aiohttp.ClientTimeout(total=None, sock_connect=min(self.timeout_s, 30.0),
+                                            sock_read=self.timeout_s)
+            self._session = aiohttp.ClientSession(connector=connector, headers=headers, timeout=timeout,
+                                                  trust_env=False)
             self._semaphore = asyncio.Semaphore(self.max_concurrency)
             self._loop = loop
         assert self._semaphore is not None
-        return self._clients, self._semaphore
+        return self._session, self._semaphore
 
     def batch_capacity(self) -> int:
         """The server's batch as configured here: the requests kept in flight."""
         return self.max_concurrency
 
     async def aclose(self) -> None:
-        clients, self._clients = self._clients, []
+        session, self._session = self._session, None
         self._semaphore = None
         self._loop = None
-        for client in clients:
-            if not client.is_closed:
-                await client.aclose()
+        if session is not None and not session.closed:
+            await session.close()
 
     def _delay(self, retry: int, retry_after: float | None) -> float:
         """Backoff before retry number ``retry`` (1-based): capped exponential, equal jitter."""
@@ -307,18 +294,13 @@ class OpenAIEngine(Engine):
 
     async def post(self, url: str, body: dict[str, Any], retries: int | None = None) -> tuple[Any, int]:
         """POST with retries; returns the decoded JSON body and the attempts it took."""
-        clients, semaphore = self._ensure_client()
+        session, semaphore = self._ensure_client()
         attempts = 1 + (self.max_retries if retries is None else retries)
         last_error = ""
         for attempt in range(1, attempts + 1):
             try:
-                async with semaphore:  # the least busy pool has a free connection (sizes sum to the bound)
-                    i = max(range(len(clients)), key=lambda j: self._client_size[j] - self._client_load[j])
-                    self._client_load[i] += 1
-                    try:
-                        data = await self._attempt(clients[i], body, url)
-                    finally:
-                        self._client_load[i] -= 1
+                async with semaphore:
+                    data = await self._attempt(session, body, url)
                 if url != self.tokenize_url:
                     _check_shape(data, url)
                 return data, attempt
@@ -333,36 +315,36 @@ class OpenAIEngine(Engine):
         noun = "attempt" if attempts == 1 else "attempts"
         raise EngineError(f"POST {url} failed after {attempts} {noun}: {last_error}")
 
-    async def _attempt(self, client: httpx.AsyncClient, body: dict[str, Any], url: str) -> Any:
+    async def _attempt(self, session: aiohttp.ClientSession, body: dict[str, Any], url: str) -> Any:
         """One HTTP round trip; returns the decoded body."""
         self.attempts_total += 1
         self.in_flight += 1
         self.max_in_flight_seen = max(self.max_in_flight_seen, self.in_flight)
         try:
-            response = await client.post(_parsed_url(url), json=body)
-        except httpx.UnsupportedProtocol as err:  # not transient
+            async with session.post(url, data=json.dumps(body).encode(), headers=_JSON) as response:
+                status, reason = response.status, response.reason
+                retry_after = response.headers.get("Retry-After")
+                raw = await response.read()
+        except (aiohttp.InvalidURL, aiohttp.ClientConnectorSSLError) as err:  # not transient
             raise EngineError(f"POST {url}: {_one_line(err)}") from err
-        except httpx.TimeoutException as err:
+        except asyncio.TimeoutError as err:
             raise _Retryable(f"{type(err).__name__} after {self.timeout_s:g}s") from err
-        except httpx.TransportError as err:
+        except aiohttp.ClientError as err:  # refused, reset, dropped mid-reply, cut-off body
             raise _Retryable(f"{type(err).__name__}: {_one_line(err) or 'connection failed'}") from err
         finally:
             self.in_flight -= 1
-        status = response.status_code
         if status == 429 or status >= 500:
-            raise _Retryable(f"HTTP {status}: {_server_message(response)}", _retry_after(response))
+            raise _Retryable(f"HTTP {status}: {_server_message(raw, reason)}", _retry_after(retry_after))
         if status >= 400:
-            message = _server_message(response)
+            message = _server_message(raw, reason)
             if is_context_error(message):
                 raise ContextOverflow(f"HTTP {status}: {message}")
             raise EngineError(f"POST {url} failed with HTTP {status} (not retried): {message}")
         try:
-            data = response.json()
+            return json.loads(raw)
         except (ValueError, UnicodeDecodeError) as err:
-            raise _Retryable(
-                f"HTTP {status} with a body that is not JSON: {_one_line(response.text, 120) or '(empty)'}"
-            ) from err
-        return data
+            text = _one_line(raw.decode("utf-8", "replace"), 120)
+            raise _Retryable(f"HTTP {status} with a body that is not JSON: {text or '(empty)'}") from err
 
     def _parse(self, data: Any, request: GenerationRequest) -> Completion:
         """Completion from a chat-completions body (its shape checked by :func:`_check_shape`)."""
@@ -413,6 +395,12 @@ class OpenAIEngine(Engine):
             finish_reason=finish_reason,
             meta=meta,
         )
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """One for every session: loading the CA store is slow."""
+    return ssl.create_default_context()
 
 
 def _check_shape(data: Any, url: str) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 from scale.paths import REPO_ROOT
 
 PACKAGES = ("scale-tts", "torch", "transformers", "peft", "accelerate", "trl", "hydra-core",
-            "math-verify", "datasets", "httpx")
+            "math-verify", "datasets", "aiohttp")
 
 
 def _git_sha() -> str | None:
