@@ -67,11 +67,11 @@ format: $(STAMP)  ## ruff format + import sort
 
 bench: $(STAMP)  ## speed benchmarks, side by side in one run (figures -> benchmarks/RESULTS.md)
 	mkdir -p runs/bench
-	$(PY) scripts/bench_engine.py --json-out runs/bench/engine.json
-	$(PY) scripts/bench_pipeline.py --json-out runs/bench/pipeline.json
-	$(PY) scripts/bench_grading.py --json-out runs/bench/grading.json
-	$(PY) scripts/bench_difficulty.py --json-out runs/bench/difficulty.json
-	$(PY) scripts/bench_sweep.py --json-out runs/bench/sweep.json
+	$(PY) benchmarks/bench_engine.py --json-out runs/bench/engine.json
+	$(PY) benchmarks/bench_pipeline.py --json-out runs/bench/pipeline.json
+	$(PY) benchmarks/bench_grading.py --json-out runs/bench/grading.json
+	$(PY) benchmarks/bench_difficulty.py --json-out runs/bench/difficulty.json
+	$(PY) benchmarks/bench_sweep.py --json-out runs/bench/sweep.json
 	$(PY) benchmarks/bench_serving.py --json-out runs/bench/serving.json
 
 clean:  ## remove caches (keeps .venv and runs/)

@@ -8,7 +8,7 @@ __version__ = "0.1.0"
 
 try:
     from scale import resolvers as _resolvers
-except ImportError:  # no omegaconf (a bare GPU image running scripts/gpu_check_difficulty.py): no configs to resolve
+except ImportError:  # no omegaconf (a bare GPU image running benchmarks/gpu_check_difficulty.py): no configs to resolve
     pass
 else:
     _resolvers.register()

@@ -16,8 +16,8 @@
 #   1. the carried wheels the image lacks, into a throwaway folder on PYTHONPATH (the image's own
 #      packages are left alone); versions (python, torch, CUDA, GPU, transformers, accelerate, peft);
 #   2. the engine tests marked gpu or tiny, on CUDA (the `transformers serve` tests excluded);
-#   3. the difficulty classifier's GPU check (scripts/gpu_check_difficulty.py);
-#   4. scripts/bench_engine.py on a random-init Qwen3-1.7B in bf16: every scheduler at
+#   3. the difficulty classifier's GPU check (benchmarks/gpu_check_difficulty.py);
+#   4. benchmarks/bench_engine.py on a random-init Qwen3-1.7B in bf16: every scheduler at
 #      1/16/64/256 concurrent requests, the roofline beside (JSON in OUT_DIR).
 # Environment: PYTHON (default python3), TESTS_S / CLASSIFIER_S / BENCH_S (stage limits, s).
 set -uo pipefail
@@ -129,9 +129,9 @@ if [ "$dry" = 1 ]; then  # the selection must not be empty
 fi
 stage "2. engine tests (gpu, tiny) on CUDA" "${TESTS_S:-170}" "$PY" -m pytest "${tests[@]}"
 stage "3. classifier GPU check" "${CLASSIFIER_S:-90}" \
-  "$PY" scripts/gpu_check_difficulty.py --steps 10 --score-reps 3 --json-out "$out/difficulty_gpu.json"
+  "$PY" benchmarks/gpu_check_difficulty.py --steps 10 --score-reps 3 --json-out "$out/difficulty_gpu.json"
 stage "4. engine bench, random-init Qwen3-1.7B bf16" "${BENCH_S:-200}" \
-  "$PY" scripts/bench_engine.py --arch qwen3-1.7b --random-init --dtype bfloat16 --device cuda \
+  "$PY" benchmarks/bench_engine.py --arch qwen3-1.7b --random-init --dtype bfloat16 --device cuda \
   --concurrency 1,16,64,256 --sequential-max 16 --mode-timeout-s 45 --json-out "$out/engine-cuda-qwen3-1.7b.json"
 
 echo "elapsed: $(( $(date +%s) - start )) s; output in $out"

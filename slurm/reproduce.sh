@@ -1,7 +1,8 @@
 #!/bin/bash
 # Run: bash slurm/reproduce.sh --dry-run    (then without --dry-run to submit; --rehearse first, at toy scale)
 #
-# The paper as one Slurm dependency graph: Table 1's cells (serve_and_eval.sbatch), a random
+# The paper as one Slurm dependency graph: Table 1's cells (serve_and_eval.sbatch; a MajVote
+# cell votes over its CoT cell's samples: eval.sbatch, CPU only, no server, afterok on it), a random
 # control beside every SCALE cell (afterok on it, router.match_run), Table 2 and Figure 2 as
 # sweep=shared jobs, Table 3's chain (SCALE traces -> SFT -> tuned evaluation; the base beside),
 # and a report job (afterany on everything: scale-report --paper over what finished, naming

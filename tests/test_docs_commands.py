@@ -4,8 +4,8 @@ Commands come from fenced code blocks and inline code spans. Evaluation commands
 (``scale-eval``, ``python -m scale.cli.eval``, ``scale-demo``) and bare overrides
 (``router.tau=0.3``) are composed through Hydra against the shipped configs, as the CLI
 composes them, and their method/router/scorer are built; ``make`` targets are dry-run;
-console scripts and argparse ``scripts/*.py`` have their documented flags parsed by their own
-parser (stopped right after parsing: a misspelt flag fails), and Hydra scripts have their
+console scripts and argparse ``scripts/*.py`` and ``benchmarks/*.py`` have their documented
+flags parsed by their own parser (stopped right after parsing: a misspelt flag fails), and Hydra scripts have their
 overrides composed against the script's own config (a misspelt key fails); ``accelerate
 launch`` flags go through accelerate's parser; ``sbatch slurm/X.sbatch`` and
 ``bash slurm/X.sh`` lines get ``bash -n`` and ``--help``, and the overrides after their ``--``
@@ -110,7 +110,7 @@ def _kind(text: str) -> str | None:
         return "help"
     if re.match(r"^make [a-z]", text) or text == "make":
         return "make"
-    if re.match(r"^(python|\.venv/bin/python|accelerate launch.*) scripts/\w+\.py", text):
+    if re.match(r"^(python|\.venv/bin/python|accelerate launch.*) (scripts|benchmarks)/\w+\.py", text):
         return "script"
     if re.match(r"^sbatch\s.*?\bslurm/\w+\.sbatch\b", text) or re.match(r"^bash slurm/\w+\.sh\b", text):
         return "slurm"
@@ -254,11 +254,11 @@ def _parse_only(doc: str, text: str, run: Callable[[], object]) -> argparse.Name
 
 
 def _check_script(doc: str, text: str) -> None:
-    """``[accelerate launch FLAGS] [python] scripts/X.py ARGS``: accelerate's flags through its own
-    parser; a Hydra script's overrides composed against its config; an argparse script's flags
-    parsed by its parser."""
+    """``[accelerate launch FLAGS] [python] scripts/X.py ARGS`` (or benchmarks/X.py): accelerate's
+    flags through its own parser; a Hydra script's overrides composed against its config; an
+    argparse script's flags parsed by its parser."""
     words = shlex.split(text)
-    i = next(i for i, w in enumerate(words) if w.startswith("scripts/") and w.endswith(".py"))
+    i = next(i for i, w in enumerate(words) if w.startswith(("scripts/", "benchmarks/")) and w.endswith(".py"))
     script, args = words[i], words[i + 1:]
     assert (REPO_ROOT / script).is_file(), f"{doc}: `{text}`: no {script}"
     if words[:2] == ["accelerate", "launch"]:

@@ -4,7 +4,9 @@ SCALE cell, Table 2, Figure 2, Table 3's chain and a final report (``slurm/repro
 A :class:`Job` says what it runs (a ``slurm/`` script and its arguments), on what
 (``sbatch`` resources), after what (``after_ok`` / ``after_any``: other jobs' names), what it
 leaves (``outputs``: run dirs, or the SFT adapter) and, for Table 1's cells, its GPU-hours
-from the table in ``slurm/README.md``. ``build_plan`` makes the graph; ``scale.reproduce.run``
+from the table in ``slurm/README.md``. Jobs that generate run on served models
+(``serve_and_eval.sbatch``); a MajVote cell, which only votes over its CoT cell's records, is
+a CPU job without a server (``eval.sbatch``). ``build_plan`` makes the graph; ``scale.reproduce.run``
 submits it (``sbatch --dependency``), runs it without Slurm, or prints it.
 
 Every run dir is passed explicitly (``run_dir=``), so the plan knows where each job writes
@@ -249,6 +251,16 @@ class _Builder:
         return self.add(Job(name, kind, part, script, args, self.resources(servers.gpus), list(after_ok),
                             outputs=outputs, local=["bash", script, *args], gpu_hours=gpu_hours))
 
+    def cpu_eval(self, name: str, kind: str, part: str, overrides: list[str], outputs: list[str],
+                 after_ok: tuple[str, ...], gpu_hours: float | None = None) -> Job:
+        """An ``eval.sbatch`` job: one ``scale-eval`` on CPU, no server, no GPU (a run that
+        generates nothing: MajVote voting over its CoT pair's records)."""
+        script = "slurm/eval.sbatch"
+        args = ["--", *overrides]
+        return self.add(Job(name, kind, part, script, args, list(REHEARSE_SBATCH[1:]) if self.o.rehearse else [],
+                            list(after_ok), outputs=outputs,
+                            local=["scale-eval", "runner.progress=false", *overrides], gpu_hours=gpu_hours))
+
     # -- Table 1 and its random controls -------------------------------------------------------
     def table1(self) -> None:
         hours = gpu_hour_table()
@@ -260,17 +272,20 @@ class _Builder:
                     cell = f"{systems}_{method}_{dataset}"
                     run_dir = self.run_dir("table1", cell)
                     overrides = [f"experiment=table1/{cell}", f"run_dir={run_dir}", *self.toy(method)]
-                    after: tuple[str, ...] = ()
-                    if method == "majority":
-                        # The paper's MajVote votes over the CoT cell's 8 samples (Tok = 8 x CoT).
-                        overrides.append(f"method.from_run={self.run_dir('table1', f'{systems}_cot_{dataset}')}")
-                        after = (f"table1/{systems}_cot_{dataset}",)
                     key = (f"{row} {METHOD_LABELS[method]}", dataset)
                     if key not in hours:
                         raise ConfigError(f"{README}: the GPU-hour table has no row {key[0]!r} with a {dataset} "
                                           "column")
+                    if method == "majority":
+                        # The paper's MajVote votes over the CoT cell's 8 samples (Tok = 8 x CoT): it
+                        # generates nothing, so it is a CPU job after that cell, with no server.
+                        cot = f"{systems}_cot_{dataset}"
+                        overrides.append(f"method.from_run={self.run_dir('table1', cot)}")
+                        cells[method] = self.cpu_eval(f"table1/{cell}", "cell", "table1", overrides, [run_dir],
+                                                      (f"table1/{cot}",), gpu_hours=hours[key])
+                        continue
                     cells[method] = self.serve(f"table1/{cell}", "cell", "table1", systems, overrides, [run_dir],
-                                               after, gpu_hours=hours[key])
+                                               gpu_hours=hours[key])
                 scale_dir = cells["scale"].outputs[0]
                 control_dir = self.run_dir("random_control", f"{systems}_random_{dataset}")
                 self.serve(f"table1/{systems}_random_{dataset}", "control", "table1", systems,

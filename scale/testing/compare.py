@@ -1,6 +1,6 @@
 """Records of two runs that should agree, compared without what may differ: wall-clock time.
 
-Used by the tests and ``scripts/bench_sweep.py`` to check that a resumed, sharded or shared
+Used by the tests and ``benchmarks/bench_sweep.py`` to check that a resumed, sharded or shared
 (``sweep=shared``) run equals an independent, uninterrupted one, record for record.
 """
 

@@ -32,6 +32,10 @@ def test_demo_router_writes_every_stage_and_a_report_naming_both_routings(tmp_pa
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     for run in ("probe", "prompted", "learned"):
         assert (out / run / "metrics.json").is_file(), run
+        config = json.loads((out / run / "config.json").read_text())  # the same cut budgets in all three
+        assert config["method"]["max_steps"] == 3 and config["method"]["n_outlines"] == 2, run
+        assert config["systems"]["s2"]["sampling"]["max_new_tokens"] == 96, run
+    assert "wrote" in (out / "train.log").read_text()  # the accelerate launch's own output
     assert (out / "traces" / "dataset_dict.json").is_file()
     card = json.loads((out / "adapter" / "difficulty.json").read_text())
     assert card["base_model"] == MODEL

@@ -2,7 +2,7 @@
 
 Shaped like the peer graders' suites (Math-Verify's, Qwen2.5-Math's, PRM800K-style checks):
 many phrasings of where the answer sits and many answer shapes, both verdicts. Used by
-``test_grading_pairs.py`` and by ``scripts/bench_grading.py`` (agreement and timing), so it
+``test_grading_pairs.py`` and by ``benchmarks/bench_grading.py`` (agreement and timing), so it
 imports nothing beyond the standard library.
 
 Classes: ``commas`` (a list is not a thousands number), ``phrase`` (the answer cut out of an

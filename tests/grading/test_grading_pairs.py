@@ -2,7 +2,7 @@
 
     .venv/bin/python -m pytest tests/grading/test_grading_pairs.py -q
 
-Agreement and timing on the same table: ``python scripts/bench_grading.py``.
+Agreement and timing on the same table: ``python benchmarks/bench_grading.py``.
 """
 
 from __future__ import annotations

@@ -69,12 +69,38 @@ def test_whole_plan_shape():
     assert len(ports) == len(set(ports))
 
 
-def test_majority_cell_pairs_with_its_cot_cell():
-    """The paper's MajVote votes over the CoT cell's samples: it waits for that cell and reads it."""
-    names = by_name(build_plan(Options(only=("table1",), models=("qwq_32b",), datasets=("amc23",))))
-    majority = names["table1/qwq_32b_majority_amc23"]
-    assert majority.after_ok == ["table1/qwq_32b_cot_amc23"]
-    assert "method.from_run=runs/table1/qwq_32b_cot_amc23" in majority.args
+def _sbatch_lines(script: str) -> list[str]:
+    return [line for line in (REPO_ROOT / script).read_text().splitlines() if line.startswith("#SBATCH")]
+
+
+@pytest.mark.parametrize("rehearse", [False, True])
+def test_majority_cell_is_a_cpu_job_after_its_cot_cell(rehearse):
+    """The paper's MajVote votes over the CoT cell's samples: it waits for that cell and reads it,
+    and since it generates nothing it runs on CPU: no GPU asked for, no server started."""
+    names = by_name(build_plan(Options(only=("table1",), models=("qwq_32b",), datasets=("amc23",),
+                                       rehearse=rehearse)))
+    majority, cot = names["table1/qwq_32b_majority_amc23"], names["table1/qwq_32b_cot_amc23"]
+    assert majority.after_ok == [cot.name] and not majority.after_any
+    assert f"method.from_run={cot.outputs[0]}" in majority.args
+    # No server: not serve_and_eval.sbatch, no model/port flags, and the same without Slurm.
+    assert majority.script == "slurm/eval.sbatch" and cot.script == "slurm/serve_and_eval.sbatch"
+    assert not {"--model", "--s1-model", "--s2-model", "--port", "--systems"} & set(majority.args)
+    assert majority.local is not None and majority.local[0] == "scale-eval"
+    assert not any("serve" in w for w in majority.local)
+    assert majority.args[0] == "--" and majority.local[1:] == ["runner.progress=false", *majority.args[1:]]
+    # No GPU: neither the job's resources nor the script's own #SBATCH lines ask for one.
+    assert not any("gpu" in r for r in majority.sbatch) and any("gpu" in r for r in cot.sbatch)
+    assert not any("gpu" in line for line in _sbatch_lines(majority.script))
+    assert any("--gpus-per-node" in line for line in _sbatch_lines(cot.script))
+    # GPU-hours: MajVote's are its CoT pair's, so its own are 0 in slurm/README.md's table.
+    assert majority.gpu_hours == 0 and cot.gpu_hours > 0
+
+
+def test_every_majvote_row_of_the_gpu_hour_table_is_zero_and_every_other_is_not():
+    table = gpu_hour_table()
+    assert len(table) == 48
+    for (row, dataset), hours in table.items():
+        assert (hours == 0) == row.endswith(" MajVote"), (row, dataset, hours)
 
 
 def test_dry_run_total_equals_the_readme_table():
@@ -135,15 +161,19 @@ def test_every_rehearsal_job_composes(tmp_path):
     jobs = build_plan(Options(rehearse=True, root=str(tmp_path), models=tuple(MODELS), datasets=DATASETS))
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
         for job in jobs:
-            if job.script == "slurm/serve_and_eval.sbatch":
+            if job.script == "slurm/eval.sbatch":  # MajVote: no server, so no engine=openai
+                overrides = [o for o in job.args[1:] if not o.startswith("method.from_run=")]
+                cfg = _compose(overrides, None, openai=False)
+                assert cfg.method.name == "majority" and cfg.data.limit == 2, job.name
+                assert cfg.method.k * cfg.n_samples == 2, job.name  # the paired CoT cell's two samples
+            elif job.script == "slurm/serve_and_eval.sbatch":
                 overrides = job.args[job.args.index("--") + 1:]
                 systems = job.args[job.args.index("--systems") + 1]
                 overrides = [o for o in overrides if not o.startswith(("router.match_run=", "method.from_run="))]
                 cfg = _compose(overrides, systems, openai=True)
                 cot = "_cot_" in job.name or job.name.endswith("-base")  # two samples: MajVote votes over them
                 assert cfg.data.limit == 2 and cfg.n_samples == (2 if cot else 1), job.name
-                if "_majority_" in job.name:  # k x n_samples of the paired CoT cell's samples
-                    assert cfg.method.k * cfg.n_samples == 2, job.name
+                assert cfg.method.name != "majority", job.name  # MajVote runs without a server
                 assert cfg.engine.send_top_k is False
             elif job.kind == "tuned":
                 cfg = _compose(job.args[job.args.index("--") + 1:], None, openai=False)

@@ -27,7 +27,7 @@ ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "
 
 
 def _run(script: str, args: list[str], out: Path, timeout: int = 240) -> dict:
-    cmd = [sys.executable, str(REPO_ROOT / "scripts" / script), *args, "--json-out", str(out)]
+    cmd = [sys.executable, str(REPO_ROOT / "benchmarks" / script), *args, "--json-out", str(out)]
     proc = subprocess.run(cmd, cwd=REPO_ROOT, env=ENV, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return json.loads(out.read_text())

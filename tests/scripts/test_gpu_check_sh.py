@@ -43,7 +43,7 @@ def test_prepare_then_dry_run(tmp_path, tiny_model_dir):
     assert re.search(r"python \S+  torch \S+", text) and re.search(r"transformers \d", text)
     collected = re.search(r"(\d+)(?:/\d+)? tests? collected", text)
     assert collected and int(collected.group(1)) > 0, text
-    assert "scripts/gpu_check_difficulty.py" in text
+    assert "benchmarks/gpu_check_difficulty.py" in text
     assert "bench_engine.py --arch qwen3-1.7b --random-init --dtype bfloat16 --device cuda" in text
     assert "--concurrency 1,16,64,256" in text
     assert (out / "versions.txt").is_file()

@@ -48,6 +48,9 @@ def test_rehearsal_runs_the_whole_graph_and_resumes_a_cancelled_cell(jobs, tmp_p
     assert states[CANCELLED] == "CANCELLED" and states[CONTROL] == "CANCELLED", states
     failed = {n: s for n, s in states.items() if n not in (CANCELLED, CONTROL) and s != "COMPLETED"}
     assert not failed, "\n".join(f"--- {n}\n{jobs.log(ids[n])[-2500:]}" for n in failed)
+    for majority in ("table1/qwen3_32b_majority_aime24", "table1/qwq_32b_majority_aime24"):
+        log = jobs.log(ids[majority])  # a CPU job that votes over its CoT cell: no server started
+        assert "[eval.sbatch] job" in log and "serve_and_eval" not in log and "/health" not in log, log[-2000:]
     summary = (root / "reports" / "README.md").read_text()
     assert f"| {CANCELLED} | MISSING |" in summary and f"| {CONTROL} | MISSING |" in summary
     assert "15 of 17 jobs finished" in summary  # a finalize job counts with its array

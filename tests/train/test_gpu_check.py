@@ -1,4 +1,4 @@
-"""scripts/gpu_check_difficulty.py: runs where only torch, transformers and peft exist.
+"""benchmarks/gpu_check_difficulty.py: runs where only torch, transformers and peft exist.
 
 The CPU smoke test blocks Hydra, OmegaConf, trl, datasets and wandb (the GPU image lacks
 them) and runs the script on a tiny shape; the `gpu` test runs the real Qwen3-0.6B shape.
@@ -14,7 +14,7 @@ import pytest
 
 from scale.paths import REPO_ROOT
 
-SCRIPT = REPO_ROOT / "scripts" / "gpu_check_difficulty.py"
+SCRIPT = REPO_ROOT / "benchmarks" / "gpu_check_difficulty.py"
 BLOCKED = ("hydra", "omegaconf", "trl", "datasets", "wandb")
 RUN = """
 import runpy, sys

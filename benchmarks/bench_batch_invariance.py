@@ -1,8 +1,8 @@
 """Batch invariance on this CPU: do a row's logits change with the rows batched beside it, and what
 would per-row forwards (the simple way to make them not change) cost?
 
-    python scripts/bench_batch_invariance.py
-    python scripts/bench_batch_invariance.py --model smollm2-135m-instruct --rows 8 --steps 32
+    python benchmarks/bench_batch_invariance.py
+    python benchmarks/bench_batch_invariance.py --model smollm2-135m-instruct --rows 8 --steps 32
 
 One decode step (one new token per row over a cached prompt) is timed two ways over the same
 ``--rows`` rows: batched (one forward of all rows, as the engine runs it) and per row (one

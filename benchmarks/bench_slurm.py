@@ -1,7 +1,7 @@
 """The Slurm array path against one process, same work, side by side: submit -> merged metrics.
 
-    .venv/bin/python scripts/bench_slurm.py --json-out runs/bench/slurm.json
-    .venv/bin/python scripts/bench_slurm.py --shards 2 --repeats 2 -- experiment=debug data.limit=10 n_samples=2
+    .venv/bin/python benchmarks/bench_slurm.py --json-out runs/bench/slurm.json
+    .venv/bin/python benchmarks/bench_slurm.py --shards 2 --repeats 2 -- experiment=debug data.limit=10 n_samples=2
 
 Each repeat runs the work once as one `scale-eval` process and once as
 `bash slurm/submit_eval.sh --shards N` (array tasks + the finalize job), alternating which

@@ -1,8 +1,8 @@
 """Engine throughput: one-by-one vs each batching scheduler, side by side in one run.
 
-    python scripts/bench_engine.py                                   # CPU, embedded SmolLM2, 16 concurrent
-    python scripts/bench_engine.py --concurrency 16,64 --json-out runs/bench/engine.json
-    bash scripts/bench_engine_h200.sh                                # one GPU, both Qwen3 shapes, <= 10 min
+    python benchmarks/bench_engine.py                                   # CPU, embedded SmolLM2, 16 concurrent
+    python benchmarks/bench_engine.py --concurrency 16,64 --json-out runs/bench/engine.json
+    bash benchmarks/bench_engine_h200.sh                                # one GPU, both Qwen3 shapes, <= 10 min
 
 The same mixed-budget requests (demo questions with distinct suffixes; budgets cycled from
 ``--max-new-tokens``) go through ``HFEngine`` four ways: ``sequential`` awaits them one

@@ -1,8 +1,8 @@
 """SCALE pipeline: orchestration overhead and problem-level concurrency, side by side in one run.
 
-    python scripts/bench_pipeline.py                                 # CPU, embedded SmolLM2, 16 GSM8K problems
-    python scripts/bench_pipeline.py --problems 8 --json-out runs/bench/pipeline.json
-    python scripts/bench_pipeline.py --override engine.max_batch_size=32 --override router.tau=0.3
+    python benchmarks/bench_pipeline.py                                 # CPU, embedded SmolLM2, 16 GSM8K problems
+    python benchmarks/bench_pipeline.py --problems 8 --json-out runs/bench/pipeline.json
+    python benchmarks/bench_pipeline.py --override engine.max_batch_size=32 --override router.tau=0.3
 
 Composes ``experiment=demo`` (then ``--data``/``--systems``, the budget flags and any
 ``--override``), loads the systems once and runs the same problems through the real

@@ -1,8 +1,8 @@
 """Grading: agreement with hand-labelled verdicts, and time per 1,000 gradings (fast path vs
 Math-Verify workers), side by side in one run.
 
-    python scripts/bench_grading.py
-    python scripts/bench_grading.py --n 1000 --workers 2 --json-out runs/bench/grading.json
+    python benchmarks/bench_grading.py
+    python benchmarks/bench_grading.py --n 1000 --workers 2 --json-out runs/bench/grading.json
 
 Agreement: every pair of ``tests/grading/grading_pairs.py`` is graded once; a pair agrees when
 the verdict equals the human one (a timeout counts as a disagreement), reported per class.

@@ -1,7 +1,7 @@
 """The learned router against the prompted scorer, side by side on held-out measured labels.
 
-    python scripts/bench_difficulty.py --json-out runs/bench/difficulty.json     # CPU, embedded SmolLM2
-    python scripts/bench_difficulty.py --problems 8 --routed-problems 4 --base tiny-qwen3   # quicker
+    python benchmarks/bench_difficulty.py --json-out runs/bench/difficulty.json     # CPU, embedded SmolLM2
+    python benchmarks/bench_difficulty.py --problems 8 --routed-problems 4 --base tiny-qwen3   # quicker
 
 Stages (each one's output is kept under ``--work`` and reused by a rerun; ``--fresh`` redoes all):
 
@@ -84,7 +84,7 @@ def traces_of(work: Path, probe_dir: Path, val: float, test: float) -> Path:
     out = work / "traces"
     if not (out / "dataset_dict.json").is_file():
         built = tr.build([probe_dir], val_fraction=val, test_fraction=test)
-        tr.save(built, out, f"scripts/bench_difficulty.py (probe {probe_dir})", overwrite=True)
+        tr.save(built, out, f"benchmarks/bench_difficulty.py (probe {probe_dir})", overwrite=True)
     return out
 
 

@@ -1,7 +1,7 @@
 """GPU check of the difficulty classifier: LoRA training and scoring speed on a real model shape.
 
-    python scripts/gpu_check_difficulty.py --json-out runs/bench/difficulty_gpu.json      # H200: ~3 min
-    python scripts/gpu_check_difficulty.py --shape tiny --device cpu --dtype float32 \
+    python benchmarks/gpu_check_difficulty.py --json-out runs/bench/difficulty_gpu.json      # H200: ~3 min
+    python benchmarks/gpu_check_difficulty.py --shape tiny --device cpu --dtype float32 \
         --seq 32 --batch 4 --steps 2 --warmup 1 --score-batch 8 --score-reps 1           # CPU smoke test
 
 Random-initialised Qwen3-0.6B shape (no download), the project's own classifier code

@@ -1,8 +1,8 @@
 """The 8-point tau sweep two ways, side by side in one run: sweep=shared vs 8 independent runs.
 
-    python scripts/bench_sweep.py                                   # CPU, embedded SmolLM2, the 10 demo problems, greedy
-    python scripts/bench_sweep.py --problems 4 --taus 0.3,0.6,0.9 --json-out runs/bench/sweep.json
-    python scripts/bench_sweep.py --systems tiny_qwen3 --problems 2   # a smoke run
+    python benchmarks/bench_sweep.py                                   # CPU, embedded SmolLM2, the 10 demo problems, greedy
+    python benchmarks/bench_sweep.py --problems 4 --taus 0.3,0.6,0.9 --json-out runs/bench/sweep.json
+    python benchmarks/bench_sweep.py --systems tiny_qwen3 --problems 2   # a smoke run
 
 Composes ``experiment=demo`` (its cut budgets) with greedy decoding everywhere (both systems,
 the outline samples, the scores), then runs the same points (``router.tau`` = each of
