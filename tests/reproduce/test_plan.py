@@ -224,3 +224,15 @@ def test_cli_dry_run_and_bad_option():
     assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
         "error: reproduce: --models qwen3_33b: unknown qwen3_33b (choose from qwen3_32b,qwq_32b,r1_qwen_32b,"
         "r1_llama_70b)"]
+
+
+def test_slurm_readme_gpu_hour_table_is_what_the_cost_model_prints():
+    """The table the plan charges from (slurm/README.md) is `bench_serving.py --gpu-hours`'s
+    output, row for row: a change to the cost model or the paper's figures shows here."""
+    out = subprocess.run([sys.executable, str(REPO_ROOT / "benchmarks" / "bench_serving.py"), "--gpu-hours"],
+                         capture_output=True, text=True, check=True, timeout=120).stdout
+    printed = [line for line in out.splitlines() if line.startswith("| ")]
+    text = (REPO_ROOT / "slurm" / "README.md").read_text(encoding="utf-8")
+    start = text.index("| model / method |")
+    readme = [line for line in text[start:].split("\n\n")[0].splitlines() if line.startswith("| ")]
+    assert len(printed) == 17 and printed == readme  # the header and 16 rows
