@@ -96,7 +96,7 @@ def run_cell(tmp: Path, name: str, n_problems: int, sim: dict[str, Any], overrid
         "wall_s": wall, "wall_x_scale_s": wall * cfg.time_scale, "sim_wall_s": sim_wall, "bound_batch_s": bound_batch, "bound_chain_s": bound_chain,
         "wall_over_bound": sim_wall / max(bound_batch, bound_chain),
         "kv_batch": b_kv, "bound_batch_kv_s": bound_kv, "wall_over_kv_bound": sim_wall / max(bound_kv, bound_chain),
-        "client_cpu_s": cpu, "client_cpu_ms_per_request": 1000 * cpu / max(1, http),
+        "client_cpu_s": cpu, "client_user_s": user, "client_sys_s": system, "client_cpu_ms_per_request": 1000 * cpu / max(1, http),
         "client_user_ms_per_request": 1000 * user / max(1, http),
         "client_sys_ms_per_request": 1000 * system / max(1, http),  # kernel: sockets, each record's fsync
     }
@@ -205,6 +205,16 @@ def main() -> None:
             sim = dict(profile="cot", time_scale=args.time_scale, length_scale=0.1, max_batch=256)
             rows.append(run_cell(Path(tmp), "overhead", args.overhead, sim, quick))
             print(json.dumps(rows[-1]), flush=True)
+            # The same cell twice as large: the difference is the CPU of the extra requests alone,
+            # without a run's fixed costs (compose, run dir, merge, metrics).
+            rows.append(run_cell(Path(tmp), "overhead2x", 2 * args.overhead, sim, quick))
+            print(json.dumps(rows[-1]), flush=True)
+            small, large = rows[-2], rows[-1]
+            extra.append({"cell": "runner + engine, per extra request (overhead2x - overhead)",
+                          "requests": large["http_requests"] - small["http_requests"], "max_in_flight": 256,
+                          **{f"client_{k}_ms_per_request": 1000 * (large[f"client_{k}_s"] - small[f"client_{k}_s"])
+                             / max(1, large["http_requests"] - small["http_requests"]) for k in ("cpu", "user", "sys")}})
+            print(json.dumps(extra[-1]), flush=True)
         if args.engine_overhead:
             for client in [c for c in args.clients.split(",") if c]:
                 extra.append(engine_overhead(args.engine_overhead, args.time_scale, client))

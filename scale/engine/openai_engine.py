@@ -3,8 +3,8 @@
 Plain ``aiohttp`` against ``POST {base_url}/chat/completions`` (non-streaming):
 
 * an ``asyncio.Semaphore(max_concurrency)`` bounds the HTTP requests in flight, over one
-  keep-alive connection pool of that size (aiohttp, not httpx: at 256 requests in flight
-  httpx costs the client ~2 ms of CPU per request, aiohttp ~0.2 ms; benchmarks/RESULTS.md);
+  keep-alive connection pool of that size (aiohttp, not httpx: at 256 requests in flight the
+  engine costs ~0.5-0.7 ms of client CPU per request, bare httpx 16-19 ms; benchmarks/RESULTS.md);
 * HTTP 429, 5xx, connection errors, timeouts and broken/empty JSON bodies are retried
   with capped exponential backoff and jitter, up to ``max_retries`` retries
   (``1 + max_retries`` attempts); any other 4xx fails at once;
