@@ -170,7 +170,7 @@ def test_sft_prints_its_own_error_only(tmp_path):
 @pytest.mark.tiny
 def test_ctrl_c_during_scale_eval_is_one_line_and_a_rerun_resumes(tmp_path):
     run = tmp_path / "run"
-    N = 8  # attempts: the run is interrupted after its first record, far from its last on any machine
+    N = 10  # attempts (the whole demo set): interrupted after its first record, far from its last
     proc = subprocess.Popen(eval_command(*DEBUG, f"data.limit={N}", f"run_dir={run}", "runner.max_concurrency=1"),
                             env=eval_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     records = run / "records.jsonl"
@@ -179,7 +179,7 @@ def test_ctrl_c_during_scale_eval_is_one_line_and_a_rerun_resumes(tmp_path):
         while time.time() < deadline and proc.poll() is None:
             if records.is_file() and records.read_text().count("\n") >= 1:
                 break
-            time.sleep(0.05)
+            time.sleep(0.01)
         assert proc.poll() is None, "the run finished before it could be interrupted"
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=120)

@@ -32,10 +32,9 @@ def test_serve_and_eval_with_transformers_serve(jobs, tmp_path):
     assert metrics.complete and metrics.n_attempts == 2 and metrics.n_errors == 0
     # The servers' batch reaches the client (runner.max_concurrency=auto keeps it full).
     assert RunDir(run_dir).read_config()["engine"]["max_concurrency"] == 24
-    # Every call went through the server (the client path), which logged them.
-    assert "POST http://127.0.0.1:" in log and "/v1/" in log
+    # The calls went through the server, which logged them (at least one per attempt).
     server_log = (jobs.log_dir / f"{job}-main.server.log").read_text()
-    assert "/v1/chat/completions" in server_log
+    assert server_log.count("/v1/chat/completions") >= metrics.n_attempts
     # The server was stopped (its process group is gone).
     pid = int(log.split("servers stopped (")[1].split(")")[0])
     assert not os.path.exists(f"/proc/{pid}")
