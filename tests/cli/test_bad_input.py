@@ -171,8 +171,11 @@ def test_sft_prints_its_own_error_only(tmp_path):
 def test_ctrl_c_during_scale_eval_is_one_line_and_a_rerun_resumes(tmp_path):
     run = tmp_path / "run"
     N = 10  # attempts (the whole demo set): interrupted after its first record, far from its last
+    # SIGINT as a terminal's Ctrl-C delivers it: a test run in the background (nohup, `&`) inherits
+    # SIGINT ignored, and Python installs no KeyboardInterrupt handler where it starts ignored.
     proc = subprocess.Popen(eval_command(*DEBUG, f"data.limit={N}", f"run_dir={run}", "runner.max_concurrency=1"),
-                            env=eval_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            env=eval_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     records = run / "records.jsonl"
     deadline = time.time() + 240
     try:
